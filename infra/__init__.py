@@ -1,0 +1,1 @@
+"""The marketplace platform: spec, renderers, Pulumi components, offline engine, local runner."""

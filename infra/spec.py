@@ -1,0 +1,603 @@
+"""PlatformSpec: the one source of truth.
+
+``services/*/service.yaml`` says what each service *needs*; ``stacks/Pulumi.<stack>.yaml`` says how big
+and where it runs. :func:`load_spec` reads both into validated pydantic models and cross-checks them.
+Every failure is a :class:`SpecError` naming the file, the field and a hint.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from infra.errors import SpecError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: Suffixes components append to a service name for derived Kubernetes object names.
+DERIVED_SUFFIXES = ("-migrate", "-config", "-allow-ingress", "-db-bootstrap")
+#: Kubernetes Service names are DNS-1035 labels: at most 63 characters.
+DNS1035_MAX = 63
+MAX_SERVICE_NAME = DNS1035_MAX - max(len(s) for s in DERIVED_SUFFIXES)
+DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+ROUTE = re.compile(r"^(/[a-z0-9][a-z0-9._-]*)+$")
+QUANTITY_CPU = re.compile(r"^([0-9]+m|[0-9]+(\.[0-9]+)?)$")
+QUANTITY_MEM = re.compile(r"^[0-9]+(Ki|Mi|Gi|Ti)$")
+DURATION = re.compile(r"^[0-9]+(ms|s|m|h|d)$")
+#: Names the platform's own components use; a service may not take them.
+RESERVED_NAMES = frozenset(
+    {
+        "postgres",
+        "postgresql",
+        "redis",
+        "rabbitmq",
+        "gateway",
+        "nginx",
+        "prometheus",
+        "alertmanager",
+        "grafana",
+        "loki",
+        "promtail",
+        "platform",
+        "default",
+        "kube-system",
+    }
+)
+STACKS = ("dev", "staging", "prod")
+
+
+class Strict(BaseModel):
+    """Base model: unknown keys are errors, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _check_name(value: str) -> str:
+    if value in RESERVED_NAMES:
+        raise ValueError(f"'{value}' is reserved for a platform component; choose another name")
+    if not DNS1035.match(value):
+        raise ValueError(
+            f"'{value}' is not a DNS-1035 label (lowercase letters, digits and '-', "
+            "starting with a letter, not ending with '-')"
+        )
+    if len(value) > MAX_SERVICE_NAME:
+        raise ValueError(
+            f"'{value}' is {len(value)} characters; at most {MAX_SERVICE_NAME} so derived "
+            "resource names fit in 63"
+        )
+    return value
+
+
+ServiceName = Annotated[str, Field(description="DNS-1035 service name")]
+CpuQuantity = Annotated[str, Field(pattern=QUANTITY_CPU.pattern)]
+MemQuantity = Annotated[str, Field(pattern=QUANTITY_MEM.pattern)]
+Duration = Annotated[str, Field(pattern=DURATION.pattern)]
+
+
+# ---------------------------------------------------------------- service manifest
+
+
+class TemplateRef(Strict):
+    """Which scaffolder template generated the service, and at which git commit."""
+
+    name: str = "fastapi"
+    version: str = "unknown"
+
+
+class ComputeQuantities(Strict):
+    cpu: CpuQuantity
+    memory: MemQuantity
+
+
+class Resources(Strict):
+    """Container requests and limits. Defaults suit a small FastAPI service."""
+
+    requests: ComputeQuantities = ComputeQuantities(cpu="100m", memory="128Mi")
+    limits: ComputeQuantities = ComputeQuantities(cpu="500m", memory="256Mi")
+
+
+class PostgresNeed(Strict):
+    """The service owns one database (and a role of the same name)."""
+
+    database: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+
+
+class RedisNeed(Strict):
+    """The service uses Redis; ``db`` is its logical database index."""
+
+    db: Annotated[int, Field(ge=0, le=15)] = 0
+
+
+class RabbitNeed(Strict):
+    """Event routing keys the service publishes and consumes on the ``events`` exchange."""
+
+    publishes: list[str] = []
+    consumes: list[str] = []
+
+    @field_validator("publishes", "consumes")
+    @classmethod
+    def _event_names(cls, events: list[str]) -> list[str]:
+        for event in events:
+            if not EVENT_NAME.match(event):
+                raise ValueError(
+                    f"'{event}' is not an event name like 'listing.created' (lowercase dot-separated words)"
+                )
+        if len(set(events)) != len(events):
+            raise ValueError("lists an event twice")
+        return events
+
+
+class Needs(Strict):
+    """Backing services this service needs. Absent means not needed."""
+
+    postgres: PostgresNeed | None = None
+    redis: RedisNeed | None = None
+    rabbitmq: RabbitNeed | None = None
+
+
+class GatewayRoute(Strict):
+    """Per-route gateway policy."""
+
+    cache: bool = Field(False, description="proxy_cache GET responses of this route")
+    cache_ttl: Duration = "30s"
+    websocket: bool = Field(False, description="allow WebSocket upgrades on this route")
+    body_limit: Annotated[str, Field(pattern=r"^[0-9]+[km]$")] | None = Field(
+        None, description="client_max_body_size override, e.g. '2m'"
+    )
+
+
+class ServiceManifest(Strict):
+    """``services/<name>/service.yaml``: what a service needs, independent of environment."""
+
+    name: str
+    description: str = ""
+    template: TemplateRef = TemplateRef()
+    port: Annotated[int, Field(ge=1024, le=65535)] = 8000
+    route: str
+    gateway: GatewayRoute = GatewayRoute()
+    needs: Needs = Needs()
+    resources: Resources = Resources()
+    env: dict[str, str] = Field({}, description="extra non-secret environment variables")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_name(value)
+
+    @field_validator("route")
+    @classmethod
+    def _route(cls, value: str) -> str:
+        if not ROUTE.match(value):
+            raise ValueError(
+                f"'{value}' is not a route like '/api/orders' (starts with '/', lowercase "
+                "segments, no trailing '/')"
+            )
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, env: dict[str, str]) -> dict[str, str]:
+        for key in env:
+            if not re.match(r"^[A-Z][A-Z0-9_]*$", key):
+                raise ValueError(f"environment variable '{key}' must be UPPER_SNAKE_CASE")
+        return env
+
+    @property
+    def package(self) -> str:
+        """Python package name of the service (``auth-svc`` -> ``auth_svc``)."""
+        return self.name.replace("-", "_")
+
+
+# ---------------------------------------------------------------- stack config
+
+
+class Autoscale(Strict):
+    min: Annotated[int, Field(ge=1)] = 1
+    max: Annotated[int, Field(ge=1)] = 3
+    cpu_percent: Annotated[int, Field(ge=10, le=100, alias="cpuPercent")] = 70
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscale:
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) is below min ({self.min})")
+        return self
+
+
+class ServiceOverrides(Strict):
+    """Per-stack sizing of one service."""
+
+    replicas: Annotated[int, Field(ge=1, le=100)] = 1
+    autoscale: Autoscale | None = None
+    resources: Resources | None = None
+    env: dict[str, str] = {}
+
+
+class Tls(Strict):
+    """TLS at the gateway. The certificate lives in a kubernetes.io/tls Secret."""
+
+    enabled: bool = True
+    secret_name: str = Field("gateway-tls", alias="secretName")
+    cluster_issuer: str | None = Field(None, alias="clusterIssuer", description="cert-manager issuer")
+
+
+class RateLimit(Strict):
+    rps: Annotated[int, Field(ge=1)] = 20
+    burst: Annotated[int, Field(ge=0)] = 40
+
+
+class GatewayConfig(Strict):
+    replicas: Annotated[int, Field(ge=1)] = 1
+    autoscale: Autoscale | None = None
+    rate_limit: RateLimit = Field(RateLimit(), alias="rateLimit")
+    body_limit: Annotated[str, Field(pattern=r"^[0-9]+[km]$")] = Field("1m", alias="bodyLimit")
+    cors_origins: list[str] = Field([], alias="corsOrigins")
+    ingress_class: str = Field("nginx", alias="ingressClass")
+    resources: Resources = Resources()
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if not re.match(r"^https?://[a-z0-9.-]+(:[0-9]+)?$", origin):
+                raise ValueError(f"'{origin}' is not an origin like 'https://app.example.com'")
+        return origins
+
+
+class Backup(Strict):
+    schedule: str = "0 3 * * *"
+    retention_days: Annotated[int, Field(ge=1, le=365, alias="retentionDays")] = 7
+    storage: MemQuantity = "5Gi"
+
+
+class PostgresConfig(Strict):
+    version: str = "16.4"
+    storage: MemQuantity = "5Gi"
+    storage_class: str | None = Field(None, alias="storageClass")
+    backup: Backup = Backup()
+    resources: Resources = Resources(
+        requests=ComputeQuantities(cpu="250m", memory="512Mi"),
+        limits=ComputeQuantities(cpu="1", memory="1Gi"),
+    )
+
+
+class RedisConfig(Strict):
+    version: str = "7.2.5"
+    persistence: Literal["none", "rdb", "aof"] = "rdb"
+    storage: MemQuantity = "1Gi"
+    maxmemory: MemQuantity = "256Mi"
+    resources: Resources = Resources()
+
+
+class RabbitConfig(Strict):
+    version: str = "3.13.7"
+    storage: MemQuantity = "2Gi"
+    retry_delays_ms: list[Annotated[int, Field(ge=100)]] = Field(
+        [1000, 5000, 30000], alias="retryDelaysMs", min_length=1
+    )
+    resources: Resources = Resources(
+        requests=ComputeQuantities(cpu="200m", memory="512Mi"),
+        limits=ComputeQuantities(cpu="1", memory="1Gi"),
+    )
+
+    @property
+    def max_attempts(self) -> int:
+        """Deliveries before a message is dead-lettered: the first plus one per retry delay."""
+        return len(self.retry_delays_ms) + 1
+
+
+class MonitoringConfig(Strict):
+    retention: Duration = "15d"
+    storage: MemQuantity = "10Gi"
+    scrape_interval: Duration = Field("15s", alias="scrapeInterval")
+    latency_p99_seconds: float = Field(0.5, alias="latencyP99Seconds", gt=0)
+    error_ratio: float = Field(0.05, alias="errorRatio", gt=0, lt=1)
+    slo_availability: float = Field(0.995, alias="sloAvailability", gt=0.5, lt=1)
+
+
+class LoggingConfig(Strict):
+    retention: Duration = "168h"
+    storage: MemQuantity = "10Gi"
+
+
+class Quota(Strict):
+    cpu: CpuQuantity = "8"
+    memory: MemQuantity = "16Gi"
+    pods: Annotated[int, Field(ge=1)] = 100
+
+
+class StackConfig(Strict):
+    """The ``platform:*`` keys of ``stacks/Pulumi.<stack>.yaml`` (without the prefix)."""
+
+    environment: Literal["dev", "staging", "prod"]
+    namespace: str
+    domain: str
+    kubernetes_version: str = Field("1.30", alias="kubernetesVersion", pattern=r"^1\.[0-9]+$")
+    registry: str
+    tls: Tls = Tls()
+    gateway: GatewayConfig = GatewayConfig()
+    postgres: PostgresConfig = PostgresConfig()
+    redis: RedisConfig = RedisConfig()
+    rabbitmq: RabbitConfig = RabbitConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
+    logging: LoggingConfig = LoggingConfig()
+    quota: Quota = Quota()
+    services: dict[str, ServiceOverrides] = {}
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        if not DNS1035.match(value) or len(value) > DNS1035_MAX:
+            raise ValueError(f"'{value}' is not a valid namespace name (DNS-1035 label)")
+        return value
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        if not re.match(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$", value):
+            raise ValueError(f"'{value}' is not a domain name like 'market.example.com'")
+        return value
+
+
+# ---------------------------------------------------------------- the whole platform
+
+
+class ServiceSpec(Strict):
+    """One service as deployed in one stack: its manifest merged with the stack's overrides."""
+
+    manifest: ServiceManifest
+    overrides: ServiceOverrides
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def resources(self) -> Resources:
+        return self.overrides.resources or self.manifest.resources
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**self.manifest.env, **self.overrides.env}
+
+
+class PlatformSpec(BaseModel):
+    """Everything a stack deploys. Build it with :func:`load_spec`."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    stack: str
+    project: str = "platform"
+    config: StackConfig
+    services: tuple[ServiceSpec, ...]
+
+    def service(self, name: str) -> ServiceSpec:
+        """The service called *name*; KeyError if absent."""
+        for svc in self.services:
+            if svc.name == name:
+                return svc
+        raise KeyError(name)
+
+    @cached_property
+    def publishers(self) -> dict[str, list[str]]:
+        """Event routing key -> names of services that publish it."""
+        result: dict[str, list[str]] = {}
+        for svc in self.services:
+            if svc.manifest.needs.rabbitmq:
+                for event in svc.manifest.needs.rabbitmq.publishes:
+                    result.setdefault(event, []).append(svc.name)
+        return result
+
+    @cached_property
+    def consumers(self) -> dict[str, list[str]]:
+        """Service name -> routing keys it consumes (only services that consume something)."""
+        return {
+            svc.name: list(svc.manifest.needs.rabbitmq.consumes)
+            for svc in self.services
+            if svc.manifest.needs.rabbitmq and svc.manifest.needs.rabbitmq.consumes
+        }
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(root)"
+
+
+def _hint_for(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "remove the key or fix its spelling; see docs/spec.md for the allowed keys"
+    if kind == "missing":
+        return "add the field; see docs/spec.md"
+    if kind.startswith("string_pattern"):
+        return f"use a value matching {error.get('ctx', {}).get('pattern', 'the documented format')}"
+    return "fix the value; see docs/spec.md for the field's format"
+
+
+def _validation_error(file: Path, exc: ValidationError, prefix: str = "") -> SpecError:
+    error = exc.errors()[0]
+    field = prefix + _format_loc(error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    return SpecError(f"{_rel(file)}: {field}: {message}", hint=_hint_for(error), file=file, field=field)
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def read_yaml(file: Path) -> Any:
+    """Parse a YAML file, turning parse errors into :class:`SpecError`."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise SpecError(f"{_rel(file)}: file not found", hint="check the path", file=file) from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise SpecError(
+            f"{_rel(file)}: broken YAML{where}: {getattr(exc, 'problem', exc)}",
+            hint="fix the YAML syntax (indentation, quotes, colons)",
+            file=file,
+        ) from exc
+
+
+def load_manifest(file: Path) -> ServiceManifest:
+    """Load and validate one ``service.yaml``."""
+    data = read_yaml(file)
+    if not isinstance(data, dict):
+        raise SpecError(f"{_rel(file)}: expected a mapping", hint="see docs/spec.md", file=file)
+    try:
+        manifest = ServiceManifest.model_validate(data)
+    except ValidationError as exc:
+        raise _validation_error(file, exc) from exc
+    if manifest.name != file.parent.name:
+        raise SpecError(
+            f"{_rel(file)}: name: '{manifest.name}' does not match its folder '{file.parent.name}'",
+            hint=f"rename the folder or set name: {file.parent.name}",
+            file=file,
+            field="name",
+        )
+    return manifest
+
+
+def stack_file(root: Path, stack: str) -> Path:
+    """Path of a stack's config file."""
+    return root / "stacks" / f"Pulumi.{stack}.yaml"
+
+
+def available_stacks(root: Path = REPO_ROOT) -> list[str]:
+    """Stacks that have a config file, sorted."""
+    return sorted(
+        p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (root / "stacks").glob("Pulumi.*.yaml")
+    )
+
+
+def config_from_stack_file(file: Path) -> dict[str, Any]:
+    """The ``platform:*`` config keys of a stack file, prefix stripped."""
+    data = read_yaml(file) or {}
+    config = data.get("config", {}) if isinstance(data, dict) else None
+    if not isinstance(config, dict):
+        raise SpecError(
+            f"{_rel(file)}: config: expected a mapping", hint="see docs/spec.md", file=file, field="config"
+        )
+    result: dict[str, Any] = {}
+    for key, value in config.items():
+        namespace, _, name = str(key).partition(":")
+        if namespace != "platform":
+            continue  # provider config such as kubernetes:context
+        if isinstance(value, dict) and "secure" in value:
+            continue  # encrypted secrets are read by Pulumi, never by the spec
+        result[name] = value
+    return result
+
+
+def parse_config(file: Path, config: dict[str, Any]) -> StackConfig:
+    """Validate ``platform:*`` keys into a :class:`StackConfig`."""
+    try:
+        return StackConfig.model_validate(config)
+    except ValidationError as exc:
+        raise _validation_error(file, exc, prefix="platform:") from exc
+
+
+def load_spec(stack: str, root: Path = REPO_ROOT, config: dict[str, Any] | None = None) -> PlatformSpec:
+    """Load every service manifest and the stack's config into a cross-checked PlatformSpec.
+
+    *config* overrides reading ``stacks/Pulumi.<stack>.yaml`` (the Pulumi program passes what the
+    engine gives it, so ``pulumi config set`` is honoured).
+    """
+    file = stack_file(root, stack)
+    if config is None:
+        if not file.exists():
+            known = ", ".join(available_stacks(root)) or "none"
+            raise SpecError(
+                f"unknown stack '{stack}': {_rel(file)} does not exist",
+                hint=f"use one of: {known}",
+                file=file,
+            )
+        config = config_from_stack_file(file)
+    stack_config = parse_config(file, config)
+    manifests = [load_manifest(f) for f in sorted((root / "services").glob("*/service.yaml"))]
+    services = tuple(
+        ServiceSpec(
+            manifest=m,
+            overrides=stack_config.services.get(m.name, ServiceOverrides()),
+            path=(root / "services" / m.name),
+        )
+        for m in manifests
+    )
+    spec = PlatformSpec(stack=stack, config=stack_config, services=services)
+    cross_check(spec, file, root)
+    return spec
+
+
+def _routes_overlap(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def cross_check(spec: PlatformSpec, stack_path: Path, root: Path) -> None:
+    """Checks that span several files: routes, events, databases, stack entries."""
+    by_name = {svc.name: svc for svc in spec.services}
+    for name in spec.config.services:
+        if name not in by_name:
+            known = ", ".join(sorted(by_name)) or "none"
+            raise SpecError(
+                f"{_rel(stack_path)}: platform:services.{name}: no service called '{name}' "
+                f"(no services/{name}/service.yaml)",
+                hint=f"remove the entry or fix its name; known services: {known}",
+                file=stack_path,
+                field=f"platform:services.{name}",
+            )
+    seen_routes: dict[str, str] = {}
+    seen_dbs: dict[str, str] = {}
+    for svc in spec.services:
+        file = svc.path / "service.yaml"
+        route = svc.manifest.route
+        for other_route, other in seen_routes.items():
+            if _routes_overlap(route, other_route):
+                verb = "duplicates" if route == other_route else "overlaps"
+                raise SpecError(
+                    f"{_rel(file)}: route: '{route}' {verb} '{other_route}' of {other}",
+                    hint="give each service its own route prefix, e.g. /api/<resource>",
+                    file=file,
+                    field="route",
+                )
+        seen_routes[route] = svc.name
+        pg = svc.manifest.needs.postgres
+        if pg:
+            if pg.database in seen_dbs:
+                raise SpecError(
+                    f"{_rel(file)}: needs.postgres.database: '{pg.database}' is already owned by "
+                    f"{seen_dbs[pg.database]}",
+                    hint="each service owns its own database; pick another name",
+                    file=file,
+                    field="needs.postgres.database",
+                )
+            seen_dbs[pg.database] = svc.name
+    published = spec.publishers
+    for svc in spec.services:
+        rabbit = svc.manifest.needs.rabbitmq
+        if not rabbit:
+            continue
+        for event in rabbit.consumes:
+            if event not in published:
+                file = svc.path / "service.yaml"
+                known = ", ".join(sorted(published)) or "nothing"
+                raise SpecError(
+                    f"{_rel(file)}: needs.rabbitmq.consumes: no service publishes '{event}'",
+                    hint=f"published events are: {known}",
+                    file=file,
+                    field="needs.rabbitmq.consumes",
+                )

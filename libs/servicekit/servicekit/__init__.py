@@ -1,0 +1,1 @@
+"""servicekit: the shared runtime of the marketplace services."""
