@@ -1,0 +1,1 @@
+"""Pulumi ComponentResources, one per file; ``infra.platform.build_platform`` wires them together."""

@@ -1,0 +1,172 @@
+"""Shared building blocks for the components: metadata, secure pod defaults, probes, network policies.
+
+Everything returns plain dicts in pulumi_kubernetes' snake_case input shape (the SDK translates keys
+to the Kubernetes camelCase names); free-form maps such as labels and ConfigMap data keep their keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra import labels as lbl
+from infra.spec import PlatformSpec, Resources
+
+#: UID/GID every platform container runs as: non-root and above 10000 so it never maps to a host user.
+UID = 10001
+
+Dict = dict[str, Any]
+
+
+def meta(
+    name: str, spec: PlatformSpec, labels: Mapping[str, str], annotations: Mapping[str, str] | None = None
+) -> Dict:
+    """ObjectMeta of a namespaced object: explicit name, the stack's namespace, labels, annotations."""
+    result: Dict = {"name": name, "namespace": spec.config.namespace, "labels": dict(labels)}
+    if annotations:
+        result["annotations"] = dict(annotations)
+    return result
+
+
+def checkov_skips(**reasons: str) -> dict[str, str]:
+    """``checkov.io/skipN`` annotations: ``checkov_skips(CKV_K8S_38="reason")``. Each needs a reason."""
+    return {
+        f"checkov.io/skip{i}": f"{check}={reason}" for i, (check, reason) in enumerate(reasons.items(), 1)
+    }
+
+
+def container_security(uid: int = UID) -> Dict:
+    """Container securityContext: non-root, read-only root fs, no escalation, no capabilities, seccomp."""
+    return {
+        "run_as_non_root": True,
+        "run_as_user": uid,
+        "run_as_group": uid,
+        "read_only_root_filesystem": True,
+        "allow_privilege_escalation": False,
+        "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccomp_profile": {"type": "RuntimeDefault"},
+    }
+
+
+def pod_security(uid: int = UID, fs_group: int | None = UID) -> Dict:
+    """Pod securityContext matching :func:`container_security`; ``fs_group`` makes volumes writable."""
+    result: Dict = {
+        "run_as_non_root": True,
+        "run_as_user": uid,
+        "run_as_group": uid,
+        "seccomp_profile": {"type": "RuntimeDefault"},
+    }
+    if fs_group is not None:
+        result["fs_group"] = fs_group
+    return result
+
+
+def resources(res: Resources) -> Dict:
+    """Container requests and limits from a spec :class:`Resources`."""
+    return {
+        "requests": {"cpu": res.requests.cpu, "memory": res.requests.memory},
+        "limits": {"cpu": res.limits.cpu, "memory": res.limits.memory},
+    }
+
+
+def http_probe(path: str, port: str | int, *, period: int = 10, failures: int = 3, delay: int = 0) -> Dict:
+    """An HTTP GET probe."""
+    probe: Dict = {
+        "http_get": {"path": path, "port": port},
+        "period_seconds": period,
+        "failure_threshold": failures,
+        "timeout_seconds": 2,
+    }
+    if delay:
+        probe["initial_delay_seconds"] = delay
+    return probe
+
+
+def exec_probe(command: Sequence[str], *, period: int = 10, failures: int = 3, timeout: int = 5) -> Dict:
+    """A probe that runs *command* in the container."""
+    return {
+        "exec_": {"command": list(command)},
+        "period_seconds": period,
+        "failure_threshold": failures,
+        "timeout_seconds": timeout,
+    }
+
+
+def tcp_probe(port: str | int, *, period: int = 10, failures: int = 3) -> Dict:
+    """A TCP connect probe."""
+    return {
+        "tcp_socket": {"port": port},
+        "period_seconds": period,
+        "failure_threshold": failures,
+        "timeout_seconds": 2,
+    }
+
+
+def empty_dir(name: str, size: str = "64Mi") -> Dict:
+    """A size-limited emptyDir volume (for /tmp and caches under a read-only root fs)."""
+    return {"name": name, "empty_dir": {"size_limit": size}}
+
+
+def topology_spread(selector: Mapping[str, str]) -> list[Dict]:
+    """Spread replicas across nodes and zones, best effort."""
+    return [
+        {
+            "max_skew": 1,
+            "topology_key": key,
+            "when_unsatisfiable": "ScheduleAnyway",
+            "label_selector": {"match_labels": dict(selector)},
+        }
+        for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+    ]
+
+
+def peer(name: str, spec: PlatformSpec) -> Dict:
+    """A NetworkPolicy peer: the pods of *name* in this namespace."""
+    return {"pod_selector": {"match_labels": lbl.selector_labels(name, spec.stack)}}
+
+
+def ports(*numbers: int, protocol: str = "TCP") -> list[Dict]:
+    """NetworkPolicy ports."""
+    return [{"port": number, "protocol": protocol} for number in numbers]
+
+
+#: Egress to the Kubernetes API server (service discovery); its address is cluster-specific.
+API_SERVER_EGRESS: Dict = {"to": [{"ip_block": {"cidr": "0.0.0.0/0"}}], "ports": ports(443, 6443)}
+
+
+def network_policy(
+    resource_name: str,
+    name: str,
+    spec: PlatformSpec,
+    labels: Mapping[str, str],
+    pod_selector: Mapping[str, Any],
+    *,
+    ingress: Sequence[Dict] | None = None,
+    egress: Sequence[Dict] | None = None,
+    opts: pulumi.ResourceOptions,
+) -> k8s.networking.v1.NetworkPolicy:
+    """A NetworkPolicy allowing exactly *ingress* (``{"from": [...], "ports": [...]}``) and *egress* rules.
+
+    A policy type is listed only when its rules are given (an empty list means "allow nothing").
+    """
+    policy_types = []
+    body: Dict = {"pod_selector": dict(pod_selector)}
+    if ingress is not None:
+        policy_types.append("Ingress")
+        body["ingress"] = [{"from_": r["from"], "ports": r["ports"]} for r in ingress]
+    if egress is not None:
+        policy_types.append("Egress")
+        body["egress"] = [{"to": r["to"], "ports": r["ports"]} for r in egress]
+    body["policy_types"] = policy_types
+    return k8s.networking.v1.NetworkPolicy(
+        resource_name, metadata=meta(name, spec, labels), spec=body, opts=opts
+    )
+
+
+def child(parent: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions:
+    """Options for a child resource of a component."""
+    return pulumi.ResourceOptions(parent=parent, **kwargs)
