@@ -1,9 +1,148 @@
-"""`platform` commands for the stack noun (to be filled in)."""
+"""`platform render | check | diff | preview | up`: the stack commands.
+
+Thin over infra/: pulumi, checkov and the offline engine are imported inside the commands so that
+`platform --help` stays fast.
+"""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from cli.output import info, result, result_json
+from infra.errors import PlatformError, UsageError
+
+StackOption = Annotated[str, typer.Option("--stack", "-s", help="Stack name: dev, staging or prod.")]
+
+
+class RenderFormat(StrEnum):
+    yaml = "yaml"
+    json = "json"
+
+
+class DiffFormat(StrEnum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+def render(
+    stack: StackOption,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write one YAML file per manifest into this folder."),
+    ] = None,
+    fmt: Annotated[
+        RenderFormat, typer.Option("--format", help="Output format on stdout.")
+    ] = RenderFormat.yaml,
+) -> None:
+    """Render a stack's Kubernetes manifests offline (Pulumi mock runtime; secrets redacted)."""
+    from infra.repo import find_root
+    from infra.spec import load_spec
+
+    root = find_root()
+    load_spec(stack, root)
+    if out is not None and fmt is not RenderFormat.yaml:
+        raise UsageError(
+            "--out writes YAML files; --format json only applies to stdout", hint="drop --format"
+        )
+    from infra.offline import dump_manifests, render_stack, write_manifests
+
+    manifests = render_stack(stack, root)
+    if out is None:
+        result(dump_manifests(manifests, fmt.value))
+        return
+    written = write_manifests(manifests, out)
+    info(f"wrote {len(written)} manifests to {out}")
+
+
+def check(
+    stack: StackOption,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    skip_checkov: Annotated[bool, typer.Option("--skip-checkov", help="Do not run checkov.")] = False,
+) -> None:
+    """Check a stack's manifests: strict schema, checkov policies and reference integrity."""
+    from infra.check import externals_for, run_checks
+    from infra.repo import find_root
+    from infra.spec import load_spec
+
+    root = find_root()
+    spec = load_spec(stack, root)
+    from infra.offline import render_stack
+
+    manifests = render_stack(stack, root)
+    report = run_checks(
+        stack,
+        manifests,
+        kubernetes_version=spec.config.kubernetes_version,
+        externals=externals_for(spec),
+        root=root,
+        checkov=not skip_checkov,
+    )
+    if as_json:
+        result_json(report.to_dict())
+    else:
+        result(report.format_text())
+    if not report.ok:
+        failed = sum(s.failed for s in report.sections)
+        raise PlatformError(
+            f"stack {stack}: {failed} check(s) failed",
+            hint="fix the findings listed in the report (kind/name field: problem)",
+        )
+
+
+def diff(
+    stack: StackOption,
+    base: Annotated[str, typer.Option("--base", help="Git ref to compare against, e.g. origin/main.")],
+    fmt: Annotated[DiffFormat, typer.Option("--format", help="text, markdown (PR comment) or json.")] = (
+        DiffFormat.text
+    ),
+) -> None:
+    """Show which Kubernetes objects change between a git ref and the working tree."""
+    from infra import diff as stack_diff
+    from infra.repo import find_root
+    from infra.spec import load_spec
+
+    root = find_root()
+    load_spec(stack, root)
+    outcome = stack_diff.diff_stack(stack, root, base)
+    if fmt is DiffFormat.json:
+        result_json(outcome.to_dict())
+    elif fmt is DiffFormat.markdown:
+        result(stack_diff.format_markdown(outcome))
+    else:
+        result(stack_diff.format_text(outcome))
+
+
+def preview(stack: StackOption) -> None:
+    """Run `pulumi preview` for a stack (needs the Pulumi CLI and a login)."""
+    from infra.pulumi_cli import run_pulumi
+    from infra.repo import find_root
+    from infra.spec import load_spec
+
+    root = find_root()
+    load_spec(stack, root)
+    run_pulumi("preview", stack, root)
+
+
+def up(
+    stack: StackOption,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Deploy without asking for confirmation.")] = False,
+) -> None:
+    """Run `pulumi up` for a stack (needs the Pulumi CLI and a login)."""
+    from infra.pulumi_cli import run_pulumi
+    from infra.repo import find_root
+    from infra.spec import load_spec
+
+    root = find_root()
+    load_spec(stack, root)
+    run_pulumi("up", stack, root, yes=yes)
 
 
 def register(app: typer.Typer) -> None:
-    """Attach this module's commands to the top-level app."""
+    """Attach the stack commands to the top-level app."""
+    for command in (render, check, diff, preview, up):
+        app.command()(command)

@@ -1,0 +1,52 @@
+"""The path to a real deployment: the Pulumi CLI, run as a subprocess with the user's terminal."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Literal
+
+from infra.errors import PlatformError, ToolMissingError, UsageError
+
+Command = Literal["preview", "up"]
+INSTALL_HINT = "install the Pulumi CLI (https://www.pulumi.com/docs/install/) and run 'pulumi login'"
+
+
+def find_pulumi() -> str:
+    """Path of the ``pulumi`` binary on PATH; :class:`ToolMissingError` (exit 2) if absent."""
+    found = shutil.which("pulumi")
+    if not found:
+        raise ToolMissingError("the Pulumi CLI ('pulumi') is not on PATH", hint=INSTALL_HINT)
+    return found
+
+
+def pulumi_argv(
+    binary: str, command: Command, stack: str, root: Path, *, yes: bool = False, interactive: bool = True
+) -> list[str]:
+    """The argv for ``pulumi <command>`` on *stack* in the project at *root*."""
+    argv = [binary, command, "--stack", stack, "--cwd", str(root)]
+    if command == "up" and yes:
+        argv.append("--yes")
+    if not interactive:
+        argv.append("--non-interactive")
+    return argv
+
+
+def run_pulumi(command: Command, stack: str, root: Path, *, yes: bool = False) -> None:
+    """Run ``pulumi <command>`` with inherited stdio; a non-zero exit is a :class:`PlatformError`."""
+    binary = find_pulumi()
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if command == "up" and not yes and not interactive:
+        raise UsageError(
+            "pulumi up asks for confirmation, and there is no terminal to ask on",
+            hint=f"review `platform preview --stack {stack}`, then pass --yes",
+        )
+    argv = pulumi_argv(binary, command, stack, root, yes=yes, interactive=interactive)
+    code = subprocess.call(argv, cwd=root)
+    if code != 0:
+        raise PlatformError(
+            f"pulumi {command} --stack {stack} failed (exit {code})",
+            hint="read Pulumi's output above; `pulumi whoami` checks the login",
+        )
