@@ -1,0 +1,1 @@
+"""auth-svc: accounts, login and JWT access/refresh tokens."""

@@ -1,0 +1,1 @@
+"""marketplace-svc: listings, search and Redis-cached reads."""
