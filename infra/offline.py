@@ -100,10 +100,21 @@ def _is_secret(value: Any) -> bool:
     return isinstance(value, dict) and value.get(_SIG_KEY) == _SECRET_SIG
 
 
+def _redact_all(value: Any) -> Any:
+    """Keep the shape of a secret value (a Secret's ``stringData`` map stays a map), redact every leaf."""
+    if _is_secret(value):
+        return _redact_all(value.get("value"))
+    if isinstance(value, dict):
+        return {k: _redact_all(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_all(v) for v in value]
+    return REDACTED
+
+
 def _clean(value: Any) -> Any:
     """Wire values -> manifest values: secrets redacted, integral floats back to ints."""
     if _is_secret(value):
-        return REDACTED
+        return _redact_all(value.get("value"))
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -5,10 +5,21 @@ from __future__ import annotations
 import pulumi
 
 from infra.components.namespace import Namespace, NamespaceArgs
+from infra.components.secrets import SharedSecrets, SharedSecretsArgs
+from infra.components.service import FastApiService, FastApiServiceArgs
 from infra.spec import PlatformSpec
 
 
 def build_platform(spec: PlatformSpec) -> None:
     """Declare every resource of *spec*'s stack and export the stack outputs."""
     namespace = Namespace("platform", NamespaceArgs(spec=spec))
+    in_ns = pulumi.ResourceOptions(depends_on=[namespace])
+    secrets = SharedSecrets("shared", SharedSecretsArgs(spec=spec), in_ns)
+    images = {}
+    for svc in spec.services:
+        service = FastApiService(
+            svc.name, FastApiServiceArgs(spec=spec, service=svc, depends_on=[secrets]), in_ns
+        )
+        images[svc.name] = service.image
     pulumi.export("namespace", namespace.name)
+    pulumi.export("images", images)

@@ -1,0 +1,83 @@
+"""Service images: built from ``services/<name>/Dockerfile`` and pushed by pulumi_docker.
+
+The tag is a content hash of the service folder and ``libs/servicekit`` (everything the Dockerfile
+copies), so an unchanged service keeps its tag and a changed one always gets a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pulumi
+import pulumi_docker as docker
+
+from infra.spec import PlatformSpec, ServiceSpec
+
+#: Folders and suffixes that never reach an image (caches, local environments, build metadata).
+IGNORED_PARTS = frozenset(
+    {"__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".venv", "node_modules", ".git"}
+)
+IGNORED_SUFFIXES = (".pyc", ".pyo", ".egg-info", ".log")
+SERVICEKIT = Path("libs") / "servicekit"
+#: Target platform of every image (the clusters run linux/amd64 nodes).
+PLATFORM = "linux/amd64"
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(
+        path
+        for path in folder.rglob("*")
+        if path.is_file()
+        and not any(part in IGNORED_PARTS or part.endswith(IGNORED_SUFFIXES) for part in path.parts)
+    )
+
+
+def content_tag(root: Path, service_dir: Path, length: int = 12) -> str:
+    """Deterministic tag: sha256 over relative path + bytes of every file the image is built from."""
+    digest = hashlib.sha256()
+    for folder in (service_dir, root / SERVICEKIT):
+        for path in _files(folder):
+            digest.update(path.relative_to(root).as_posix().encode())
+            digest.update(b"\0")
+            digest.update(path.read_bytes())
+            digest.update(b"\0")
+    return digest.hexdigest()[:length]
+
+
+def repo_root(service: ServiceSpec) -> Path:
+    """The repository root a service lives in (``<root>/services/<name>``)."""
+    return service.path.parent.parent
+
+
+def image_name(spec: PlatformSpec, service: ServiceSpec) -> str:
+    """``<registry>/<svc>:<content tag>``."""
+    return f"{spec.config.registry}/{service.name}:{content_tag(repo_root(service), service.path)}"
+
+
+def service_image(
+    resource_name: str, spec: PlatformSpec, service: ServiceSpec, opts: pulumi.ResourceOptions
+) -> docker.Image:
+    """The docker Image resource: context is the repo root so the Dockerfile can copy servicekit.
+
+    Paths are relative to the repository root, which is the Pulumi project directory (the program's
+    working directory under ``pulumi up``).
+    """
+    root = repo_root(service)
+    return docker.Image(
+        resource_name,
+        image_name=image_name(spec, service),
+        build={
+            "context": ".",
+            "dockerfile": (service.path / "Dockerfile").relative_to(root).as_posix(),
+            "platform": PLATFORM,
+        },
+        skip_push=False,
+        opts=opts,
+    )
+
+
+def pinned_reference(image: docker.Image) -> pulumi.Output[str]:
+    """The registry digest (``repo@sha256:...``) once pushed; the content-hash tag when none exists
+    (offline renders, where nothing is pushed)."""
+    return pulumi.Output.all(image.image_name, image.repo_digest).apply(lambda pair: pair[1] or pair[0])

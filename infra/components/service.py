@@ -1,0 +1,298 @@
+"""FastApiService: one tenant service as a hardened Deployment with everything around it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra import labels as lbl
+from infra.components import kube
+from infra.components.image import pinned_reference, service_image
+from infra.spec import PlatformSpec, ServiceSpec
+
+#: Ports of the backing services (docs/architecture.md).
+POSTGRES_PORT = 5432
+REDIS_PORT = 6379
+RABBITMQ_PORT = 5672
+RABBITMQ_VHOST = "market"
+JWT_SECRET_NAME = "jwt-signing"
+JWT_AUDIENCE = "marketplace"
+
+
+def config_data(spec: PlatformSpec, svc: ServiceSpec) -> dict[str, str]:
+    """The ``<svc>-config`` ConfigMap: exactly the non-secret variables of docs/architecture.md."""
+    cfg = spec.config
+    needs = svc.manifest.needs
+    data = {
+        "SERVICE_NAME": svc.name,
+        "ENVIRONMENT": cfg.environment,
+        "LOG_LEVEL": "INFO",
+        "LOG_FORMAT": "json",
+        "CORS_ORIGINS": ",".join(cfg.gateway.cors_origins),
+        "JWT_ISSUER": f"https://{cfg.domain}/api/auth",
+        "JWT_AUDIENCE": JWT_AUDIENCE,
+    }
+    if needs.postgres:
+        data |= {"POSTGRES_HOST": "postgres", "POSTGRES_PORT": str(POSTGRES_PORT)}
+        data["POSTGRES_DB"] = needs.postgres.database
+    if needs.redis:
+        data |= {"REDIS_HOST": "redis", "REDIS_PORT": str(REDIS_PORT), "REDIS_DB": str(needs.redis.db)}
+    if needs.rabbitmq:
+        data |= {"RABBITMQ_HOST": "rabbitmq", "RABBITMQ_PORT": str(RABBITMQ_PORT)}
+        data["RABBITMQ_VHOST"] = RABBITMQ_VHOST
+        data["RABBITMQ_RETRY_DELAYS_MS"] = ",".join(str(d) for d in cfg.rabbitmq.retry_delays_ms)
+    return {**data, **svc.env}
+
+
+def secret_env(svc: ServiceSpec, jwt_secret: str = JWT_SECRET_NAME) -> list[dict]:
+    """Secret-backed variables; each Secret key is named like the variable it feeds."""
+    needs = svc.manifest.needs
+    refs: list[tuple[str, str]] = [("JWT_SECRET", jwt_secret)]
+    if needs.postgres:
+        refs += [("POSTGRES_USER", f"{svc.name}-db"), ("POSTGRES_PASSWORD", f"{svc.name}-db")]
+    if needs.redis:
+        refs += [("REDIS_USER", f"{svc.name}-redis"), ("REDIS_PASSWORD", f"{svc.name}-redis")]
+    if needs.rabbitmq:
+        refs += [("RABBITMQ_USER", f"{svc.name}-rabbitmq"), ("RABBITMQ_PASSWORD", f"{svc.name}-rabbitmq")]
+    return [{"name": var, "value_from": {"secret_key_ref": {"name": sec, "key": var}}} for var, sec in refs]
+
+
+def backends(svc: ServiceSpec) -> list[tuple[str, int]]:
+    """(component name, port) of every backing service the manifest needs, in a fixed order."""
+    needs = svc.manifest.needs
+    result = []
+    if needs.postgres:
+        result.append(("postgres", POSTGRES_PORT))
+    if needs.redis:
+        result.append(("redis", REDIS_PORT))
+    if needs.rabbitmq:
+        result.append(("rabbitmq", RABBITMQ_PORT))
+    return result
+
+
+@dataclass(frozen=True)
+class FastApiServiceArgs:
+    """Inputs of :class:`FastApiService`."""
+
+    spec: PlatformSpec
+    service: ServiceSpec
+    #: Pinned image reference; ``None`` builds and pushes ``services/<name>/Dockerfile`` (pulumi_docker).
+    image: pulumi.Input[str] | None = None
+    #: Run ``alembic upgrade head`` in a ``<svc>-migrate`` Job before the Deployment (only with Postgres).
+    migrate: bool = True
+    #: Secret holding ``JWT_SECRET`` (shared by every service).
+    jwt_secret: str = JWT_SECRET_NAME
+    #: Who may call the service on its http port (component names; Prometheus scrapes the same port).
+    callers: Sequence[str] = ("gateway", "prometheus")
+    #: Resources the migration Job (and so the Deployment) waits for: databases, roles, Secrets.
+    depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    #: Seconds the startup probe allows before liveness takes over (30 x 2 s).
+    startup_failures: int = 30
+
+
+class FastApiService(pulumi.ComponentResource):
+    """Deployment + Service + ServiceAccount + ConfigMap + HPA + PDB + NetworkPolicies + migration Job."""
+
+    def __init__(
+        self, name: str, args: FastApiServiceArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("platform:workload:FastApiService", name, None, opts)
+        spec, svc = args.spec, args.service
+        svc_name = svc.name
+        overrides = svc.overrides
+        labels = lbl.labels(svc_name, spec.stack, "api")
+        selector = lbl.selector_labels(svc_name, spec.stack)
+        child = kube.child(self)
+        port = svc.manifest.port
+
+        if args.image is None:
+            self.image_resource = service_image(f"{name}-image", spec, svc, child)
+            image: pulumi.Input[str] = pinned_reference(self.image_resource)
+        else:
+            self.image_resource = None
+            image = args.image
+        self.image = pulumi.Output.from_input(image)
+
+        data = config_data(spec, svc)
+        self.config_map = k8s.core.v1.ConfigMap(
+            f"{name}-config", metadata=kube.meta(f"{svc_name}-config", spec, labels), data=data, opts=child
+        )
+        self.service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-serviceaccount",
+            metadata=kube.meta(svc_name, spec, labels),
+            automount_service_account_token=False,
+            opts=child,
+        )
+        env_from = [{"config_map_ref": {"name": f"{svc_name}-config"}}]
+        env = secret_env(svc, args.jwt_secret)
+        container_security = kube.container_security()
+
+        migrate_deps: list[pulumi.Resource] = [self.config_map, *args.depends_on]
+        skips = kube.checkov_skips(CKV_K8S_43=kube.SKIP_DIGEST, CKV_K8S_35=kube.SKIP_SECRET_ENV)
+        self.migration = None
+        if args.migrate and svc.manifest.needs.postgres:
+            migrate_name = f"{svc_name}-migrate"
+            migrate_labels = lbl.labels(migrate_name, spec.stack, "api")
+            self.migration_policy = kube.network_policy(
+                f"{name}-migrate-netpol",
+                migrate_name,
+                spec,
+                migrate_labels,
+                {"match_labels": lbl.selector_labels(migrate_name, spec.stack)},
+                ingress=[],
+                egress=[{"to": [kube.peer("postgres", spec)], "ports": kube.ports(POSTGRES_PORT)}],
+                opts=child,
+            )
+            self.migration = k8s.batch.v1.Job(
+                f"{name}-migrate",
+                metadata=kube.meta(migrate_name, spec, migrate_labels, skips),
+                spec={
+                    "backoff_limit": 3,
+                    "active_deadline_seconds": 600,
+                    "template": {
+                        "metadata": {"labels": migrate_labels},
+                        "spec": {
+                            "restart_policy": "Never",
+                            "service_account_name": svc_name,
+                            "automount_service_account_token": False,
+                            "security_context": kube.pod_security(),
+                            "containers": [
+                                {
+                                    "name": "migrate",
+                                    "image": image,
+                                    "image_pull_policy": "Always",
+                                    "command": ["alembic", "-c", "migrations/alembic.ini", "upgrade", "head"],
+                                    "env_from": env_from,
+                                    "env": env,
+                                    "resources": kube.resources(svc.resources),
+                                    "security_context": container_security,
+                                    "volume_mounts": [{"name": "tmp", "mount_path": "/tmp"}],
+                                }
+                            ],
+                            "volumes": [kube.empty_dir("tmp")],
+                        },
+                    },
+                },
+                opts=kube.child(
+                    self, depends_on=[*migrate_deps, self.service_account, self.migration_policy]
+                ),
+            )
+
+        checksum = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        deployment_spec: dict = {
+            "selector": {"match_labels": selector},
+            "revision_history_limit": 5,
+            "strategy": {"type": "RollingUpdate", "rolling_update": {"max_surge": 1, "max_unavailable": 0}},
+            "template": {
+                "metadata": {"labels": labels, "annotations": {"checksum/config": checksum}},
+                "spec": {
+                    "service_account_name": svc_name,
+                    "automount_service_account_token": False,
+                    "security_context": kube.pod_security(),
+                    "topology_spread_constraints": kube.topology_spread(selector),
+                    "termination_grace_period_seconds": 30,
+                    "containers": [
+                        {
+                            "name": "app",
+                            "image": image,
+                            "image_pull_policy": "Always",
+                            "ports": [{"name": "http", "container_port": port, "protocol": "TCP"}],
+                            "env_from": env_from,
+                            "env": env,
+                            "resources": kube.resources(svc.resources),
+                            "security_context": container_security,
+                            "startup_probe": kube.http_probe(
+                                "/healthz", "http", period=2, failures=args.startup_failures
+                            ),
+                            "liveness_probe": kube.http_probe("/healthz", "http"),
+                            "readiness_probe": kube.http_probe("/readyz", "http", period=5),
+                            "volume_mounts": [{"name": "tmp", "mount_path": "/tmp"}],
+                        }
+                    ],
+                    "volumes": [kube.empty_dir("tmp")],
+                },
+            },
+        }
+        if overrides.autoscale is None:
+            # With an HPA the replica count belongs to the autoscaler; setting it here would fight it.
+            deployment_spec["replicas"] = overrides.replicas
+        deps: list[pulumi.Resource] = [self.config_map, self.service_account, *args.depends_on]
+        if self.migration is not None:
+            deps.append(self.migration)
+        self.deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=kube.meta(svc_name, spec, labels, skips),
+            spec=deployment_spec,
+            opts=kube.child(self, depends_on=deps),
+        )
+        self.service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=kube.meta(svc_name, spec, labels),
+            spec={
+                "type": "ClusterIP",
+                "selector": self.deployment.spec.selector.match_labels,
+                "ports": [{"name": "http", "port": port, "target_port": "http", "protocol": "TCP"}],
+            },
+            opts=child,
+        )
+        self.pdb = k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-pdb",
+            metadata=kube.meta(svc_name, spec, labels),
+            spec={
+                "max_unavailable": 1,
+                "selector": {"match_labels": self.deployment.spec.selector.match_labels},
+            },
+            opts=child,
+        )
+        self.hpa = None
+        if overrides.autoscale is not None:
+            scale = overrides.autoscale
+            self.hpa = k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                f"{name}-hpa",
+                metadata=kube.meta(svc_name, spec, labels),
+                spec={
+                    "scale_target_ref": {"api_version": "apps/v1", "kind": "Deployment", "name": svc_name},
+                    "min_replicas": scale.min,
+                    "max_replicas": scale.max,
+                    "metrics": [
+                        {
+                            "type": "Resource",
+                            "resource": {
+                                "name": "cpu",
+                                "target": {"type": "Utilization", "average_utilization": scale.cpu_percent},
+                            },
+                        }
+                    ],
+                },
+                opts=kube.child(self, depends_on=[self.deployment]),
+            )
+        self.ingress_policy = kube.network_policy(
+            f"{name}-allow-ingress",
+            f"{svc_name}-allow-ingress",
+            spec,
+            labels,
+            {"match_labels": selector},
+            ingress=[{"from": [kube.peer(c, spec) for c in args.callers], "ports": kube.ports(port)}],
+            opts=child,
+        )
+        self.egress_policy = kube.network_policy(
+            f"{name}-allow-egress",
+            f"{svc_name}-allow-egress",
+            spec,
+            labels,
+            {"match_labels": selector},
+            egress=[{"to": [kube.peer(b, spec)], "ports": kube.ports(p)} for b, p in backends(svc)],
+            opts=child,
+        )
+        self.register_outputs(
+            {
+                "image": self.image,
+                "deployment": self.deployment.metadata.name,
+                "service": self.service.metadata.name,
+            }
+        )
