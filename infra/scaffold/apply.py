@@ -1,0 +1,246 @@
+"""Apply a plan atomically, and recover from a run that was killed half-way.
+
+The exact guarantee (SIGKILL at any instant, or any exception):
+
+1. Everything is written to scratch space first: ``services/.scaffold-<token>/<name>/`` (a folder
+   *two* levels down, so ``services/*/service.yaml`` never sees it) and one
+   ``stacks/.Pulumi.<stack>.yaml.scaffold-<token>`` per edited stack file (never matched by
+   ``Pulumi.*.yaml``). Each file is fsynced. Then ``services/.scaffold-<token>/journal.json`` is
+   written (temp + fsync + rename) listing the staged stack files and each original's sha256.
+2. **Commit point**: ``os.rename(services/.scaffold-<token>/<name>, services/<name>)``. Before it the
+   repository's visible tree is unchanged; after it the service folder is complete.
+3. Each stack file is ``os.replace``-d by its staged copy (a stack file is always either the old or
+   the new text, never half of either), the directories are fsynced, the scratch folder is removed.
+
+Every later ``new-service`` / ``services`` command first runs :func:`recover` (under the same lock):
+scratch from a run that died before step 2 is deleted (rollback); a run that died after step 2 is
+rolled forward (its staged stack files replace the originals) unless a stack file changed since it was
+staged - then the staged copy is dropped and the service is reported as "folder exists but is not
+registered in <stack>". ``remove`` uses the same journal; its commit point is moving the service folder
+into scratch (or, when the folder is kept, the journal itself).
+
+``PLATFORM_SCAFFOLD_PAUSE_AT=<step>`` pauses at a step (for the kill test): ``rendered``, ``scratch``
+(half the files written), ``staged``, ``renamed``, ``stack`` (after the first stack file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infra.errors import PlatformError
+from infra.scaffold.plan import Plan, StackChange, sha256
+
+PAUSE_ENV = "PLATFORM_SCAFFOLD_PAUSE_AT"
+SCRATCH_PREFIX = ".scaffold-"
+STEPS = ("rendered", "scratch", "staged", "renamed", "stack")
+
+
+def pause(step: str) -> None:
+    """Block for a while at *step* when ``PLATFORM_SCAFFOLD_PAUSE_AT`` names it (kill tests)."""
+    if os.environ.get(PAUSE_ENV) == step:
+        sys.stderr.write(f"paused at {step}\n")
+        sys.stderr.flush()
+        time.sleep(float(os.environ.get("PLATFORM_SCAFFOLD_PAUSE_SECONDS", "60")))
+
+
+@contextlib.contextmanager
+def locked(root: Path) -> Iterator[None]:
+    """Exclusive lock on ``services/`` (flock on the folder itself: no lock file in the tree)."""
+    fd = os.open(root / "services", os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PlatformError(
+                "another platform command is changing services/ right now",
+                hint="wait for it to finish and run the command again",
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_file(path: Path, data: bytes, *, fsync: bool = True) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        if fsync:
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def _write_journal(scratch: Path, journal: dict[str, Any]) -> None:
+    tmp = scratch / "journal.json.tmp"
+    write_file(tmp, json.dumps(journal, indent=2).encode())
+    os.replace(tmp, scratch / "journal.json")
+    _fsync_dir(scratch)
+
+
+def _new_scratch(root: Path) -> tuple[str, Path]:
+    token = f"{os.getpid()}-{secrets.token_hex(4)}"
+    scratch = root / "services" / f"{SCRATCH_PREFIX}{token}"
+    scratch.mkdir()
+    return token, scratch
+
+
+def _stage_stacks(changes: list[StackChange], token: str) -> dict[str, Any]:
+    """Write each new stack text next to its file; journal entries use paths relative to the repo."""
+    staged: dict[str, Any] = {}
+    for change in changes:
+        temp = f".{change.file.name}.scaffold-{token}"
+        write_file(change.file.with_name(temp), change.new_text.encode())
+        staged[change.stack] = {
+            "file": f"stacks/{change.file.name}",
+            "temp": f"stacks/{temp}",
+            "sha256": sha256(change.old_text),
+        }
+    return staged
+
+
+def _replace_stacks(root: Path, staged: dict[str, Any]) -> list[str]:
+    """Move staged stack files into place; return the stacks that changed since staging (skipped)."""
+    stale: list[str] = []
+    first = True
+    for stack, item in staged.items():
+        file, temp = root / item["file"], root / item["temp"]
+        if not temp.exists():
+            continue  # already replaced by the run that staged it
+        if not file.exists() or sha256(file.read_text(encoding="utf-8")) != item["sha256"]:
+            temp.unlink()
+            stale.append(stack)
+            continue
+        os.replace(temp, file)
+        if first:
+            first = False
+            pause("stack")
+    if staged:
+        _fsync_dir(root / "stacks")
+    return stale
+
+
+def apply_plan(plan: Plan) -> None:
+    """Create the service folder and register it in the stacks (see the module docstring)."""
+    pause("rendered")
+    token, scratch = _new_scratch(plan.root)
+    try:
+        staging = scratch / plan.name
+        staging.mkdir()
+        half = len(plan.files) // 2
+        for i, (path, data) in enumerate(sorted(plan.files.items())):
+            target = staging / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_file(target, data)
+            if i == half:
+                pause("scratch")
+        changes = [s for s in plan.stacks if s.action == "add"]
+        staged = _stage_stacks(changes, token)
+        _write_journal(scratch, {"op": "new-service", "service": plan.name, "stacks": staged})
+        pause("staged")
+    except BaseException:
+        _rollback(plan.root, scratch, token)
+        raise
+    os.rename(staging, plan.service_dir)  # commit point
+    _fsync_dir(plan.service_dir.parent)
+    pause("renamed")
+    stale = _replace_stacks(plan.root, staged)
+    shutil.rmtree(scratch)
+    if stale:
+        raise PlatformError(
+            f"services/{plan.name} was created but stack file(s) changed meanwhile: {', '.join(stale)}",
+            hint=f"add '{plan.name}: {{replicas: 1}}' under platform:services in those stack files",
+        )
+
+
+def remove_committed(root: Path, name: str, changes: list[StackChange], delete_folder: bool) -> None:
+    """Unregister *name* from the stacks and, if asked, delete its folder - atomically."""
+    token, scratch = _new_scratch(root)
+    try:
+        staged = _stage_stacks([c for c in changes if c.action == "remove"], token)
+        _write_journal(
+            scratch, {"op": "remove", "service": name, "stacks": staged, "delete_folder": delete_folder}
+        )
+    except BaseException:
+        _rollback(root, scratch, token)
+        raise
+    if delete_folder:
+        os.rename(root / "services" / name, scratch / name)  # commit point
+        _fsync_dir(root / "services")
+    _replace_stacks(root, staged)
+    shutil.rmtree(scratch)
+
+
+def _rollback(root: Path, scratch: Path, token: str) -> None:
+    shutil.rmtree(scratch, ignore_errors=True)
+    for temp in (root / "stacks").glob(f".Pulumi.*.yaml.scaffold-{token}"):
+        temp.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What :func:`recover` did about one interrupted run."""
+
+    op: str
+    service: str
+    outcome: str  # "rolled back" | "completed" | "not registered"
+    stacks: tuple[str, ...] = ()
+
+    def line(self) -> str:
+        what = f"an interrupted `{self.op}` of {self.service}"
+        if self.outcome == "rolled back":
+            return f"recovered {what}: rolled back, nothing was changed"
+        if self.outcome == "completed":
+            return f"recovered {what}: completed (stacks: {', '.join(self.stacks) or 'none'})"
+        return (
+            f"recovered {what}: folder exists but is not registered in {', '.join(self.stacks)} "
+            "(the stack file changed since)"
+        )
+
+
+def recover(root: Path) -> list[Recovery]:
+    """Finish or undo runs that were killed (call with :func:`locked` held)."""
+    results: list[Recovery] = []
+    services = root / "services"
+    for scratch in sorted(services.glob(f"{SCRATCH_PREFIX}*")):
+        token = scratch.name.removeprefix(SCRATCH_PREFIX)
+        journal_file = scratch / "journal.json"
+        journal = json.loads(journal_file.read_text()) if journal_file.is_file() else None
+        if journal is None:
+            _rollback(root, scratch, token)
+            results.append(Recovery("new-service", "?", "rolled back"))
+            continue
+        name, op = journal["service"], journal["op"]
+        if op == "new-service":
+            committed = not (scratch / name).exists() and (services / name).is_dir()
+        else:
+            committed = not journal["delete_folder"] or not (services / name).exists()
+        if not committed:
+            _rollback(root, scratch, token)
+            results.append(Recovery(op, name, "rolled back"))
+            continue
+        stale = _replace_stacks(root, journal["stacks"])
+        shutil.rmtree(scratch)
+        if stale and op == "new-service":
+            results.append(Recovery(op, name, "not registered", tuple(stale)))
+        else:
+            results.append(
+                Recovery(op, name, "completed", tuple(s for s in journal["stacks"] if s not in stale))
+            )
+    return results

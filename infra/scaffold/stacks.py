@@ -1,0 +1,108 @@
+"""Edit ``platform:services`` in stack files with ruamel.yaml round-trip (comments and order kept).
+
+Pure text in, text out: the caller decides when and how the result reaches the disk.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import YAMLError
+
+from infra import spec
+from infra.errors import SpecError
+
+SERVICES_KEY = "platform:services"
+
+#: Per-environment registration of a new service (mirrors how the existing services are sized).
+DEFAULT_ENTRIES: dict[str, dict[str, Any]] = {
+    "dev": {"replicas": 1},
+    "staging": {"replicas": 2},
+    "prod": {"replicas": 3, "autoscale": {"min": 3, "max": 6}},
+}
+
+
+def _yaml() -> YAML:
+    yaml = YAML()  # round-trip
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    return yaml
+
+
+def load_text(file: Path) -> str:
+    """A stack file's text, after checking it parses (broken YAML -> SpecError naming the line)."""
+    spec.read_yaml(file)
+    return file.read_text(encoding="utf-8")
+
+
+def _load(file: Path, text: str) -> tuple[YAML, Any]:
+    yaml = _yaml()
+    try:
+        data = yaml.load(text)
+    except YAMLError as exc:  # read_yaml already caught what PyYAML rejects; ruamel is stricter
+        raise SpecError(f"{file}: broken YAML: {exc}", hint="fix the YAML syntax", file=file) from exc
+    if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
+        raise SpecError(
+            f"{file}: config: expected a mapping", hint="see docs/spec.md", file=file, field="config"
+        )
+    return yaml, data
+
+
+def _dump(yaml: YAML, data: Any) -> str:
+    out = io.StringIO()
+    yaml.dump(data, out)
+    return out.getvalue()
+
+
+def registered(file: Path, text: str) -> dict[str, Any]:
+    """Service name -> its entry under ``platform:services`` (plain dicts)."""
+    _, data = _load(file, text)
+    services = data["config"].get(SERVICES_KEY) or {}
+    if not isinstance(services, dict):
+        raise SpecError(f"{file}: {SERVICES_KEY}: expected a mapping", hint="see docs/spec.md", file=file)
+    return {str(k): v for k, v in services.items()}
+
+
+def environment(file: Path, text: str) -> str:
+    _, data = _load(file, text)
+    return str(data["config"].get("platform:environment", ""))
+
+
+def default_entry(file: Path, text: str) -> dict[str, Any]:
+    """The sizing a new service gets in this stack: by the stack's ``platform:environment``."""
+    return DEFAULT_ENTRIES.get(environment(file, text), {"replicas": 1})
+
+
+def add_service(file: Path, text: str, name: str, entry: dict[str, Any]) -> str:
+    """*text* with ``name: {entry}`` appended to ``platform:services`` (flow style, like its siblings)."""
+    yaml, data = _load(file, text)
+    config = data["config"]
+    services = config.get(SERVICES_KEY)
+    if services is None:
+        services = CommentedMap()
+        config[SERVICES_KEY] = services
+    value = _flow(entry)
+    services[name] = value
+    return _dump(yaml, data)
+
+
+def remove_service(file: Path, text: str, name: str) -> str:
+    """*text* without ``name`` under ``platform:services``."""
+    yaml, data = _load(file, text)
+    services = data["config"].get(SERVICES_KEY)
+    if isinstance(services, dict) and name in services:
+        del services[name]
+    return _dump(yaml, data)
+
+
+def _flow(entry: dict[str, Any]) -> CommentedMap:
+    value = CommentedMap()
+    for key, item in entry.items():
+        value[key] = _flow(item) if isinstance(item, dict) else item
+    value.fa.set_flow_style()
+    return value
