@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from servicekit.messaging.tables import add_messaging_tables
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -86,3 +87,7 @@ class Message(Base):
     sender_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+#: servicekit's ``outbox`` and ``processed_messages`` tables live in this service's database too.
+add_messaging_tables(Base.metadata)

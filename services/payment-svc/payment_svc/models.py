@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from servicekit.messaging.tables import add_messaging_tables
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -58,25 +59,28 @@ class Listing(Base):
 
 
 class Payment(Base):
-    """One payment attempt, keyed by (buyer, Idempotency-Key). Never holds a full card number."""
+    """One payment attempt, keyed by (buyer, Idempotency-Key). Never holds a full card number.
+
+    ``pending`` exists only inside the paying transaction; committed rows are succeeded/failed.
+    """
 
     __tablename__ = "payments"
     __table_args__ = (
         UniqueConstraint("buyer_id", "idempotency_key", name="uq_payments_buyer_id_idempotency_key"),
-        # At most one successful payment per listing, whatever the application does.
+        # At most one in-flight or successful payment per listing, whatever the application does.
         Index(
-            "uq_payments_listing_succeeded",
+            "uq_payments_listing_id_active",
             "listing_id",
             unique=True,
-            postgresql_where=text("status = 'succeeded'"),
+            postgresql_where=text("status IN ('pending', 'succeeded')"),
         ),
-        CheckConstraint("status IN ('succeeded', 'failed')", name="status"),
+        CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
         CheckConstraint("amount_minor > 0", name="amount_positive"),
         CheckConstraint("card_last4 IS NULL OR card_last4 ~ '^[0-9]{4}$'", name="last4_only"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    buyer_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    buyer_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     idempotency_key: Mapped[str] = mapped_column(String(255))
     #: HMAC-SHA256 of the canonical request body: detects a key reused with a different body.
     request_fingerprint: Mapped[str] = mapped_column(String(64))
@@ -94,3 +98,7 @@ class Payment(Base):
     #: The HTTP status the first request got; a replay answers with the same one.
     response_code: Mapped[int] = mapped_column(SmallInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+#: servicekit's ``outbox`` and ``processed_messages`` tables live in this service's database too.
+add_messaging_tables(Base.metadata)
