@@ -1,0 +1,106 @@
+"""The app factory every service uses."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from servicekit.errors import install_error_handlers
+from servicekit.health import CHECK_TIMEOUT_S, Check
+from servicekit.health import router as health_router
+from servicekit.logging import configure_logging
+from servicekit.messaging.consumer import EventHandlers
+from servicekit.metrics import Metrics, metrics_endpoint
+from servicekit.middleware import RequestContextMiddleware
+from servicekit.runtime import Runtime
+from servicekit.settings import Settings
+
+ExtraLifespan = Callable[[FastAPI, Runtime], AbstractAsyncContextManager[None]]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    routers: Iterable[APIRouter] = (),
+    handlers: EventHandlers | None = None,
+    outbox: bool | None = None,
+    lifespan: ExtraLifespan | None = None,
+    readiness_checks: dict[str, Check] | None = None,
+    title: str | None = None,
+    version: str = "0.1.0",
+    prefetch: int = 10,
+    check_timeout: float = CHECK_TIMEOUT_S,
+) -> FastAPI:
+    """A FastAPI app with the platform's runtime wired in.
+
+    - The lifespan opens (and closes) only the backends the settings enable: the DB engine when
+      ``POSTGRES_HOST`` is set, Redis (+ cache, session store) when ``REDIS_HOST`` is, the RabbitMQ
+      connection + publisher when ``RABBITMQ_HOST`` is; a consumer when *handlers* are given; the
+      outbox relay when *outbox* (default: PostgreSQL and RabbitMQ both enabled).
+    - ``/healthz``, ``/readyz``, ``/metrics``; CORS from ``CORS_ORIGINS``; ``X-Request-ID``; access
+      log; every error as ``{"error": {"code", "message", "request_id", "details"?}}``.
+    - *lifespan* runs inside the runtime's (clients are open) for service-specific tasks.
+    """
+    if handlers and not settings.postgres_enabled:
+        raise RuntimeError(
+            f"{settings.service_name}: consuming events needs PostgreSQL (idempotency marker)\n"
+            "hint: set POSTGRES_* or do not pass handlers"
+        )
+    if handlers and not settings.rabbitmq_enabled:
+        raise RuntimeError(
+            f"{settings.service_name}: event handlers given but RABBITMQ_HOST is not set\n"
+            "hint: set RABBITMQ_* or do not pass handlers"
+        )
+    metrics = Metrics(settings.service_name)
+    use_outbox = outbox if outbox is not None else (settings.postgres_enabled and settings.rabbitmq_enabled)
+
+    @asynccontextmanager
+    async def run(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(
+            settings.service_name,
+            level=settings.log_level,
+            fmt=settings.log_format,
+            log_file=settings.log_file,
+        )
+        runtime = Runtime(
+            settings=settings,
+            metrics=metrics,
+            handlers=handlers,
+            outbox=use_outbox,
+            prefetch=prefetch,
+            check_timeout=check_timeout,
+            extra_checks=dict(readiness_checks or {}),
+        )
+        app.state.runtime = runtime
+        await runtime.start()
+        try:
+            if lifespan is not None:
+                async with lifespan(app, runtime):
+                    yield
+            else:
+                yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title or settings.service_name, version=version, lifespan=run)
+    app.state.settings = settings
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key"],
+            expose_headers=["X-Request-ID"],
+        )
+    app.include_router(health_router)
+    app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,157 @@
+"""Redis cache-aside with single-flight loading and a fall-through when Redis is down.
+
+``await cache.get_or_load("listing:42", load_listing, ttl=30)`` returns the cached JSON value or
+runs *loader* once per key: concurrent callers in this process share one load (single-flight) and
+other replicas wait on a short Redis lock instead of stampeding the database. Values must be
+JSON-serialisable (pydantic's encoder is used, so datetimes/UUIDs/Decimals become strings); hits and
+misses return the same decoded JSON. When Redis fails, reads fall through to the loader (logged and
+counted as ``cache_requests_total{outcome="error"}``) and Redis is skipped for a short cool-down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from servicekit.logging import get_logger
+from servicekit.metrics import Metrics
+
+Loader = Callable[[], Awaitable[Any]]
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+_REDIS_ERRORS = (RedisError, OSError, TimeoutError)
+
+
+class Cache:
+    """Cache-aside over the service's Redis; every key lives under ``<service>:cache:``."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        service: str,
+        metrics: Metrics,
+        *,
+        lock_ttl_ms: int = 5000,
+        lock_wait_s: float = 2.0,
+        cooldown_s: float = 1.0,
+    ) -> None:
+        self.redis = redis
+        self.prefix = f"{service}:cache:"
+        self.metrics = metrics
+        self.lock_ttl_ms = lock_ttl_ms
+        self.lock_wait_s = lock_wait_s
+        self.cooldown_s = cooldown_s
+        self._inflight: dict[str, asyncio.Future[Any]] = {}
+        self._down_until = 0.0
+        self.log = get_logger("servicekit.cache")
+
+    def key(self, key: str) -> str:
+        """The full Redis key for *key*."""
+        return f"{self.prefix}{key}"
+
+    async def get_or_load(self, key: str, loader: Loader, ttl: float) -> Any:
+        """The cached value of *key*, else *loader*'s result (cached for *ttl* seconds)."""
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            value = await self._load_through(key, loader, ttl)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it, nobody else must
+            raise
+        else:
+            future.set_result(value)
+            return value
+        finally:
+            self._inflight.pop(key, None)
+
+    async def invalidate(self, *keys: str) -> None:
+        """Delete *keys* (call after the write commits). Errors are logged, not raised."""
+        if not keys:
+            return
+        try:
+            await self.redis.delete(*(self.key(k) for k in keys))
+        except _REDIS_ERRORS as exc:
+            self._redis_failed("invalidate", exc)
+
+    async def set(self, key: str, value: Any, ttl: float) -> None:
+        """Store *value* under *key* for *ttl* seconds (best effort)."""
+        if self._is_down():
+            return
+        try:
+            await self.redis.set(self.key(key), _encode(value), px=int(ttl * 1000))
+        except _REDIS_ERRORS as exc:
+            self._redis_failed("set", exc)
+
+    def _is_down(self) -> bool:
+        return time.monotonic() < self._down_until
+
+    def _redis_failed(self, op: str, exc: BaseException) -> None:
+        self._down_until = time.monotonic() + self.cooldown_s
+        self.log.warning("cache_redis_error", op=op, error=f"{type(exc).__name__}: {exc}")
+
+    async def _fallthrough(self, loader: Loader) -> Any:
+        self.metrics.count_cache("error")
+        return json.loads(_encode(await loader()))
+
+    async def _load_through(self, key: str, loader: Loader, ttl: float) -> Any:
+        if self._is_down():
+            return await self._fallthrough(loader)
+        full = self.key(key)
+        try:
+            cached = await self.redis.get(full)
+            if cached is not None:
+                self.metrics.count_cache("hit")
+                return json.loads(cached)
+            token = uuid.uuid4().hex
+            lock = f"{self.prefix}lock:{key}"
+            locked = await self.redis.set(lock, token, nx=True, px=self.lock_ttl_ms)
+        except _REDIS_ERRORS as exc:
+            self._redis_failed("get", exc)
+            return await self._fallthrough(loader)
+        self.metrics.count_cache("miss")
+        if not locked:
+            waited = await self._wait_for_other(full)
+            if waited is not None:
+                return json.loads(waited)
+        try:
+            encoded = _encode(await loader())
+            try:
+                await self.redis.set(full, encoded, px=int(ttl * 1000))
+            except _REDIS_ERRORS as exc:
+                self._redis_failed("set", exc)
+            return json.loads(encoded)
+        finally:
+            if locked:
+                try:
+                    await self.redis.eval(_RELEASE, 1, lock, token)
+                except _REDIS_ERRORS as exc:
+                    self._redis_failed("unlock", exc)
+
+    async def _wait_for_other(self, full: str) -> str | None:
+        """Another replica is loading *full*: poll briefly for its value."""
+        deadline = time.monotonic() + self.lock_wait_s
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.025)
+            try:
+                cached = await self.redis.get(full)
+            except _REDIS_ERRORS as exc:
+                self._redis_failed("get", exc)
+                return None
+            if cached is not None:
+                return cached
+        return None
+
+
+def _encode(value: Any) -> str:
+    return json.dumps(to_jsonable_python(value), separators=(",", ":"))

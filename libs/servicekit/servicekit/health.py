@@ -1,0 +1,57 @@
+"""``/healthz`` (liveness: no dependencies) and ``/readyz`` (PostgreSQL/Redis/RabbitMQ as needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from servicekit.errors import error_body
+
+Check = Callable[[], Awaitable[Any]]
+#: Each readiness check must answer within this many seconds.
+CHECK_TIMEOUT_S = 1.0
+
+router = APIRouter(tags=["health"])
+
+
+async def run_checks(checks: dict[str, Check], limit_s: float = CHECK_TIMEOUT_S) -> dict[str, str]:
+    """Run every check concurrently, each bounded by *limit_s*; name -> ``ok`` or the failure."""
+
+    async def one(check: Check) -> str:
+        try:
+            await asyncio.wait_for(check(), limit_s)
+        except TimeoutError:
+            return f"timeout after {limit_s}s"
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}"[:200]
+        return "ok"
+
+    results = await asyncio.gather(*(one(c) for c in checks.values()))
+    return dict(zip(checks, results, strict=True))
+
+
+@router.get("/healthz", include_in_schema=False)
+async def healthz() -> dict[str, str]:
+    """Liveness: the process serves requests. Touches no dependency."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", include_in_schema=False)
+async def readyz(request: Request) -> JSONResponse:
+    """Readiness: 200 when every backend this service needs answers, else 503 naming the failures."""
+    runtime = request.app.state.runtime
+    start = time.perf_counter()
+    results = await run_checks(runtime.readiness_checks(), runtime.check_timeout)
+    took = round((time.perf_counter() - start) * 1000, 1)
+    failed = sorted(name for name, result in results.items() if result != "ok")
+    if not failed:
+        return JSONResponse({"status": "ok", "checks": results, "duration_ms": took})
+    body = error_body("not_ready", f"not ready: {', '.join(failed)}", {"checks": results})
+    return JSONResponse(
+        {"status": "unavailable", "checks": results, "duration_ms": took, **body}, status_code=503
+    )

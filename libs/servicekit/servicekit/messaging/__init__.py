@@ -1,0 +1,1 @@
+"""Events over RabbitMQ: envelope + registry, publisher, consumer, outbox, idempotency, topology."""

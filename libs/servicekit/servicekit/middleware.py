@@ -1,0 +1,118 @@
+"""ASGI middleware: request id, access log, HTTP metrics and the last-resort 500."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from servicekit.errors import error_body
+from servicekit.logging import get_logger, reset_request_id, set_request_id
+from servicekit.metrics import Metrics
+
+REQUEST_ID_HEADER = "x-request-id"
+#: An incoming request id is reused only when it looks like one (bounded, no control characters).
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+#: Paths not logged at INFO (probes and scrapes would drown the access log).
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (bounded cardinality), or ``unmatched``."""
+    route = scope.get("route")
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if not path:
+        return "unmatched"
+    root = scope.get("root_path", "")
+    return f"{root}{path}" if root and not path.startswith(root) else path
+
+
+class RequestContextMiddleware:
+    """Assigns the request id, logs and measures every request, renders unexpected errors as 500."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.log = get_logger("servicekit.access")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._websocket(scope, receive, send)
+            return
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        token = set_request_id(request_id)
+        start = time.perf_counter()
+        status = 500
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                started = True
+                status = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            self.log.exception("unhandled_error", path=scope.get("path"), method=scope.get("method"))
+            status = 500
+            if not started:
+                await _send_json(send, 500, error_body("internal_error", "internal server error"), request_id)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = route_template(scope)
+            method = scope.get("method", "GET")
+            self.metrics.observe_request(method, route, status, elapsed)
+            level = "debug" if scope.get("path") in QUIET_PATHS and status < 500 else "info"
+            getattr(self.log, level)(
+                "request",
+                method=method,
+                path=scope.get("path"),
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+                client=(scope.get("client") or (None,))[0],
+            )
+            reset_request_id(token)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+        token = set_request_id(_incoming_request_id(scope) or uuid.uuid4().hex)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            reset_request_id(token)
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == b"x-request-id":
+            candidate = value.decode("latin-1")
+            return candidate if _VALID_REQUEST_ID.match(candidate) else None
+    return None
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any], request_id: str) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"x-request-id", request_id.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})

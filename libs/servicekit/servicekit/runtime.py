@@ -1,0 +1,118 @@
+"""Runtime: the live clients of one app (engine, Redis, broker...) opened and closed by the lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from servicekit.cache import Cache
+from servicekit.db import create_engine, create_sessionmaker, ping
+from servicekit.health import CHECK_TIMEOUT_S, Check
+from servicekit.logging import get_logger
+from servicekit.messaging.connection import Broker
+from servicekit.messaging.consumer import Consumer, EventHandlers
+from servicekit.messaging.outbox import OutboxRelay
+from servicekit.messaging.publisher import Publisher
+from servicekit.metrics import Metrics
+from servicekit.redis import create_redis
+from servicekit.sessions import SessionStore
+from servicekit.settings import Settings
+
+
+@dataclass
+class Runtime:
+    """Everything an app holds open. Only the backends the settings enable are created."""
+
+    settings: Settings
+    metrics: Metrics
+    handlers: EventHandlers | None = None
+    outbox: bool = False
+    prefetch: int = 10
+    check_timeout: float = CHECK_TIMEOUT_S
+    extra_checks: dict[str, Check] = field(default_factory=dict)
+    engine: AsyncEngine | None = None
+    sessionmaker: async_sessionmaker[AsyncSession] | None = None
+    redis: Redis | None = None
+    cache: Cache | None = None
+    sessions: SessionStore | None = None
+    broker: Broker | None = None
+    publisher: Publisher | None = None
+    consumer: Consumer | None = None
+    relay: OutboxRelay | None = None
+
+    async def start(self) -> None:
+        """Create pools and start background tasks (none of them needs a backend to be up yet)."""
+        s = self.settings
+        if s.postgres_enabled:
+            self.engine = create_engine(s)
+            self.sessionmaker = create_sessionmaker(self.engine)
+        if s.redis_enabled:
+            self.redis = create_redis(s)
+            self.cache = Cache(self.redis, s.service_name, self.metrics)
+            self.sessions = SessionStore(self.redis, s.service_name)
+        if s.rabbitmq_enabled:
+            self.broker = Broker(s)
+            self.publisher = Publisher(self.broker, self.metrics)
+            if self.handlers:
+                assert self.sessionmaker is not None
+                self.consumer = Consumer(
+                    s.service_name,
+                    self.handlers,
+                    self.sessionmaker,
+                    self.metrics,
+                    retry_delays_ms=s.rabbitmq_retry_delays_ms,
+                    prefetch=self.prefetch,
+                )
+                self.broker.on_connected(self.consumer.start)
+            await self.broker.start()
+        if self.outbox and self.sessionmaker is not None and self.broker is not None:
+            self.relay = OutboxRelay(self.sessionmaker, self.broker, self.metrics)
+            self.relay.start()
+        get_logger("servicekit").info(
+            "service_started",
+            postgres=s.postgres_enabled,
+            redis=s.redis_enabled,
+            rabbitmq=s.rabbitmq_enabled,
+            consumer=bool(self.consumer),
+            outbox_relay=bool(self.relay),
+        )
+
+    async def stop(self) -> None:
+        """Stop consumers and the relay, then close the broker, Redis and the engine."""
+        if self.consumer is not None:
+            await self.consumer.stop()
+        if self.relay is not None:
+            await self.relay.stop()
+        if self.publisher is not None:
+            with contextlib.suppress(Exception):
+                await self.publisher.close()
+        if self.broker is not None:
+            await self.broker.close()
+        if self.redis is not None:
+            with contextlib.suppress(Exception):
+                await self.redis.aclose()
+        if self.engine is not None:
+            await self.engine.dispose()
+        get_logger("servicekit").info("service_stopped")
+
+    def readiness_checks(self) -> dict[str, Check]:
+        """Name -> check for every backend in use, plus the service's own."""
+        checks: dict[str, Check] = {}
+        if self.engine is not None:
+            engine = self.engine
+            checks["postgres"] = lambda: ping(engine)
+        if self.redis is not None:
+            redis = self.redis
+            checks["redis"] = lambda: redis.ping()  # type: ignore[return-value]
+        if self.broker is not None:
+            checks["rabbitmq"] = self._rabbit_check
+        checks.update(self.extra_checks)
+        return checks
+
+    async def _rabbit_check(self) -> None:
+        assert self.broker is not None
+        if not self.broker.is_connected:
+            raise ConnectionError("not connected to RabbitMQ")
