@@ -13,12 +13,17 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import labels as lbl
-from infra.spec import PlatformSpec, Resources
+from infra.spec import ComputeQuantities, PlatformSpec, Resources
 
 #: UID/GID every platform container runs as: non-root and above 10000 so it never maps to a host user.
 UID = 10001
 
 Dict = dict[str, Any]
+
+#: Requests/limits of small helper containers (exporters, jobs, sidecars).
+SMALL = Resources(
+    requests=ComputeQuantities(cpu="50m", memory="64Mi"), limits=ComputeQuantities(cpu="200m", memory="128Mi")
+)
 
 
 def meta(
