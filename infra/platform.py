@@ -6,6 +6,7 @@ import pulumi
 
 from infra.components.namespace import Namespace, NamespaceArgs
 from infra.components.postgres import Postgres, PostgresArgs
+from infra.components.redis import Redis, RedisArgs
 from infra.components.secrets import SharedSecrets, SharedSecretsArgs
 from infra.components.service import FastApiService, FastApiServiceArgs
 from infra.spec import PlatformSpec
@@ -17,10 +18,11 @@ def build_platform(spec: PlatformSpec) -> None:
     in_ns = pulumi.ResourceOptions(depends_on=[namespace])
     secrets = SharedSecrets("shared", SharedSecretsArgs(spec=spec), in_ns)
     postgres = Postgres("postgres", PostgresArgs(spec=spec), in_ns)
+    redis = Redis("redis", RedisArgs(spec=spec), in_ns)
     images = {}
     for svc in spec.services:
         service = FastApiService(
-            svc.name, FastApiServiceArgs(spec=spec, service=svc, depends_on=[secrets, postgres]), in_ns
+            svc.name, FastApiServiceArgs(spec=spec, service=svc, depends_on=[secrets, postgres, redis]), in_ns
         )
         images[svc.name] = service.image
     pulumi.export("namespace", namespace.name)

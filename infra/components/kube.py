@@ -6,6 +6,8 @@ to the Kubernetes camelCase names); free-form maps such as labels and ConfigMap 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -180,6 +182,11 @@ def network_policy(
     return k8s.networking.v1.NetworkPolicy(
         resource_name, metadata=meta(name, spec, labels), spec=body, opts=opts
     )
+
+
+def checksum(data: Mapping[str, Any]) -> str:
+    """sha256 of a config map's content: a pod-template annotation that rolls pods when it changes."""
+    return hashlib.sha256(json.dumps(dict(data), sort_keys=True).encode()).hexdigest()
 
 
 def child(parent: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions:
