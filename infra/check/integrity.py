@@ -84,7 +84,7 @@ class _Checker:
         for dup in self.index.duplicates:
             self.section.fail(kind(dup), name(dup), "metadata.name", "defined more than once")
         for m in self.manifests:
-            handler = getattr(self, f"_{kind(m).lower()}", None)
+            handler = getattr(self, f"on_{kind(m).lower()}", None)
             if handler:
                 handler(m)
             tpl = pod_template(m)
@@ -106,11 +106,11 @@ class _Checker:
             f"does not match the pod template's labels {tpl.labels}",
         )
 
-    _deployment = _workload_selector
-    _daemonset = _workload_selector
-    _replicaset = _workload_selector
+    on_deployment = _workload_selector
+    on_daemonset = _workload_selector
+    on_replicaset = _workload_selector
 
-    def _statefulset(self, m: Manifest) -> None:
+    def on_statefulset(self, m: Manifest) -> None:
         self._workload_selector(m)
         service = (m.get("spec") or {}).get("serviceName")
         if service:
@@ -227,7 +227,7 @@ class _Checker:
 
     # ------------------------------------------------------------ networking
 
-    def _service(self, m: Manifest) -> None:
+    def on_service(self, m: Manifest) -> None:
         spec = m.get("spec") or {}
         selector = spec.get("selector")
         if spec.get("type") == "ExternalName" or not selector:
@@ -248,7 +248,7 @@ class _Checker:
                 + ", ".join(f"{t.kind}/{t.name}" for t in missing),
             )
 
-    def _ingress(self, m: Manifest) -> None:
+    def on_ingress(self, m: Manifest) -> None:
         spec = m.get("spec") or {}
         backends: list[tuple[str, dict[str, Any]]] = []
         if spec.get("defaultBackend"):
@@ -278,7 +278,7 @@ class _Checker:
             if tls.get("secretName"):
                 self._secret(m, f"spec.tls[{i}].secretName", tls["secretName"], None, None)
 
-    def _networkpolicy(self, m: Manifest) -> None:
+    def on_networkpolicy(self, m: Manifest) -> None:
         spec = m.get("spec") or {}
         ns = namespace(m)
         selector = spec.get("podSelector") or {}
@@ -316,7 +316,7 @@ class _Checker:
 
     # ------------------------------------------------------------ scaling and disruption
 
-    def _horizontalpodautoscaler(self, m: Manifest) -> None:
+    def on_horizontalpodautoscaler(self, m: Manifest) -> None:
         ref = (m.get("spec") or {}).get("scaleTargetRef") or {}
         target_kind, target = ref.get("kind", ""), ref.get("name", "")
         self.expect(
@@ -326,7 +326,7 @@ class _Checker:
             f"{target_kind}/{target} does not exist (or cannot be scaled)",
         )
 
-    def _poddisruptionbudget(self, m: Manifest) -> None:
+    def on_poddisruptionbudget(self, m: Manifest) -> None:
         selector = (m.get("spec") or {}).get("selector") or {}
         self.expect(
             not selector_is_empty(selector) and bool(self.index.selected(namespace(m), selector)),
@@ -337,7 +337,7 @@ class _Checker:
 
     # ------------------------------------------------------------ RBAC
 
-    def _rolebinding(self, m: Manifest) -> None:
+    def on_rolebinding(self, m: Manifest) -> None:
         role = m.get("roleRef") or {}
         role_kind, role_name = role.get("kind", ""), role.get("name", "")
         exists = self.index.get(namespace(m), role_kind, role_name) is not None or (
@@ -356,7 +356,7 @@ class _Checker:
                 f"ServiceAccount '{subject.get('name')}' does not exist in namespace '{ns}'",
             )
 
-    _clusterrolebinding = _rolebinding
+    on_clusterrolebinding = on_rolebinding
 
 
 def _has_port(tpl: PodTemplate, target: Any, end: Any = None) -> bool:
