@@ -1,0 +1,176 @@
+"""Live delivery: WebSockets connected to this replica, fed by Redis pub/sub from every replica.
+
+A replica publishes each new message to ``chat-svc:user:<id>`` of both participants. Every replica
+subscribes to the channels of the users connected to it (one pub/sub connection per replica) and
+writes what arrives to those users' sockets, so delivery works whichever replica took the POST.
+Pub/sub is fire-and-forget: a client that was offline catches up with ``GET .../messages``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections import defaultdict
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from servicekit.logging import get_logger
+from starlette.websockets import WebSocket
+
+#: Seconds one blocking read on the pub/sub connection waits before looping.
+READ_TIMEOUT_S = 1.0
+MAX_BACKOFF_S = 5.0
+
+
+class TooManyConnections(Exception):  # noqa: N818 - reads better at call sites
+    """The user already has the maximum number of sockets open on this replica."""
+
+
+class Hub:
+    """Local sockets by user, plus the replica's Redis subscription that feeds them."""
+
+    def __init__(
+        self, redis: Redis, subscriber: Redis, prefix: str, *, max_per_user: int, send_timeout: float
+    ) -> None:
+        """*redis* publishes; *subscriber* (a client whose timeout exceeds READ_TIMEOUT_S) listens."""
+        self.redis = redis
+        self.subscriber = subscriber
+        self.prefix = prefix
+        self.max_per_user = max_per_user
+        self.send_timeout = send_timeout
+        self._sockets: dict[uuid.UUID, set[WebSocket]] = defaultdict(set)
+        self._pubsub: PubSub | None = None
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+        self.log = get_logger("chat_svc.hub")
+
+    def channel(self, user_id: uuid.UUID) -> str:
+        """The pub/sub channel of one user (prefixed: the Redis ACL allows ``<svc>:*`` only)."""
+        return f"{self.prefix}user:{user_id}"
+
+    @property
+    def control_channel(self) -> str:
+        """Always subscribed, so the pub/sub connection exists even with no user connected."""
+        return f"{self.prefix}hub"
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Start the reader task (it connects, and reconnects after a Redis outage)."""
+        self._task = asyncio.create_task(self._run(), name="chat-hub-reader")
+
+    async def stop(self) -> None:
+        """Stop reading and close every local socket."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for sockets in list(self._sockets.values()):
+            for ws in list(sockets):
+                with contextlib.suppress(Exception):
+                    await ws.close(code=1001)
+        self._sockets.clear()
+        await self._close_pubsub()
+
+    async def wait_subscribed(self) -> None:
+        """Wait until the pub/sub connection is up (bound it with ``asyncio.timeout``)."""
+        await self._subscribed.wait()
+
+    @property
+    def is_subscribed(self) -> bool:
+        """True while the replica's pub/sub connection is up."""
+        return self._subscribed.is_set()
+
+    async def _close_pubsub(self) -> None:
+        self._subscribed.clear()
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()
+            self._pubsub = None
+
+    async def _connect(self) -> PubSub:
+        pubsub = self.subscriber.pubsub(ignore_subscribe_messages=True)
+        async with self._lock:
+            channels = [self.control_channel, *(self.channel(u) for u in self._sockets)]
+            await pubsub.subscribe(*channels)
+            self._pubsub = pubsub
+            self._subscribed.set()
+        return pubsub
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                pubsub = await self._connect()
+                backoff = 0.2
+                while True:
+                    message = await pubsub.get_message(timeout=READ_TIMEOUT_S)
+                    if message is not None and message.get("type") == "message":
+                        await self._dispatch(str(message["channel"]), str(message["data"]))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.log.warning("chat_hub_redis_failed", error=f"{type(exc).__name__}: {exc}")
+                await self._close_pubsub()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    # ---------------------------------------------------------------- sockets
+
+    async def add(self, user_id: uuid.UUID, ws: WebSocket) -> None:
+        """Register a socket; subscribe to the user's channel on their first socket here."""
+        async with self._lock:
+            sockets = self._sockets[user_id]
+            if len(sockets) >= self.max_per_user:
+                raise TooManyConnections(f"at most {self.max_per_user} connections per user")
+            first = not sockets
+            sockets.add(ws)
+            if first and self._pubsub is not None:
+                with contextlib.suppress(Exception):  # the reader resubscribes after reconnecting
+                    await self._pubsub.subscribe(self.channel(user_id))
+
+    async def remove(self, user_id: uuid.UUID, ws: WebSocket) -> None:
+        """Forget a socket; unsubscribe when the user's last socket here is gone."""
+        async with self._lock:
+            sockets = self._sockets.get(user_id)
+            if sockets is None:
+                return
+            sockets.discard(ws)
+            if not sockets:
+                del self._sockets[user_id]
+                if self._pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        await self._pubsub.unsubscribe(self.channel(user_id))
+
+    def connected(self, user_id: uuid.UUID) -> int:
+        """How many sockets the user has open on this replica."""
+        return len(self._sockets.get(user_id, ()))
+
+    async def publish(self, user_ids: list[uuid.UUID], data: str) -> None:
+        """Fan *data* out to the users' sockets on every replica (best effort)."""
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for user_id in user_ids:
+                    pipe.publish(self.channel(user_id), data)
+                await pipe.execute()
+        except Exception as exc:
+            self.log.warning("chat_publish_failed", error=f"{type(exc).__name__}: {exc}")
+
+    async def _dispatch(self, channel: str, data: str) -> None:
+        prefix = f"{self.prefix}user:"
+        if not channel.startswith(prefix):
+            return
+        try:
+            user_id = uuid.UUID(channel[len(prefix) :])
+        except ValueError:
+            return
+        for ws in list(self._sockets.get(user_id, ())):
+            try:
+                await asyncio.wait_for(ws.send_text(data), self.send_timeout)
+            except Exception:
+                # A slow or dead client must not stall delivery to the others.
+                await self.remove(user_id, ws)
+                with contextlib.suppress(Exception):
+                    await ws.close(code=1011)
