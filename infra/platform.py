@@ -6,6 +6,7 @@ import pulumi
 
 from infra.components.namespace import Namespace, NamespaceArgs
 from infra.components.postgres import Postgres, PostgresArgs
+from infra.components.rabbitmq import RabbitMQ, RabbitMQArgs
 from infra.components.redis import Redis, RedisArgs
 from infra.components.secrets import SharedSecrets, SharedSecretsArgs
 from infra.components.service import FastApiService, FastApiServiceArgs
@@ -19,10 +20,13 @@ def build_platform(spec: PlatformSpec) -> None:
     secrets = SharedSecrets("shared", SharedSecretsArgs(spec=spec), in_ns)
     postgres = Postgres("postgres", PostgresArgs(spec=spec), in_ns)
     redis = Redis("redis", RedisArgs(spec=spec), in_ns)
+    rabbitmq = RabbitMQ("rabbitmq", RabbitMQArgs(spec=spec), in_ns)
     images = {}
     for svc in spec.services:
         service = FastApiService(
-            svc.name, FastApiServiceArgs(spec=spec, service=svc, depends_on=[secrets, postgres, redis]), in_ns
+            svc.name,
+            FastApiServiceArgs(spec=spec, service=svc, depends_on=[secrets, postgres, redis, rabbitmq]),
+            in_ns,
         )
         images[svc.name] = service.image
     pulumi.export("namespace", namespace.name)
