@@ -24,10 +24,12 @@ class Envelope(BaseModel):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, description="unique per event; the dedup key")
     type: Annotated[str, Field(pattern=EVENT_TYPE_PATTERN, description="routing key, e.g. listing.created")]
-    version: Annotated[int, Field(ge=1)] = 1
-    occurred_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    version: Annotated[int, Field(ge=1, description="payload schema version")] = 1
+    occurred_at: AwareDatetime = Field(
+        default_factory=lambda: datetime.now(UTC), description="when it happened (UTC, ISO 8601)"
+    )
     producer: Annotated[str, Field(min_length=1, description="service that emitted it")]
-    payload: dict[str, Any]
+    payload: dict[str, Any] = Field(description="the event's payload model, see below")
 
     def parse(self, model: type[P]) -> P:
         """The payload validated as *model*."""
