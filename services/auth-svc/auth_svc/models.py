@@ -1,11 +1,16 @@
-"""auth-svc tables: users and refresh tokens (plus servicekit's outbox tables)."""
+"""auth-svc tables: users (plus servicekit's outbox).
+
+Refresh-token sessions live in Redis (servicekit.sessions), not here: rotation, reuse detection and
+revocation are key operations with a TTL.
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, Uuid, func
+from servicekit.messaging.tables import outbox_table
+from sqlalchemy import DateTime, String, Uuid, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -24,20 +29,5 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-class RefreshToken(Base):
-    """One issued refresh token. Only its SHA-256 is stored; rotation chains tokens in a family.
-
-    Refreshing revokes the presented token and issues a successor in the same ``family_id``; presenting
-    a revoked token again (reuse, i.e. likely theft) revokes every token of the family.
-    """
-
-    __tablename__ = "refresh_tokens"
-    __table_args__ = (Index("ix_refresh_tokens_family_id", "family_id"),)
-
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    family_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+#: ``outbox`` carries user.registered; auth-svc consumes nothing, so no ``processed_messages``.
+outbox_table(Base.metadata)

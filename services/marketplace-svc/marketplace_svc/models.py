@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from servicekit.messaging.tables import add_messaging_tables
 from sqlalchemy import BigInteger, CheckConstraint, DateTime, Index, String, Text, Uuid, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -38,3 +39,7 @@ class Listing(Base):
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
     sold_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+#: ``outbox`` (listing events) and ``processed_messages`` (payment.succeeded dedup) live in this database.
+add_messaging_tables(Base.metadata)

@@ -1,0 +1,48 @@
+"""FastAPI dependencies of auth-svc as Annotated aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from servicekit.auth import CurrentUser
+from servicekit.db import SessionDep
+from servicekit.deps import RedisDep, RuntimeDep, SessionStoreDep
+
+from auth_svc.core.config import Settings
+from auth_svc.core.login_limit import LoginLimiter
+
+__all__ = [
+    "ClientIpDep",
+    "CurrentUser",
+    "LimiterDep",
+    "RuntimeDep",
+    "SessionDep",
+    "SessionStoreDep",
+    "SettingsDep",
+]
+
+
+def get_settings_dep(request: Request) -> Settings:
+    """The settings the app was created with."""
+    return request.app.state.settings
+
+
+def get_client_ip(request: Request) -> str:
+    """The caller's address (uvicorn's ``--proxy-headers`` puts the gateway's X-Forwarded-For here)."""
+    return request.client.host if request.client else "unknown"
+
+
+def get_limiter(redis: RedisDep, settings: Annotated[Settings, Depends(get_settings_dep)]) -> LoginLimiter:
+    """The failed-login limiter over the service's Redis."""
+    return LoginLimiter(
+        redis,
+        settings.service_name,
+        max_failures=settings.login_max_failures,
+        window_seconds=settings.login_failure_window_seconds,
+    )
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+ClientIpDep = Annotated[str, Depends(get_client_ip)]
+LimiterDep = Annotated[LoginLimiter, Depends(get_limiter)]

@@ -1,0 +1,80 @@
+"""Tokens: ``POST /login``, ``POST /refresh`` (rotation) and ``POST /logout`` (revocation)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from fastapi import APIRouter, Response
+from servicekit.auth import decode_token
+from servicekit.errors import RateLimited, Unauthorized
+from sqlalchemy import select
+
+from auth_svc.api.deps import ClientIpDep, LimiterDep, SessionDep, SessionStoreDep, SettingsDep
+from auth_svc.core.security import check_password, hash_password_async, redis_required, should_rehash
+from auth_svc.core.tokens import token_pair
+from auth_svc.models import User
+from auth_svc.schemas import LoginRequest, RefreshRequest, TokenPair
+
+router = APIRouter(tags=["tokens"])
+
+
+@router.post("/login", response_model=TokenPair)
+async def login(
+    body: LoginRequest,
+    session: SessionDep,
+    store: SessionStoreDep,
+    limiter: LimiterDep,
+    settings: SettingsDep,
+    client_ip: ClientIpDep,
+) -> TokenPair:
+    """Exchange credentials for tokens; 401 on bad credentials, 429 once the pair hit the limit."""
+    with redis_required("login"):
+        blocked = await limiter.blocked_for(body.email, client_ip)
+    if blocked:
+        raise RateLimited("too many failed logins; try again later", retry_after=blocked)
+    user = await session.scalar(select(User).where(User.email == body.email))
+    if not await check_password(user.password_hash if user else None, body.password) or user is None:
+        with redis_required("login"):
+            await limiter.record_failure(body.email, client_ip)
+        raise Unauthorized("invalid email or password", code="invalid_credentials")
+    if should_rehash(user.password_hash):
+        user.password_hash = await hash_password_async(body.password)
+        await session.commit()
+    ttl = timedelta(seconds=settings.refresh_token_ttl_seconds)
+    with redis_required("login"):
+        await limiter.reset(body.email, client_ip)
+        session_id = await store.create(str(user.id), ttl=ttl)
+    return token_pair(settings, str(user.id), session_id)
+
+
+@router.post("/refresh", response_model=TokenPair)
+async def refresh(
+    body: RefreshRequest, session: SessionDep, store: SessionStoreDep, settings: SettingsDep
+) -> TokenPair:
+    """Rotate: the presented refresh token is consumed and a new pair issued.
+
+    Presenting an already-rotated token again revokes every session of the user (401).
+    """
+    claims = decode_token(settings, body.refresh_token, "refresh")
+    if not claims.session_id:
+        raise Unauthorized("invalid token", code="invalid_token")
+    with redis_required("refresh"):
+        info = await store.rotate(
+            claims.session_id, ttl=timedelta(seconds=settings.refresh_token_ttl_seconds)
+        )
+    if await session.get(User, uuid.UUID(info.user_id)) is None:
+        with redis_required("refresh"):
+            await store.revoke(info.session_id)
+        raise Unauthorized("account no longer exists", code="user_not_found")
+    return token_pair(settings, info.user_id, info.session_id)
+
+
+@router.post("/logout", status_code=204, response_class=Response)
+async def logout(body: RefreshRequest, store: SessionStoreDep, settings: SettingsDep) -> Response:
+    """End the session of the refresh token; it (and its successors) can no longer refresh."""
+    claims = decode_token(settings, body.refresh_token, "refresh")
+    if claims.session_id:
+        with redis_required("logout"):
+            await store.revoke(claims.session_id)
+    return Response(status_code=204)

@@ -1,0 +1,111 @@
+"""Listings: create, search, read (Redis-cached), update and delete (owner only)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from servicekit.auth import Principal
+from servicekit.errors import Forbidden, NotFound, Unauthorized
+from sqlalchemy import select
+
+from marketplace_svc.api.deps import CacheDep, CurrentUser, RuntimeDep, SessionDep, SettingsDep
+from marketplace_svc.core import listings
+from marketplace_svc.core.cache_keys import invalidate_listing, listing_key, search_key
+from marketplace_svc.models import Listing
+from marketplace_svc.schemas import ListingCreate, ListingOut, ListingPage, ListingUpdate, SearchParams
+
+router = APIRouter(prefix="/listings", tags=["listings"])
+
+
+def _owner(principal: Principal) -> uuid.UUID:
+    try:
+        return uuid.UUID(principal.user_id)
+    except ValueError as exc:
+        raise Unauthorized("invalid token", code="invalid_token") from exc
+
+
+def _notify(runtime: Any) -> None:
+    if runtime.relay is not None:
+        runtime.relay.notify()
+
+
+@router.post("", status_code=201, response_model=ListingOut)
+async def create_listing(
+    body: ListingCreate, principal: CurrentUser, session: SessionDep, cache: CacheDep, runtime: RuntimeDep
+) -> Listing:
+    """Put a listing up for sale; the caller becomes its owner."""
+    listing = await listings.create(session, _owner(principal), body)
+    await session.commit()
+    await invalidate_listing(cache, listing.id)
+    _notify(runtime)
+    return listing
+
+
+@router.get("", response_model=ListingPage)
+async def search_listings(
+    params: Annotated[SearchParams, Query()], session: SessionDep, cache: CacheDep, settings: SettingsDep
+) -> Any:
+    """Search by text, price range and status; newest first, ``limit``/``offset`` with ``total``."""
+
+    async def load() -> ListingPage:
+        return await listings.search(session, params)
+
+    key = await search_key(cache, params.model_dump())
+    return await cache.get_or_load(key, load, ttl=settings.search_cache_ttl_seconds)
+
+
+@router.get("/{listing_id}", response_model=ListingOut)
+async def get_listing(
+    listing_id: uuid.UUID, session: SessionDep, cache: CacheDep, settings: SettingsDep
+) -> Any:
+    """One listing (cached; a miss for an unknown id is not cached)."""
+
+    async def load() -> ListingOut:
+        row = await session.scalar(select(Listing).where(Listing.id == listing_id))
+        if row is None:
+            raise NotFound("listing not found", code="listing_not_found")
+        return ListingOut.model_validate(row)
+
+    return await cache.get_or_load(listing_key(listing_id), load, ttl=settings.listing_cache_ttl_seconds)
+
+
+async def _owned(session: SessionDep, listing_id: uuid.UUID, principal: Principal) -> Listing:
+    listing = await listings.lock(session, listing_id)
+    if listing is None:
+        raise NotFound("listing not found", code="listing_not_found")
+    if listing.owner_id != _owner(principal):
+        raise Forbidden("only the owner may change this listing", code="not_owner")
+    return listing
+
+
+@router.patch("/{listing_id}", response_model=ListingOut)
+async def update_listing(
+    listing_id: uuid.UUID,
+    body: ListingUpdate,
+    principal: CurrentUser,
+    session: SessionDep,
+    cache: CacheDep,
+    runtime: RuntimeDep,
+) -> Listing:
+    """Change some fields (owner only, else 403); publishes ``listing.updated`` when anything changed."""
+    listing = await _owned(session, listing_id, principal)
+    changed = await listings.apply_changes(session, listing, body.model_dump(exclude_unset=True))
+    await session.commit()
+    if changed:
+        await invalidate_listing(cache, listing_id)
+        _notify(runtime)
+    return listing
+
+
+@router.delete("/{listing_id}", status_code=204, response_class=Response)
+async def delete_listing(
+    listing_id: uuid.UUID, principal: CurrentUser, session: SessionDep, cache: CacheDep
+) -> Response:
+    """Delete a listing (owner only, else 403)."""
+    listing = await _owned(session, listing_id, principal)
+    await session.delete(listing)
+    await session.commit()
+    await invalidate_listing(cache, listing_id)
+    return Response(status_code=204)
