@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
+from infra.components.gateway import Gateway, GatewayArgs
 from infra.components.namespace import Namespace, NamespaceArgs
 from infra.components.postgres import Postgres, PostgresArgs
 from infra.components.rabbitmq import RabbitMQ, RabbitMQArgs
@@ -29,5 +30,7 @@ def build_platform(spec: PlatformSpec) -> None:
             in_ns,
         )
         images[svc.name] = service.image
+    gateway = Gateway("gateway", GatewayArgs(spec=spec), in_ns)
+    pulumi.export("gateway_url", gateway.url)
     pulumi.export("namespace", namespace.name)
     pulumi.export("images", images)

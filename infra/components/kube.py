@@ -174,7 +174,10 @@ def network_policy(
     body: Dict = {"pod_selector": dict(pod_selector)}
     if ingress is not None:
         policy_types.append("Ingress")
-        body["ingress"] = [{"from_": r["from"], "ports": r["ports"]} for r in ingress]
+        # An empty peer list means "from anywhere": leave ``from`` out (Kubernetes semantics).
+        body["ingress"] = [
+            {"from_": r["from"], "ports": r["ports"]} if r["from"] else {"ports": r["ports"]} for r in ingress
+        ]
     if egress is not None:
         policy_types.append("Egress")
         body["egress"] = [{"to": r["to"], "ports": r["ports"]} for r in egress]
