@@ -63,6 +63,17 @@ CLUSTER_PROXIES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 NUMERIC_LOG_FIELDS = frozenset({"status", "bytes_sent", "request_time"})
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 CACHE_ZONE = "api_cache"
+#: Request headers sent upstream on every route (Accept-Encoding cleared: the gateway compresses, and
+#: cached bodies stay uncompressed so any client can be served from the cache).
+PROXY_HEADERS = (
+    ("Host", "$host"),
+    ("X-Real-IP", "$remote_addr"),
+    ("X-Forwarded-For", "$proxy_add_x_forwarded_for"),
+    ("X-Forwarded-Proto", "$scheme"),
+    ("X-Forwarded-Host", "$host"),
+    ("X-Request-ID", "$req_id"),
+    ("Accept-Encoding", '""'),
+)
 RATE_ZONE = "per_client"
 ACCESS_LOG_FIELDS = (
     ("time", "$time_iso8601"),
@@ -313,6 +324,9 @@ def _route_body(b: _Block, svc: ServiceSpec, *, hsts: bool, burst: int) -> None:
     b.line("return 403 " + _json_error("cors_refused", "origin not allowed") + ";")
     b.close()
     b.line(f"proxy_pass http://{_upstream_name(svc.name)};")
+    # proxy_set_header is not inherited into a block that sets any, so every header is set here.
+    for header, value in PROXY_HEADERS:
+        b.line(f"proxy_set_header {header} {value};")
     if gw.websocket:
         b.line("proxy_set_header Upgrade $http_upgrade;")
         b.line("proxy_set_header Connection $connection_upgrade;")
@@ -446,13 +460,6 @@ def _http_context(b: _Block, spec: PlatformSpec, addrs: GatewayAddresses) -> Non
         f"max_size={addrs.cache_max_size} inactive=10m use_temp_path=off;"
     )
     b.line("proxy_http_version 1.1;")
-    b.line("proxy_set_header Host $host;")
-    b.line("proxy_set_header X-Real-IP $remote_addr;")
-    b.line("proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;")
-    b.line("proxy_set_header X-Forwarded-Proto $scheme;")
-    b.line("proxy_set_header X-Forwarded-Host $host;")
-    b.line("proxy_set_header X-Request-ID $req_id;")
-    b.line('proxy_set_header Accept-Encoding "";')
     b.line("proxy_connect_timeout 5s;")
     b.line("proxy_read_timeout 60s;")
     for header in (
