@@ -159,7 +159,8 @@ def test_unsafe_request_id_is_replaced_by_a_generated_one(gateway: Gateway) -> N
     with gateway.client() as c:
         r = c.get(gateway.url("/api/payments/rid2"), headers={"X-Request-ID": 'bad" id'})
     generated = r.headers["x-request-id"]
-    assert len(generated) == 32 and int(generated, 16) >= 0
+    assert len(generated) == 32
+    assert int(generated, 16) >= 0
     assert Upstream.last_request_id["/api/payments/rid2"] == generated
 
 
