@@ -83,8 +83,9 @@ def render_events_md(
     reg: EventRegistry = registry,
     publishers: Mapping[str, Sequence[str]] | None = None,
     consumers: Mapping[str, Sequence[str]] | None = None,
+    only: set[str] | None = None,
 ) -> str:
-    """The markdown document for every event in *reg*.
+    """The markdown document for the events in *reg* (restricted to *only* when given).
 
     *publishers*/*consumers*: event type -> service names (from the manifests).
     """
@@ -102,7 +103,7 @@ def render_events_md(
     ]
     publishers = publishers or {}
     consumers = consumers or {}
-    specs = reg.specs()
+    specs = [s for s in reg.specs() if only is None or s.type in only]
     for spec in specs:
         pub = ", ".join(f"`{s}`" for s in sorted(publishers.get(spec.type, []))) or "—"
         con = ", ".join(f"`{s}`" for s in sorted(consumers.get(spec.type, []))) or "—"
@@ -155,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="fail if the file is out of date")
     args = parser.parse_args(argv)
     publishers, consumers = discover(args.root)
-    text = render_events_md(registry, publishers, consumers)
+    text = render_events_md(registry, publishers, consumers, only=set(publishers))
     target = args.root / "docs" / "events.md"
     if args.check:
         if not target.is_file() or target.read_text(encoding="utf-8") != text:

@@ -1,0 +1,166 @@
+"""The app factory: request ids, error shapes, metrics, logs, CORS, health (no backends needed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from pydantic import BaseModel
+
+from servicekit.app import create_app
+from servicekit.auth import CurrentUser, require_role
+from servicekit.errors import Conflict, RateLimited
+from servicekit.testing import app_client
+
+from .conftest import make_settings
+
+
+class Item(BaseModel):
+    name: str
+    price_minor: int
+
+
+def build_app(**settings: object) -> FastAPI:
+    router = APIRouter()
+
+    @router.get("/items/{item_id}")
+    async def get_item(item_id: int) -> dict[str, int]:
+        if item_id == 13:
+            raise RuntimeError("password=hunter2 in /srv/secret.py")
+        return {"id": item_id}
+
+    @router.post("/items", status_code=201)
+    async def create_item(item: Item, user: CurrentUser) -> dict[str, str]:
+        if item.name == "dup":
+            raise Conflict("item exists", details={"name": item.name})
+        return {"name": item.name, "owner": user.user_id}
+
+    @router.get("/limited")
+    async def limited() -> None:
+        raise RateLimited(retry_after=7)
+
+    @router.get("/admin", dependencies=[require_role("admin")])
+    async def admin() -> dict[str, bool]:
+        return {"ok": True}
+
+    return create_app(make_settings(**settings), routers=[router])  # type: ignore[arg-type]
+
+
+async def test_request_id_is_reused_when_valid_and_generated_otherwise() -> None:
+    async with app_client(build_app()) as client:
+        reused = await client.get("/items/1", headers={"X-Request-ID": "req-abc.123"})
+        generated = await client.get("/items/1")
+        hostile = await client.get("/items/1", headers={"X-Request-ID": "a b\tc" + "x" * 300})
+    assert reused.headers["x-request-id"] == "req-abc.123"
+    assert len(generated.headers["x-request-id"]) == 32
+    assert hostile.headers["x-request-id"] != "a b\tc" + "x" * 300
+
+
+async def test_errors_share_one_shape() -> None:
+    async with app_client(build_app()) as client:
+        not_found = await client.get("/nowhere", headers={"X-Request-ID": "r1"})
+        invalid = await client.get("/items/abc", headers={"X-Request-ID": "r2"})
+        unauthorized = await client.post("/items", json={"name": "a", "price_minor": 1})
+        limited = await client.get("/limited")
+        not_allowed = await client.delete("/items/1")
+    assert not_found.status_code == 404
+    assert not_found.json() == {"error": {"code": "not_found", "message": "Not Found", "request_id": "r1"}}
+    assert invalid.status_code == 422
+    body = invalid.json()["error"]
+    assert body["code"] == "validation_error" and body["request_id"] == "r2"
+    assert body["details"][0]["loc"] == ["path", "item_id"]
+    assert unauthorized.status_code == 401 and unauthorized.headers["www-authenticate"] == "Bearer"
+    assert unauthorized.json()["error"]["code"] == "unauthorized"
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "7"
+    assert limited.json()["error"]["code"] == "rate_limited"
+    assert not_allowed.status_code == 405 and not_allowed.json()["error"]["code"] == "method_not_allowed"
+
+
+async def test_conflict_and_forbidden_carry_codes_and_details() -> None:
+    from servicekit.auth import issue_access_token
+
+    app = build_app()
+    settings = app.state.settings
+    user = {"Authorization": f"Bearer {issue_access_token(settings, 'u1')}"}
+    admin = {"Authorization": f"Bearer {issue_access_token(settings, 'u2', roles=['admin'])}"}
+    async with app_client(app) as client:
+        created = await client.post("/items", json={"name": "a", "price_minor": 1}, headers=user)
+        conflict = await client.post("/items", json={"name": "dup", "price_minor": 1}, headers=user)
+        forbidden = await client.get("/admin", headers=user)
+        allowed = await client.get("/admin", headers=admin)
+    assert created.status_code == 201 and created.json() == {"name": "a", "owner": "u1"}
+    assert conflict.status_code == 409
+    assert conflict.json()["error"]["details"] == {"name": "dup"}
+    assert forbidden.status_code == 403 and forbidden.json()["error"]["code"] == "forbidden"
+    assert allowed.status_code == 200
+
+
+async def test_unexpected_error_is_500_without_internals(tmp_path: Path) -> None:
+    log_file = tmp_path / "svc.log"
+    async with app_client(build_app(log_file=str(log_file))) as client:
+        response = await client.get("/items/13", headers={"X-Request-ID": "boom-1"})
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": {"code": "internal_error", "message": "internal server error", "request_id": "boom-1"}
+    }
+    assert "hunter2" not in response.text and "secret.py" not in response.text
+    # ... but the log has the traceback, tied to the request id
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    failure = next(line for line in lines if line["event"] == "unhandled_error")
+    assert failure["request_id"] == "boom-1" and "hunter2" in failure["exception"]
+
+
+async def test_log_lines_are_json_with_the_required_fields(tmp_path: Path) -> None:
+    log_file = tmp_path / "svc.log"
+    async with app_client(build_app(log_file=str(log_file))) as client:
+        await client.get("/items/5", headers={"X-Request-ID": "log-1"})
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    access = next(line for line in lines if line["event"] == "request" and line["request_id"] == "log-1")
+    assert {"timestamp", "level", "service", "request_id", "event"} <= access.keys()
+    assert access["service"] == "demo-svc" and access["level"] == "info"
+    assert access["route"] == "/items/{item_id}" and access["status"] == 200
+
+
+async def test_metrics_use_the_route_template_and_exact_names() -> None:
+    async with app_client(build_app()) as client:
+        for item in (1, 2, 3):
+            await client.get(f"/items/{item}")
+        await client.get("/no/such/path/42")
+        text = (await client.get("/metrics")).text
+    assert (
+        'http_requests_total{method="GET",route="/items/{item_id}",service="demo-svc",status="200"} 3.0'
+        in text
+    )
+    assert 'route="/items/1"' not in text
+    assert 'http_requests_total{method="GET",route="unmatched",service="demo-svc",status="404"} 1.0' in text
+    assert "http_request_duration_seconds_bucket{" in text
+    for name in ("messaging_published_total", "messaging_consumed_total", "outbox_pending"):
+        assert f"# TYPE {name.removesuffix('_total')}" in text
+
+
+async def test_each_app_has_its_own_registry() -> None:
+    first, second = build_app(), build_app()
+    async with app_client(first) as a, app_client(second) as b:
+        await a.get("/items/1")
+        text = (await b.get("/metrics")).text
+    assert 'route="/items/{item_id}"' not in text
+
+
+async def test_health_without_backends() -> None:
+    async with app_client(build_app()) as client:
+        live = await client.get("/healthz")
+        ready = await client.get("/readyz")
+    assert live.status_code == 200 and live.json() == {"status": "ok"}
+    assert ready.status_code == 200 and ready.json()["checks"] == {}
+
+
+async def test_cors_allows_only_configured_origins() -> None:
+    async with app_client(build_app(cors_origins=["https://app.example.com"])) as client:
+        allowed = await client.options(
+            "/items/1",
+            headers={"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET"},
+        )
+        denied = await client.get("/items/1", headers={"Origin": "https://evil.example.com"})
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example.com"
+    assert "access-control-allow-origin" not in denied.headers

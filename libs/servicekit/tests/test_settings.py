@@ -1,0 +1,98 @@
+"""Settings read exactly the documented environment variables."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from servicekit.settings import Settings
+
+ENV = {
+    "SERVICE_NAME": "marketplace-svc",
+    "ENVIRONMENT": "prod",
+    "LOG_LEVEL": "WARNING",
+    "LOG_FORMAT": "json",
+    "CORS_ORIGINS": "https://market.example.com, https://www.market.example.com",
+    "POSTGRES_HOST": "postgres",
+    "POSTGRES_PORT": "5433",
+    "POSTGRES_DB": "marketplace",
+    "POSTGRES_USER": "marketplace-svc",
+    "POSTGRES_PASSWORD": "p@ss:w/rd",
+    "DB_POOL_SIZE": "7",
+    "DB_MAX_OVERFLOW": "3",
+    "DB_POOL_RECYCLE_SECONDS": "600",
+    "REDIS_HOST": "redis",
+    "REDIS_PORT": "6380",
+    "REDIS_DB": "1",
+    "REDIS_USER": "marketplace-svc",
+    "REDIS_PASSWORD": "r",
+    "RABBITMQ_HOST": "rabbitmq",
+    "RABBITMQ_PORT": "5673",
+    "RABBITMQ_VHOST": "market",
+    "RABBITMQ_USER": "marketplace-svc",
+    "RABBITMQ_PASSWORD": "q",
+    "RABBITMQ_RETRY_DELAYS_MS": "1000,5000,30000",
+    "JWT_SECRET": "s" * 32,
+    "JWT_ISSUER": "https://market.example.com/api/auth",
+    "JWT_AUDIENCE": "marketplace",
+}
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    return ENV
+
+
+def test_reads_every_documented_variable(env: dict[str, str]) -> None:
+    s = Settings()  # type: ignore[call-arg]
+    assert s.service_name == "marketplace-svc"
+    assert s.environment == "prod"
+    assert s.log_level == "WARNING"
+    assert s.cors_origins == ["https://market.example.com", "https://www.market.example.com"]
+    assert (s.db_pool_size, s.db_max_overflow, s.db_pool_recycle_seconds) == (7, 3, 600)
+    assert (s.redis_host, s.redis_port, s.redis_db, s.redis_user) == ("redis", 6380, 1, "marketplace-svc")
+    assert (s.rabbitmq_host, s.rabbitmq_port, s.rabbitmq_vhost) == ("rabbitmq", 5673, "market")
+    assert s.rabbitmq_retry_delays_ms == [1000, 5000, 30000]
+    assert s.max_attempts == 4
+    assert s.jwt_issuer == "https://market.example.com/api/auth"
+    assert s.postgres_enabled and s.redis_enabled and s.rabbitmq_enabled
+    # special characters in the password are URL-escaped
+    assert s.database_url == "postgresql+asyncpg://marketplace-svc:p%40ss%3Aw%2Frd@postgres:5433/marketplace"
+    assert s.redis_prefix == "marketplace-svc:"
+
+
+def test_backends_are_enabled_only_when_their_host_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SERVICE_NAME", "auth-svc")
+    monkeypatch.setenv("JWT_SECRET", "k" * 32)
+    for key in ("POSTGRES_HOST", "REDIS_HOST", "RABBITMQ_HOST"):
+        monkeypatch.delenv(key, raising=False)
+    s = Settings()  # type: ignore[call-arg]
+    assert not (s.postgres_enabled or s.redis_enabled or s.rabbitmq_enabled)
+
+
+def test_short_jwt_secret_is_rejected(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JWT_SECRET", "short")
+    with pytest.raises(ValidationError, match="jwt_secret"):
+        Settings()  # type: ignore[call-arg]
+
+
+def test_missing_service_name_is_rejected(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SERVICE_NAME")
+    with pytest.raises(ValidationError, match="service_name"):
+        Settings()  # type: ignore[call-arg]
+
+
+def test_empty_retry_delays_are_rejected(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RABBITMQ_RETRY_DELAYS_MS", "")
+    with pytest.raises(ValidationError, match="at least one delay"):
+        Settings()  # type: ignore[call-arg]
+
+
+def test_subclass_extends_settings(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    class MarketSettings(Settings):
+        listing_cache_ttl_s: int = 30
+
+    monkeypatch.setenv("LISTING_CACHE_TTL_S", "5")
+    assert MarketSettings().listing_cache_ttl_s == 5  # type: ignore[call-arg]
