@@ -8,6 +8,7 @@ import os
 import pwd
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -190,7 +191,7 @@ class ManagedProcess:
                     env=self.env,
                     cwd=self.cwd,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent if self.die_with_parent else None,
+                    preexec_fn=_die_with_parent if self._pdeathsig() else None,
                     **kwargs,  # type: ignore[call-overload]
                 )
             except OSError as exc:
@@ -200,6 +201,11 @@ class ManagedProcess:
                 ) from exc
         self.seen = {}
         self.observe()
+
+    def _pdeathsig(self) -> bool:
+        """Tie the child to our life only from the main thread: the kernel signals the child when
+        the *thread* that forked it exits, and a worker thread may exit long before the process."""
+        return self.die_with_parent and threading.current_thread() is threading.main_thread()
 
     def running(self) -> bool:
         """True while the started process has not exited."""

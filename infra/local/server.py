@@ -10,7 +10,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from infra.local.ports import LOCALHOST, listened_by
+from infra.local.ports import LOCALHOST, listened_by, port_accepts
 from infra.local.process import ManagedProcess, ProcessExitedError, ServerError, log_tail, wait_until
 
 
@@ -164,7 +164,14 @@ class LocalServer(ABC):
         except ProcessExitedError:
             code = process.exit_code()
             self.kill()
-            raise self.error(f"{what} exited with code {code} while starting") from None
+            message = f"{what} exited with code {code} while starting"
+            busy = [str(port) for port in ports if port_accepts(port, self.host)]
+            if busy:
+                raise self.error(
+                    f"{message}: {self.host}:{','.join(busy)} is already in use by another process",
+                    hint="stop that process, or omit the port argument so a free port is chosen",
+                ) from None
+            raise self.error(message) from None
         if not ready:
             where = ", ".join(f"{self.host}:{port}" for port in ports) or self.host
             error = self.error(
