@@ -11,12 +11,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import create_async_engine
-
 from servicekit.messaging.envelope import registry
 from servicekit.messaging.tables import add_messaging_tables
 from servicekit.settings import Settings
 from servicekit.testing import Database, create_database, drop_database, settings_for
+from sqlalchemy.ext.asyncio import create_async_engine
 
 PUBLISHER = "skpub-svc"
 CONSUMER = "skcon-svc"

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
-
 from servicekit.app import create_app
 from servicekit.auth import CurrentUser, require_role
 from servicekit.errors import Conflict, RateLimited
@@ -68,13 +67,17 @@ async def test_errors_share_one_shape() -> None:
     assert not_found.json() == {"error": {"code": "not_found", "message": "Not Found", "request_id": "r1"}}
     assert invalid.status_code == 422
     body = invalid.json()["error"]
-    assert body["code"] == "validation_error" and body["request_id"] == "r2"
+    assert body["code"] == "validation_error"
+    assert body["request_id"] == "r2"
     assert body["details"][0]["loc"] == ["path", "item_id"]
-    assert unauthorized.status_code == 401 and unauthorized.headers["www-authenticate"] == "Bearer"
+    assert unauthorized.status_code == 401
+    assert unauthorized.headers["www-authenticate"] == "Bearer"
     assert unauthorized.json()["error"]["code"] == "unauthorized"
-    assert limited.status_code == 429 and limited.headers["retry-after"] == "7"
+    assert limited.status_code == 429
+    assert limited.headers["retry-after"] == "7"
     assert limited.json()["error"]["code"] == "rate_limited"
-    assert not_allowed.status_code == 405 and not_allowed.json()["error"]["code"] == "method_not_allowed"
+    assert not_allowed.status_code == 405
+    assert not_allowed.json()["error"]["code"] == "method_not_allowed"
 
 
 async def test_conflict_and_forbidden_carry_codes_and_details() -> None:
@@ -89,10 +92,12 @@ async def test_conflict_and_forbidden_carry_codes_and_details() -> None:
         conflict = await client.post("/items", json={"name": "dup", "price_minor": 1}, headers=user)
         forbidden = await client.get("/admin", headers=user)
         allowed = await client.get("/admin", headers=admin)
-    assert created.status_code == 201 and created.json() == {"name": "a", "owner": "u1"}
+    assert created.status_code == 201
+    assert created.json() == {"name": "a", "owner": "u1"}
     assert conflict.status_code == 409
     assert conflict.json()["error"]["details"] == {"name": "dup"}
-    assert forbidden.status_code == 403 and forbidden.json()["error"]["code"] == "forbidden"
+    assert forbidden.status_code == 403
+    assert forbidden.json()["error"]["code"] == "forbidden"
     assert allowed.status_code == 200
 
 
@@ -104,11 +109,13 @@ async def test_unexpected_error_is_500_without_internals(tmp_path: Path) -> None
     assert response.json() == {
         "error": {"code": "internal_error", "message": "internal server error", "request_id": "boom-1"}
     }
-    assert "hunter2" not in response.text and "secret.py" not in response.text
+    assert "hunter2" not in response.text
+    assert "secret.py" not in response.text
     # ... but the log has the traceback, tied to the request id
     lines = [json.loads(line) for line in log_file.read_text().splitlines()]
     failure = next(line for line in lines if line["event"] == "unhandled_error")
-    assert failure["request_id"] == "boom-1" and "hunter2" in failure["exception"]
+    assert failure["request_id"] == "boom-1"
+    assert "hunter2" in failure["exception"]
 
 
 async def test_log_lines_are_json_with_the_required_fields(tmp_path: Path) -> None:
@@ -118,8 +125,10 @@ async def test_log_lines_are_json_with_the_required_fields(tmp_path: Path) -> No
     lines = [json.loads(line) for line in log_file.read_text().splitlines()]
     access = next(line for line in lines if line["event"] == "request" and line["request_id"] == "log-1")
     assert {"timestamp", "level", "service", "request_id", "event"} <= access.keys()
-    assert access["service"] == "demo-svc" and access["level"] == "info"
-    assert access["route"] == "/items/{item_id}" and access["status"] == 200
+    assert access["service"] == "demo-svc"
+    assert access["level"] == "info"
+    assert access["route"] == "/items/{item_id}"
+    assert access["status"] == 200
 
 
 async def test_metrics_use_the_route_template_and_exact_names() -> None:
@@ -151,8 +160,10 @@ async def test_health_without_backends() -> None:
     async with app_client(build_app()) as client:
         live = await client.get("/healthz")
         ready = await client.get("/readyz")
-    assert live.status_code == 200 and live.json() == {"status": "ok"}
-    assert ready.status_code == 200 and ready.json()["checks"] == {}
+    assert live.status_code == 200
+    assert live.json() == {"status": "ok"}
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {}
 
 
 async def test_cors_allows_only_configured_origins() -> None:

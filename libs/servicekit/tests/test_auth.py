@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 from argon2 import PasswordHasher
-
 from servicekit.auth import (
     decode_token,
     hash_password,
@@ -28,7 +27,9 @@ SETTINGS = make_settings(jwt_issuer="https://market.example.com/api/auth", jwt_a
 def test_valid_access_token_round_trips() -> None:
     token = issue_access_token(SETTINGS, "user-1", roles=["seller"])
     claims = decode_token(SETTINGS, token, "access")
-    assert claims.subject == "user-1" and claims.roles == ("seller",) and claims.token_type == "access"
+    assert claims.subject == "user-1"
+    assert claims.roles == ("seller",)
+    assert claims.token_type == "access"
 
 
 def test_tampered_payload_is_rejected() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
-
 from servicekit.settings import Settings
 
 ENV = {
@@ -57,7 +56,9 @@ def test_reads_every_documented_variable(env: dict[str, str]) -> None:
     assert s.rabbitmq_retry_delays_ms == [1000, 5000, 30000]
     assert s.max_attempts == 4
     assert s.jwt_issuer == "https://market.example.com/api/auth"
-    assert s.postgres_enabled and s.redis_enabled and s.rabbitmq_enabled
+    assert s.postgres_enabled
+    assert s.redis_enabled
+    assert s.rabbitmq_enabled
     # special characters in the password are URL-escaped
     assert s.database_url == "postgresql+asyncpg://marketplace-svc:p%40ss%3Aw%2Frd@postgres:5433/marketplace"
     assert s.redis_prefix == "marketplace-svc:"
@@ -69,7 +70,9 @@ def test_backends_are_enabled_only_when_their_host_is_set(monkeypatch: pytest.Mo
     for key in ("POSTGRES_HOST", "REDIS_HOST", "RABBITMQ_HOST"):
         monkeypatch.delenv(key, raising=False)
     s = Settings()  # type: ignore[call-arg]
-    assert not (s.postgres_enabled or s.redis_enabled or s.rabbitmq_enabled)
+    assert not (s.postgres_enabled)
+    assert not (s.redis_enabled)
+    assert not (s.rabbitmq_enabled)
 
 
 def test_short_jwt_secret_is_rejected(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,173 @@
+"""Cache-aside (single-flight, prefixing, fall-through when Redis is down) and the session store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from servicekit.cache import Cache
+from servicekit.errors import Unauthorized
+from servicekit.metrics import Metrics
+from servicekit.redis import create_redis
+from servicekit.sessions import SessionStore
+
+from .conftest import make_settings
+
+
+def cache_for(redis_server: Any, service: str | None = None) -> tuple[Cache, Metrics]:
+    settings = make_settings(service or f"c{uuid.uuid4().hex[:8]}-svc", redis=redis_server)
+    metrics = Metrics(settings.service_name)
+    return Cache(create_redis(settings), settings.service_name, metrics), metrics
+
+
+def counter(metrics: Metrics, outcome: str) -> float:
+    value = metrics.registry.get_sample_value(
+        "cache_requests_total", {"service": metrics.service, "outcome": outcome}
+    )
+    return value or 0.0
+
+
+class Loader:
+    """Counts calls; slow enough that concurrent callers overlap."""
+
+    def __init__(self, value: Any, delay: float = 0.1) -> None:
+        self.value, self.delay, self.calls = value, delay, 0
+
+    async def __call__(self) -> Any:
+        self.calls += 1
+        await asyncio.sleep(self.delay)
+        return self.value
+
+
+async def test_miss_then_hit_under_the_service_prefix(redis_server: Any) -> None:
+    cache, metrics = cache_for(redis_server)
+    load = Loader({"id": 42, "price_minor": 1999}, delay=0)
+    assert await cache.get_or_load("listing:42", load, ttl=30) == {"id": 42, "price_minor": 1999}
+    assert await cache.get_or_load("listing:42", load, ttl=30) == {"id": 42, "price_minor": 1999}
+    assert load.calls == 1
+    assert (counter(metrics, "miss"), counter(metrics, "hit")) == (1, 1)
+    keys = await cache.redis.keys(f"{metrics.service}:*")
+    assert keys == [f"{metrics.service}:cache:listing:42"]
+    assert 0 < await cache.redis.pttl(keys[0]) <= 30_000
+    await cache.redis.aclose()
+
+
+async def test_invalidate_forces_a_reload(redis_server: Any) -> None:
+    cache, _ = cache_for(redis_server)
+    load = Loader("v1", delay=0)
+    await cache.get_or_load("k", load, ttl=30)
+    load.value = "v2"
+    await cache.invalidate("k")
+    assert await cache.get_or_load("k", load, ttl=30) == "v2"
+    assert load.calls == 2
+    await cache.redis.aclose()
+
+
+async def test_concurrent_misses_load_once_in_process(redis_server: Any) -> None:
+    cache, _ = cache_for(redis_server)
+    load = Loader([1, 2, 3])
+    results = await asyncio.gather(*(cache.get_or_load("hot", load, ttl=30) for _ in range(50)))
+    assert results == [[1, 2, 3]] * 50
+    assert load.calls == 1
+    await cache.redis.aclose()
+
+
+async def test_concurrent_misses_across_replicas_load_once(redis_server: Any) -> None:
+    service = f"r{uuid.uuid4().hex[:8]}-svc"
+    (one, _), (two, _) = cache_for(redis_server, service), cache_for(redis_server, service)
+    load = Loader("shared", delay=0.3)
+    results = await asyncio.gather(one.get_or_load("hot", load, ttl=30), two.get_or_load("hot", load, ttl=30))
+    assert results == ["shared", "shared"]
+    assert load.calls == 1  # the second replica waited on the Redis lock instead of loading
+    await one.redis.aclose()
+    await two.redis.aclose()
+
+
+async def test_loader_errors_propagate_and_are_not_cached(redis_server: Any) -> None:
+    cache, _ = cache_for(redis_server)
+
+    async def failing() -> None:
+        raise LookupError("db says no")
+
+    with pytest.raises(LookupError):
+        await cache.get_or_load("bad", failing, ttl=30)
+    assert await cache.get_or_load("bad", Loader("ok", delay=0), ttl=30) == "ok"
+    await cache.redis.aclose()
+
+
+async def test_reads_fall_through_when_redis_is_down(server_factory: Any) -> None:
+    redis_server = server_factory.redis()
+    cache, metrics = cache_for(redis_server)
+    load = Loader({"fresh": True}, delay=0)
+    await cache.get_or_load("k", load, ttl=30)
+    await asyncio.to_thread(redis_server.stop)
+
+    start = time.monotonic()
+    for _ in range(5):
+        assert await cache.get_or_load("k", load, ttl=30) == {"fresh": True}
+    await cache.invalidate("k")  # logged, not raised
+    assert time.monotonic() - start < 1.5
+    assert load.calls == 6
+    assert counter(metrics, "error") == 5
+
+    await asyncio.to_thread(redis_server.start)
+    await asyncio.sleep(cache.cooldown_s)
+    await cache.get_or_load("k", load, ttl=30)
+    await cache.get_or_load("k", load, ttl=30)
+    assert counter(metrics, "hit") == 1  # caching resumed by itself
+    await cache.redis.aclose()
+
+
+def store_for(redis_server: Any, ttl: timedelta = timedelta(days=1)) -> SessionStore:
+    settings = make_settings(f"s{uuid.uuid4().hex[:8]}-svc", redis=redis_server)
+    return SessionStore(create_redis(settings), settings.service_name, ttl=ttl)
+
+
+async def test_sessions_create_revoke_and_revoke_all(redis_server: Any) -> None:
+    store = store_for(redis_server)
+    one, two = await store.create("user-1"), await store.create("user-1", data={"ua": "phone"})
+    other = await store.create("user-2")
+    info = await store.get(two)
+    assert info is not None
+    assert (info.user_id, info.data) == ("user-1", {"ua": "phone"})
+    assert await store.revoke(one)
+    assert not await store.revoke(one)
+    assert not await store.is_active(one)
+    assert await store.is_active(two)
+    assert await store.revoke_all("user-1") == 1
+    assert not await store.is_active(two)
+    assert await store.is_active(other)
+    assert all(k.startswith(store.prefix) for k in await store.redis.keys("*") if store.prefix[:-1] in k)
+    await store.redis.aclose()
+
+
+async def test_rotation_replaces_the_session_and_reuse_revokes_everything(redis_server: Any) -> None:
+    store = store_for(redis_server)
+    first = await store.create("user-1")
+    parallel = await store.create("user-1")
+    rotated = await store.rotate(first)
+    assert rotated.user_id == "user-1"
+    assert rotated.session_id != first
+    assert not await store.is_active(first)
+    with pytest.raises(Unauthorized) as exc:
+        await store.rotate(first)  # a replayed refresh token
+    assert exc.value.code == "refresh_token_reused"
+    assert not await store.is_active(rotated.session_id)
+    assert not await store.is_active(parallel)
+    with pytest.raises(Unauthorized) as unknown:
+        await store.rotate("never-existed")
+    assert unknown.value.code == "session_revoked"
+    await store.redis.aclose()
+
+
+async def test_sessions_expire(redis_server: Any) -> None:
+    store = store_for(redis_server, ttl=timedelta(seconds=1))
+    sid = await store.create("user-1")
+    assert 0 < await store.redis.ttl(f"{store.prefix}session:{sid}") <= 1
+    await asyncio.sleep(1.2)
+    assert await store.get(sid) is None
+    await store.redis.aclose()
