@@ -5,6 +5,8 @@ from __future__ import annotations
 import pulumi
 
 from infra.components.gateway import Gateway, GatewayArgs
+from infra.components.logs import Logging, LoggingArgs
+from infra.components.monitoring import Monitoring, MonitoringArgs
 from infra.components.namespace import Namespace, NamespaceArgs
 from infra.components.postgres import Postgres, PostgresArgs
 from infra.components.rabbitmq import RabbitMQ, RabbitMQArgs
@@ -30,6 +32,8 @@ def build_platform(spec: PlatformSpec) -> None:
             in_ns,
         )
         images[svc.name] = service.image
+    logging = Logging("logging", LoggingArgs(spec=spec), in_ns)
+    Monitoring("monitoring", MonitoringArgs(spec=spec, loki_url=logging.loki_url), in_ns)
     gateway = Gateway("gateway", GatewayArgs(spec=spec), in_ns)
     pulumi.export("gateway_url", gateway.url)
     pulumi.export("namespace", namespace.name)

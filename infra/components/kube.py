@@ -22,6 +22,11 @@ UID = 10001
 
 Dict = dict[str, Any]
 
+#: Requests/limits of the monitoring and logging servers.
+MEDIUM = Resources(
+    requests=ComputeQuantities(cpu="100m", memory="256Mi"),
+    limits=ComputeQuantities(cpu="500m", memory="512Mi"),
+)
 #: Requests/limits of small helper containers (exporters, jobs, sidecars).
 SMALL = Resources(
     requests=ComputeQuantities(cpu="50m", memory="64Mi"), limits=ComputeQuantities(cpu="200m", memory="128Mi")
@@ -53,6 +58,32 @@ SKIP_DIGEST = (
 SKIP_SECRET_ENV = (
     "docs/architecture.md contract: servicekit reads credentials from these environment variables"
 )
+
+
+#: Where Kubernetes clients look for the service-account token.
+SA_TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def service_account_token_volume(name: str, expiry_seconds: int = 3600) -> Dict:
+    """A projected, auto-rotated SA token (+ CA and namespace) for the one container that needs the API.
+
+    Mounted explicitly instead of ``automountServiceAccountToken``, so no other container gets it.
+    """
+    return {
+        "name": name,
+        "projected": {
+            "default_mode": 0o440,
+            "sources": [
+                {"service_account_token": {"path": "token", "expiration_seconds": expiry_seconds}},
+                {"config_map": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {
+                    "downward_api": {
+                        "items": [{"path": "namespace", "field_ref": {"field_path": "metadata.namespace"}}]
+                    }
+                },
+            ],
+        },
+    }
 
 
 def container_security(uid: int = UID) -> Dict:

@@ -1,0 +1,256 @@
+"""Centralized logs: Loki (StatefulSet) and Promtail (DaemonSet) shipping the namespace's pod logs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from infra import labels as lbl
+from infra.components import images, kube
+from infra.render.loki import LOKI_PORT, PROMTAIL_PORT, render_loki_config, render_promtail_config
+from infra.spec import PlatformSpec
+
+POD_LOGS = "/var/log/pods"
+
+
+def _yaml(data: object) -> str:
+    return yaml.safe_dump(data, sort_keys=True, default_flow_style=False)
+
+
+@dataclass(frozen=True)
+class LoggingArgs:
+    """Inputs of :class:`Logging` (retention and storage from ``spec.config.logging``)."""
+
+    spec: PlatformSpec
+    #: Group that may read kubelet pod logs (files are 0640 root:root); granted as a supplemental group,
+    #: so Promtail reads logs without running as root.
+    log_reader_group: int = 0
+
+
+class Logging(pulumi.ComponentResource):
+    """Loki StatefulSet + Service ``loki``, Promtail DaemonSet + Service ``promtail`` (metrics), RBAC."""
+
+    def __init__(self, name: str, args: LoggingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("platform:observability:Logging", name, None, opts)
+        spec = args.spec
+        stack = spec.stack
+        child = kube.child(self)
+        self.loki_url = f"http://loki:{LOKI_PORT}"
+
+        loki_labels = lbl.labels("loki", stack, "logging")
+        loki_selector = lbl.selector_labels("loki", stack)
+        loki_data = {"config.yaml": _yaml(render_loki_config(spec, data_dir="/loki", port=LOKI_PORT))}
+        k8s.core.v1.ConfigMap(
+            f"{name}-loki-config",
+            metadata=kube.meta("loki-config", spec, loki_labels),
+            data=loki_data,
+            opts=child,
+        )
+        k8s.apps.v1.StatefulSet(
+            f"{name}-loki",
+            metadata=kube.meta("loki", spec, loki_labels, kube.checkov_skips(CKV_K8S_43=kube.SKIP_DIGEST)),
+            spec={
+                "service_name": "loki",
+                "replicas": 1,
+                "selector": {"match_labels": loki_selector},
+                "volume_claim_templates": [
+                    {
+                        "metadata": {"name": "data", "labels": loki_labels},
+                        "spec": {
+                            "access_modes": ["ReadWriteOnce"],
+                            "resources": {"requests": {"storage": spec.config.logging.storage}},
+                        },
+                    }
+                ],
+                "template": {
+                    "metadata": {
+                        "labels": loki_labels,
+                        "annotations": {"checksum/config": kube.checksum(loki_data)},
+                    },
+                    "spec": {
+                        "automount_service_account_token": False,
+                        "security_context": kube.pod_security(),
+                        "containers": [
+                            {
+                                "name": "loki",
+                                "image": images.image("loki"),
+                                "image_pull_policy": "Always",
+                                "args": ["-config.file=/etc/loki/config.yaml"],
+                                "ports": [{"name": "http", "container_port": LOKI_PORT, "protocol": "TCP"}],
+                                "resources": kube.resources(kube.MEDIUM),
+                                "security_context": kube.container_security(),
+                                "startup_probe": kube.http_probe("/ready", "http", period=5, failures=60),
+                                "liveness_probe": kube.http_probe("/ready", "http", period=15, failures=5),
+                                "readiness_probe": kube.http_probe("/ready", "http", period=5),
+                                "volume_mounts": [
+                                    {"name": "config", "mount_path": "/etc/loki", "read_only": True},
+                                    {"name": "data", "mount_path": "/loki"},
+                                    {"name": "tmp", "mount_path": "/tmp"},
+                                ],
+                            }
+                        ],
+                        "volumes": [
+                            {"name": "config", "config_map": {"name": "loki-config"}},
+                            kube.empty_dir("tmp"),
+                        ],
+                    },
+                },
+            },
+            opts=child,
+        )
+        k8s.core.v1.Service(
+            f"{name}-loki-service",
+            metadata=kube.meta("loki", spec, loki_labels),
+            spec={
+                "selector": loki_selector,
+                "ports": [{"name": "http", "port": LOKI_PORT, "target_port": "http", "protocol": "TCP"}],
+            },
+            opts=child,
+        )
+        kube.network_policy(
+            f"{name}-loki-netpol",
+            "loki",
+            spec,
+            loki_labels,
+            {"match_labels": loki_selector},
+            ingress=[
+                {
+                    "from": [kube.peer(p, spec) for p in ("promtail", "grafana", "prometheus")],
+                    "ports": kube.ports(LOKI_PORT),
+                }
+            ],
+            egress=[],
+            opts=child,
+        )
+
+        labels = lbl.labels("promtail", stack, "logging")
+        selector = lbl.selector_labels("promtail", stack)
+        data = {
+            "promtail.yaml": _yaml(
+                render_promtail_config(
+                    spec, self.loki_url, positions_file="/run/promtail/positions.yaml", port=PROMTAIL_PORT
+                )
+            )
+        }
+        k8s.core.v1.ConfigMap(
+            f"{name}-promtail-config",
+            metadata=kube.meta("promtail-config", spec, labels),
+            data=data,
+            opts=child,
+        )
+        k8s.core.v1.ServiceAccount(
+            f"{name}-promtail-sa",
+            metadata=kube.meta("promtail", spec, labels),
+            automount_service_account_token=False,
+            opts=child,
+        )
+        # Pod discovery in this namespace only: a Role, not a ClusterRole.
+        k8s.rbac.v1.Role(
+            f"{name}-promtail-role",
+            metadata=kube.meta("promtail", spec, labels),
+            rules=[{"api_groups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}],
+            opts=child,
+        )
+        k8s.rbac.v1.RoleBinding(
+            f"{name}-promtail-binding",
+            metadata=kube.meta("promtail", spec, labels),
+            role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "Role", "name": "promtail"},
+            subjects=[{"kind": "ServiceAccount", "name": "promtail", "namespace": spec.config.namespace}],
+            opts=child,
+        )
+        pod_security = kube.pod_security(fs_group=None)
+        pod_security["supplemental_groups"] = [args.log_reader_group]
+        k8s.apps.v1.DaemonSet(
+            f"{name}-promtail",
+            metadata=kube.meta("promtail", spec, labels, kube.checkov_skips(CKV_K8S_43=kube.SKIP_DIGEST)),
+            spec={
+                "selector": {"match_labels": selector},
+                "update_strategy": {"type": "RollingUpdate", "rolling_update": {"max_unavailable": 1}},
+                "template": {
+                    "metadata": {"labels": labels, "annotations": {"checksum/config": kube.checksum(data)}},
+                    "spec": {
+                        "service_account_name": "promtail",
+                        "automount_service_account_token": False,
+                        "security_context": pod_security,
+                        "containers": [
+                            {
+                                "name": "promtail",
+                                "image": images.image("promtail"),
+                                "image_pull_policy": "Always",
+                                "args": ["-config.file=/etc/promtail/promtail.yaml"],
+                                "env": [
+                                    {
+                                        "name": "HOSTNAME",
+                                        "value_from": {"field_ref": {"field_path": "spec.nodeName"}},
+                                    }
+                                ],
+                                "ports": [
+                                    {
+                                        "name": "http-metrics",
+                                        "container_port": PROMTAIL_PORT,
+                                        "protocol": "TCP",
+                                    }
+                                ],
+                                "resources": kube.resources(kube.SMALL),
+                                "security_context": kube.container_security(),
+                                "liveness_probe": kube.http_probe(
+                                    "/ready", "http-metrics", period=15, failures=5
+                                ),
+                                "readiness_probe": kube.http_probe("/ready", "http-metrics", period=5),
+                                "volume_mounts": [
+                                    {"name": "config", "mount_path": "/etc/promtail", "read_only": True},
+                                    {"name": "positions", "mount_path": "/run/promtail"},
+                                    {"name": "pod-logs", "mount_path": POD_LOGS, "read_only": True},
+                                    {"name": "token", "mount_path": kube.SA_TOKEN_DIR, "read_only": True},
+                                    {"name": "tmp", "mount_path": "/tmp"},
+                                ],
+                            }
+                        ],
+                        "volumes": [
+                            {"name": "config", "config_map": {"name": "promtail-config"}},
+                            # Positions are per pod: after a restart Promtail re-reads from the start of
+                            # each file and Loki drops the duplicates it already holds.
+                            kube.empty_dir("positions", "16Mi"),
+                            # Read-only kubelet pod logs: the one thing a log shipper must see.
+                            {"name": "pod-logs", "host_path": {"path": POD_LOGS, "type": "Directory"}},
+                            kube.service_account_token_volume("token"),
+                            kube.empty_dir("tmp"),
+                        ],
+                    },
+                },
+            },
+            opts=child,
+        )
+        k8s.core.v1.Service(
+            f"{name}-promtail-service",
+            metadata=kube.meta("promtail", spec, labels),
+            spec={
+                "selector": selector,
+                "ports": [
+                    {
+                        "name": "http-metrics",
+                        "port": PROMTAIL_PORT,
+                        "target_port": "http-metrics",
+                        "protocol": "TCP",
+                    }
+                ],
+            },
+            opts=child,
+        )
+        kube.network_policy(
+            f"{name}-promtail-netpol",
+            "promtail",
+            spec,
+            labels,
+            {"match_labels": selector},
+            ingress=[{"from": [kube.peer("prometheus", spec)], "ports": kube.ports(PROMTAIL_PORT)}],
+            egress=[
+                {"to": [kube.peer("loki", spec)], "ports": kube.ports(LOKI_PORT)},
+                kube.API_SERVER_EGRESS,
+            ],
+            opts=child,
+        )
+        self.register_outputs({"loki_url": self.loki_url})

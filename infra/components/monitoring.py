@@ -1,0 +1,450 @@
+"""Monitoring: Prometheus (namespace-scoped discovery), Alertmanager, Grafana with provisioned dashboards."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+import yaml
+
+from infra import labels as lbl
+from infra.components import images, kube
+from infra.render.grafana import render_dashboard_provider, render_dashboards, render_datasources
+from infra.render.prometheus import (
+    ScrapeTargets,
+    render_alert_rules,
+    render_alertmanager_config,
+    render_prometheus_config,
+)
+from infra.spec import PlatformSpec
+
+PROMETHEUS_PORT = 9090
+ALERTMANAGER_PORT = 9093
+GRAFANA_PORT = 3000
+#: Ports Prometheus scrapes besides each service's http port (exporters, brokers, the stack itself).
+SCRAPE_PORTS = {
+    "postgres-exporter": 9187,
+    "redis": 9121,
+    "rabbitmq": 15692,
+    "promtail": 9080,
+    "alertmanager": ALERTMANAGER_PORT,
+    "loki": 3100,
+}
+
+
+def _yaml(data: object) -> str:
+    return yaml.safe_dump(data, sort_keys=True, default_flow_style=False)
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    """Inputs of :class:`Monitoring` (retention, storage, scrape interval from ``spec.config.monitoring``)."""
+
+    spec: PlatformSpec
+    #: Loki's base URL for Grafana's log datasource.
+    loki_url: str = "http://loki:3100"
+    #: Alertmanager webhook receiver; ``None`` = ``https://hooks.<domain>/alertmanager``. No credentials
+    #: in the URL: the bearer token is in Secret ``alertmanager-webhook``.
+    webhook_url: str | None = None
+    #: Size limit of Alertmanager's and Grafana's emptyDir state (rebuilt on restart: dashboards and
+    #: datasources are provisioned; silences are lost).
+    state_size: str = "256Mi"
+
+
+def _selector(name: str, stack: str) -> dict:
+    return {"match_labels": lbl.selector_labels(name, stack)}
+
+
+class Monitoring(pulumi.ComponentResource):
+    """Prometheus StatefulSet + RBAC, Alertmanager, Grafana; ConfigMaps ``<name>-config``."""
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("platform:observability:Monitoring", name, None, opts)
+        self._spec = spec = args.spec
+        self._child = kube.child(self)
+        self._prometheus(name, spec)
+        self._alertmanager(name, spec, args)
+        self._grafana(name, spec, args)
+        self.prometheus_url = f"http://prometheus:{PROMETHEUS_PORT}"
+        self.register_outputs({"prometheus_url": self.prometheus_url})
+
+    # ------------------------------------------------------------------ prometheus
+    def _prometheus(self, name: str, spec: PlatformSpec) -> None:
+        mon = spec.config.monitoring
+        stack = spec.stack
+        child = self._child
+        labels = lbl.labels("prometheus", stack, "monitoring")
+        config = render_prometheus_config(
+            spec,
+            ScrapeTargets.for_kubernetes(spec),
+            alertmanager_urls=[f"alertmanager:{ALERTMANAGER_PORT}"],
+            rule_files=["/etc/prometheus/config/rules.yml"],
+        )
+        data = {"prometheus.yml": _yaml(config), "rules.yml": _yaml(render_alert_rules(spec))}
+        k8s.core.v1.ConfigMap(
+            f"{name}-prometheus-config",
+            metadata=kube.meta("prometheus-config", spec, labels),
+            data=data,
+            opts=child,
+        )
+        # Discovery needs the API: a namespace-scoped Role, never a ClusterRole.
+        k8s.core.v1.ServiceAccount(
+            f"{name}-prometheus-sa",
+            metadata=kube.meta("prometheus", spec, labels),
+            automount_service_account_token=False,
+            opts=child,
+        )
+        k8s.rbac.v1.Role(
+            f"{name}-prometheus-role",
+            metadata=kube.meta("prometheus", spec, labels),
+            rules=[
+                {
+                    "api_groups": [""],
+                    "resources": ["pods", "services", "endpoints"],
+                    "verbs": ["get", "list", "watch"],
+                },
+                {
+                    "api_groups": ["discovery.k8s.io"],
+                    "resources": ["endpointslices"],
+                    "verbs": ["get", "list", "watch"],
+                },
+            ],
+            opts=child,
+        )
+        k8s.rbac.v1.RoleBinding(
+            f"{name}-prometheus-binding",
+            metadata=kube.meta("prometheus", spec, labels),
+            role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "Role", "name": "prometheus"},
+            subjects=[{"kind": "ServiceAccount", "name": "prometheus", "namespace": spec.config.namespace}],
+            opts=child,
+        )
+        selector = lbl.selector_labels("prometheus", stack)
+        k8s.apps.v1.StatefulSet(
+            f"{name}-prometheus",
+            metadata=kube.meta("prometheus", spec, labels, kube.checkov_skips(CKV_K8S_43=kube.SKIP_DIGEST)),
+            spec={
+                "service_name": "prometheus",
+                "replicas": 1,
+                "selector": {"match_labels": selector},
+                "volume_claim_templates": [
+                    {
+                        "metadata": {"name": "data", "labels": labels},
+                        "spec": {
+                            "access_modes": ["ReadWriteOnce"],
+                            "resources": {"requests": {"storage": mon.storage}},
+                        },
+                    }
+                ],
+                "template": {
+                    "metadata": {"labels": labels, "annotations": {"checksum/config": kube.checksum(data)}},
+                    "spec": {
+                        "service_account_name": "prometheus",
+                        # The token is mounted explicitly as a projected volume below (discovery only).
+                        "automount_service_account_token": False,
+                        "security_context": kube.pod_security(),
+                        "containers": [
+                            {
+                                "name": "prometheus",
+                                "image": images.image("prometheus"),
+                                "image_pull_policy": "Always",
+                                "args": [
+                                    "--config.file=/etc/prometheus/config/prometheus.yml",
+                                    "--storage.tsdb.path=/prometheus",
+                                    f"--storage.tsdb.retention.time={mon.retention}",
+                                    "--web.enable-lifecycle",
+                                ],
+                                "ports": [
+                                    {"name": "http", "container_port": PROMETHEUS_PORT, "protocol": "TCP"}
+                                ],
+                                "resources": kube.resources(kube.MEDIUM),
+                                "security_context": kube.container_security(),
+                                "startup_probe": kube.http_probe("/-/ready", "http", period=5, failures=60),
+                                "liveness_probe": kube.http_probe("/-/healthy", "http"),
+                                "readiness_probe": kube.http_probe("/-/ready", "http", period=5),
+                                "volume_mounts": [
+                                    {
+                                        "name": "config",
+                                        "mount_path": "/etc/prometheus/config",
+                                        "read_only": True,
+                                    },
+                                    {"name": "data", "mount_path": "/prometheus"},
+                                    {"name": "token", "mount_path": kube.SA_TOKEN_DIR, "read_only": True},
+                                ],
+                            }
+                        ],
+                        "volumes": [
+                            {"name": "config", "config_map": {"name": "prometheus-config"}},
+                            kube.service_account_token_volume("token"),
+                        ],
+                    },
+                },
+            },
+            opts=child,
+        )
+        k8s.core.v1.Service(
+            f"{name}-prometheus-service",
+            metadata=kube.meta("prometheus", spec, labels),
+            spec={
+                "selector": selector,
+                "ports": [
+                    {"name": "http", "port": PROMETHEUS_PORT, "target_port": "http", "protocol": "TCP"}
+                ],
+            },
+            opts=child,
+        )
+        targets = [(svc.name, svc.manifest.port) for svc in spec.services] + sorted(SCRAPE_PORTS.items())
+        kube.network_policy(
+            f"{name}-prometheus-netpol",
+            "prometheus",
+            spec,
+            labels,
+            {"match_labels": selector},
+            ingress=[{"from": [kube.peer("grafana", spec)], "ports": kube.ports(PROMETHEUS_PORT)}],
+            egress=[
+                *({"to": [kube.peer(target, spec)], "ports": kube.ports(port)} for target, port in targets),
+                {
+                    "to": [
+                        {
+                            "namespace_selector": {
+                                "match_labels": {"kubernetes.io/metadata.name": "kube-system"}
+                            },
+                            "pod_selector": {
+                                "match_labels": {"app.kubernetes.io/name": "kube-state-metrics"}
+                            },
+                        }
+                    ],
+                    "ports": kube.ports(8080),
+                },
+                kube.API_SERVER_EGRESS,
+            ],
+            opts=child,
+        )
+
+    # ------------------------------------------------------------------ alertmanager
+    def _alertmanager(self, name: str, spec: PlatformSpec, args: MonitoringArgs) -> None:
+        stack = spec.stack
+        child = self._child
+        labels = lbl.labels("alertmanager", stack, "monitoring")
+        token = random.RandomPassword(f"{name}-webhook-token", length=48, special=False, opts=child)
+        k8s.core.v1.Secret(
+            f"{name}-alertmanager-webhook",
+            metadata=kube.meta("alertmanager-webhook", spec, labels),
+            type="Opaque",
+            string_data={"token": token.result},
+            opts=child,
+        )
+        webhook = args.webhook_url or f"https://hooks.{spec.config.domain}/alertmanager"
+        config = render_alertmanager_config(
+            spec, webhook_url=webhook, credentials_file="/etc/alertmanager/secrets/token"
+        )
+        data = {"alertmanager.yml": _yaml(config)}
+        k8s.core.v1.ConfigMap(
+            f"{name}-alertmanager-config",
+            metadata=kube.meta("alertmanager-config", spec, labels),
+            data=data,
+            opts=child,
+        )
+        selector = lbl.selector_labels("alertmanager", stack)
+        self._deployment(
+            f"{name}-alertmanager",
+            "alertmanager",
+            labels,
+            data,
+            {
+                "name": "alertmanager",
+                "image": images.image("alertmanager"),
+                "image_pull_policy": "Always",
+                "args": [
+                    "--config.file=/etc/alertmanager/config/alertmanager.yml",
+                    "--storage.path=/alertmanager",
+                    "--cluster.listen-address=",
+                ],
+                "ports": [{"name": "http", "container_port": ALERTMANAGER_PORT, "protocol": "TCP"}],
+                "resources": kube.resources(kube.SMALL),
+                "security_context": kube.container_security(),
+                "liveness_probe": kube.http_probe("/-/healthy", "http"),
+                "readiness_probe": kube.http_probe("/-/ready", "http", period=5),
+                "volume_mounts": [
+                    {"name": "config", "mount_path": "/etc/alertmanager/config", "read_only": True},
+                    {"name": "secrets", "mount_path": "/etc/alertmanager/secrets", "read_only": True},
+                    {"name": "data", "mount_path": "/alertmanager"},
+                ],
+            },
+            [
+                {"name": "config", "config_map": {"name": "alertmanager-config"}},
+                {"name": "secrets", "secret": {"secret_name": "alertmanager-webhook", "default_mode": 0o440}},
+                kube.empty_dir("data", args.state_size),
+            ],
+        )
+        k8s.core.v1.Service(
+            f"{name}-alertmanager-service",
+            metadata=kube.meta("alertmanager", spec, labels),
+            spec={
+                "selector": selector,
+                "ports": [
+                    {"name": "http", "port": ALERTMANAGER_PORT, "target_port": "http", "protocol": "TCP"}
+                ],
+            },
+            opts=child,
+        )
+        kube.network_policy(
+            f"{name}-alertmanager-netpol",
+            "alertmanager",
+            spec,
+            labels,
+            {"match_labels": selector},
+            ingress=[{"from": [kube.peer("prometheus", spec)], "ports": kube.ports(ALERTMANAGER_PORT)}],
+            egress=[{"to": [{"ip_block": {"cidr": "0.0.0.0/0"}}], "ports": kube.ports(443)}],
+            opts=child,
+        )
+
+    # ------------------------------------------------------------------ grafana
+    def _grafana(self, name: str, spec: PlatformSpec, args: MonitoringArgs) -> None:
+        stack = spec.stack
+        child = self._child
+        labels = lbl.labels("grafana", stack, "monitoring")
+        admin = random.RandomPassword(f"{name}-grafana-admin-password", length=32, special=False, opts=child)
+        k8s.core.v1.Secret(
+            f"{name}-grafana-admin",
+            metadata=kube.meta("grafana-admin", spec, labels),
+            type="Opaque",
+            string_data={"admin-user": "admin", "admin-password": admin.result},
+            opts=child,
+        )
+        provisioning = {
+            "datasources.yaml": _yaml(
+                render_datasources(f"http://prometheus:{PROMETHEUS_PORT}", args.loki_url)
+            ),
+            "dashboards.yaml": _yaml(render_dashboard_provider("/var/lib/grafana-dashboards")),
+        }
+        k8s.core.v1.ConfigMap(
+            f"{name}-grafana-config",
+            metadata=kube.meta("grafana-config", spec, labels),
+            data=provisioning,
+            opts=child,
+        )
+        dashboards = {
+            f"{key}.json": json.dumps(board, indent=2, sort_keys=True)
+            for key, board in render_dashboards(spec).items()
+        }
+        k8s.core.v1.ConfigMap(
+            f"{name}-grafana-dashboards",
+            metadata=kube.meta("grafana-dashboards", spec, labels),
+            data=dashboards,
+            opts=child,
+        )
+        selector = lbl.selector_labels("grafana", stack)
+        self._deployment(
+            f"{name}-grafana",
+            "grafana",
+            labels,
+            {**provisioning, **dashboards},
+            {
+                "name": "grafana",
+                "image": images.image("grafana"),
+                "image_pull_policy": "Always",
+                "env": [
+                    {"name": "GF_PATHS_DATA", "value": "/var/lib/grafana"},
+                    {"name": "GF_PATHS_PROVISIONING", "value": "/etc/grafana/provisioning"},
+                    {"name": "GF_SECURITY_ADMIN_USER__FILE", "value": "/etc/grafana/secrets/admin-user"},
+                    {
+                        "name": "GF_SECURITY_ADMIN_PASSWORD__FILE",
+                        "value": "/etc/grafana/secrets/admin-password",
+                    },
+                    {"name": "GF_ANALYTICS_REPORTING_ENABLED", "value": "false"},
+                    {"name": "GF_ANALYTICS_CHECK_FOR_UPDATES", "value": "false"},
+                    {"name": "GF_USERS_ALLOW_SIGN_UP", "value": "false"},
+                ],
+                "ports": [{"name": "http", "container_port": GRAFANA_PORT, "protocol": "TCP"}],
+                "resources": kube.resources(kube.MEDIUM),
+                "security_context": kube.container_security(),
+                "startup_probe": kube.http_probe("/api/health", "http", period=5, failures=30),
+                "liveness_probe": kube.http_probe("/api/health", "http"),
+                "readiness_probe": kube.http_probe("/api/health", "http", period=5),
+                "volume_mounts": [
+                    {
+                        "name": "datasources",
+                        "mount_path": "/etc/grafana/provisioning/datasources",
+                        "read_only": True,
+                    },
+                    {
+                        "name": "providers",
+                        "mount_path": "/etc/grafana/provisioning/dashboards",
+                        "read_only": True,
+                    },
+                    {"name": "dashboards", "mount_path": "/var/lib/grafana-dashboards", "read_only": True},
+                    {"name": "secrets", "mount_path": "/etc/grafana/secrets", "read_only": True},
+                    {"name": "data", "mount_path": "/var/lib/grafana"},
+                    {"name": "tmp", "mount_path": "/tmp"},
+                ],
+            },
+            [
+                {
+                    "name": "datasources",
+                    "config_map": {
+                        "name": "grafana-config",
+                        "items": [{"key": "datasources.yaml", "path": "datasources.yaml"}],
+                    },
+                },
+                {
+                    "name": "providers",
+                    "config_map": {
+                        "name": "grafana-config",
+                        "items": [{"key": "dashboards.yaml", "path": "dashboards.yaml"}],
+                    },
+                },
+                {"name": "dashboards", "config_map": {"name": "grafana-dashboards"}},
+                {"name": "secrets", "secret": {"secret_name": "grafana-admin", "default_mode": 0o440}},
+                kube.empty_dir("data", args.state_size),
+                kube.empty_dir("tmp"),
+            ],
+        )
+        k8s.core.v1.Service(
+            f"{name}-grafana-service",
+            metadata=kube.meta("grafana", spec, labels),
+            spec={
+                "selector": selector,
+                "ports": [{"name": "http", "port": GRAFANA_PORT, "target_port": "http", "protocol": "TCP"}],
+            },
+            opts=child,
+        )
+        kube.network_policy(
+            f"{name}-grafana-netpol",
+            "grafana",
+            spec,
+            labels,
+            {"match_labels": selector},
+            ingress=[],  # operators reach Grafana with `kubectl port-forward`
+            egress=[
+                {"to": [kube.peer("prometheus", spec)], "ports": kube.ports(PROMETHEUS_PORT)},
+                {"to": [kube.peer("loki", spec)], "ports": kube.ports(3100)},
+            ],
+            opts=child,
+        )
+
+    def _deployment(
+        self, resource_name: str, name: str, labels: dict, config: dict, container: dict, volumes: list
+    ) -> k8s.apps.v1.Deployment:
+        spec = self._spec
+        selector = lbl.selector_labels(name, spec.stack)
+        return k8s.apps.v1.Deployment(
+            resource_name,
+            metadata=kube.meta(name, spec, labels, kube.checkov_skips(CKV_K8S_43=kube.SKIP_DIGEST)),
+            spec={
+                "replicas": 1,
+                "selector": {"match_labels": selector},
+                "template": {
+                    "metadata": {"labels": labels, "annotations": {"checksum/config": kube.checksum(config)}},
+                    "spec": {
+                        "automount_service_account_token": False,
+                        "security_context": kube.pod_security(),
+                        "containers": [container],
+                        "volumes": volumes,
+                    },
+                },
+            },
+            opts=self._child,
+        )
