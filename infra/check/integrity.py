@@ -27,6 +27,8 @@ from infra.check.k8s import (
 )
 from infra.check.report import Section
 
+#: ConfigMaps Kubernetes publishes into every namespace (the API server's CA bundle, since 1.20).
+BUILTIN_CONFIG_MAPS = frozenset({"kube-root-ca.crt"})
 #: ClusterRoles every cluster ships with; bindings may refer to them.
 BUILTIN_CLUSTER_ROLES = frozenset({"view", "edit", "admin", "cluster-admin"})
 
@@ -196,7 +198,14 @@ class _Checker:
         self, m: Manifest, path: str, ref: str | None, key: str | None, src: dict[str, Any]
     ) -> None:
         self._data_ref(
-            m, path, "ConfigMap", ref, key, src, self.externals.config_maps, ("data", "binaryData")
+            m,
+            path,
+            "ConfigMap",
+            ref,
+            key,
+            src,
+            self.externals.config_maps | BUILTIN_CONFIG_MAPS,
+            ("data", "binaryData"),
         )
 
     def _secret(
@@ -285,7 +294,9 @@ class _Checker:
         targets: list[PodTemplate] = []
         if not selector_is_empty(selector):
             targets = self.index.selected(ns, selector)
-            if not self.expect(bool(targets), m, "spec.podSelector", "selects no pods"):
+            if not self.expect(
+                bool(targets), m, "spec.podSelector", f"selects no pods ({_describe(selector)})"
+            ):
                 return
         for direction, peer_key in (("ingress", "from"), ("egress", "to")):
             for i, rule in enumerate(spec.get(direction) or []):
@@ -297,7 +308,7 @@ class _Checker:
                         bool(self.index.selected(ns, sel)),
                         m,
                         f"spec.{direction}[{i}].{peer_key}[{j}].podSelector",
-                        "selects no pods",
+                        f"selects no pods in namespace '{ns}' ({_describe(sel)})",
                     )
                 if direction == "ingress" and targets:
                     for j, port in enumerate(rule.get("ports") or []):
@@ -332,7 +343,7 @@ class _Checker:
             not selector_is_empty(selector) and bool(self.index.selected(namespace(m), selector)),
             m,
             "spec.selector",
-            "selects no pods",
+            f"selects no pods ({_describe(selector)})",
         )
 
     # ------------------------------------------------------------ RBAC
@@ -357,6 +368,16 @@ class _Checker:
             )
 
     on_clusterrolebinding = on_rolebinding
+
+
+def _describe(selector: dict[str, Any]) -> str:
+    """A label selector in one short line."""
+    parts = [f"{k}={v}" for k, v in (selector.get("matchLabels") or {}).items()]
+    parts += [
+        f"{e.get('key')} {e.get('operator')} {e.get('values') or ''}".strip()
+        for e in selector.get("matchExpressions") or []
+    ]
+    return ", ".join(parts) or "empty selector"
 
 
 def _has_port(tpl: PodTemplate, target: Any, end: Any = None) -> bool:

@@ -110,8 +110,13 @@ class Report:
                 lines.append(f"  note: {s.note}")
             lines += [f"  x {f.line()}" for f in s.findings]
             if s.skipped_checks:
-                lines.append("  skipped checks:")
-                lines += [f"    - {k.check} on {k.kind}/{k.name}: {k.reason}" for k in s.skipped_checks]
+                lines.append("  skipped checks (check: reason - objects):")
+                grouped: dict[tuple[str, str], list[str]] = {}
+                for k in s.skipped_checks:
+                    grouped.setdefault((k.check, k.reason), []).append(f"{k.kind}/{k.name}")
+                for (check, reason), objects in sorted(grouped.items()):
+                    lines.append(f"    - {check}: {reason}")
+                    lines.append(f"      on {len(objects)}: {', '.join(objects)}")
             lines.append("")
         failed = sum(s.failed for s in self.sections)
         lines.append("result: ok" if self.ok else f"result: FAILED ({failed} findings)")

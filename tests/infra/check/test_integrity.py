@@ -233,3 +233,15 @@ def test_match_expressions_are_honoured(stack: Manifests) -> None:
         {"key": "app.kubernetes.io/name", "operator": "In", "values": ["api"]}
     ]
     assert [f.kind for f in check_integrity(stack, EXTERNALS).findings] == ["PodDisruptionBudget"]
+
+
+def test_kube_root_ca_configmap_is_built_in(stack: Manifests) -> None:
+    spec = get(stack, "Deployment", "web")["spec"]["template"]["spec"]
+    spec["volumes"].append(
+        {"name": "token", "projected": {"sources": [{"configMap": {"name": "kube-root-ca.crt"}}]}}
+    )
+    assert check_integrity(stack, EXTERNALS).findings == []
+    spec["volumes"][-1]["projected"]["sources"][0]["configMap"]["name"] = "other-ca.crt"
+    assert [f.path for f in check_integrity(stack, EXTERNALS).findings] == [
+        f"{TPL}.volumes[name=token].projected.sources[0].configMap"
+    ]

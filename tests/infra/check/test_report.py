@@ -21,7 +21,7 @@ def test_text_report_lists_counts_findings_and_skip_reasons() -> None:
     text = _report().format_text()
     assert "Schema: ok (3 passed, 0 failed)" in text
     assert "Checkov: ok (10 passed, 0 failed, 1 skipped)" in text
-    assert "CKV_K8S_43 on Deployment/web: tags are pinned" in text
+    assert "- CKV_K8S_43: tags are pinned\n      on 1: Deployment/web" in text
     assert "Reference integrity: FAILED (5 passed, 1 failed)" in text
     assert "x Service/web spec.selector: selects no pods" in text
     assert text.endswith("result: FAILED (1 findings)")
