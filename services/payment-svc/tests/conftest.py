@@ -163,7 +163,7 @@ def auth(payment_settings: Settings) -> Callable[[uuid.UUID], dict[str, str]]:
     return lambda user_id: user_headers(payment_settings, user_id)
 
 
-async def publish_listing(
+async def _publish_listing(
     channel: Any,
     event_type: str,
     listing_id: uuid.UUID,
@@ -201,7 +201,7 @@ async def publish_listing(
     )
 
 
-async def wait_for_listing(
+async def _wait_for_listing(
     engine: AsyncEngine, listing_id: uuid.UUID, predicate: Callable[[Listing], bool] = lambda _: True
 ) -> Listing:
     """Poll the read model until the listing exists and satisfies *predicate* (5 s at most)."""
@@ -222,8 +222,20 @@ def seed_listing(admin_channel: Any, engine: AsyncEngine) -> Callable[..., Any]:
 
     async def seed(owner_id: uuid.UUID, **fields: Any) -> uuid.UUID:
         listing_id = uuid.uuid4()
-        await publish_listing(admin_channel, "listing.created", listing_id, owner_id, **fields)
-        await wait_for_listing(engine, listing_id)
+        await _publish_listing(admin_channel, "listing.created", listing_id, owner_id, **fields)
+        await _wait_for_listing(engine, listing_id)
         return listing_id
 
     return seed
+
+
+@pytest.fixture
+def publish_listing(admin_channel: Any) -> Callable[..., Any]:
+    """``await publish_listing(event_type, listing_id, owner_id, **fields)`` as marketplace-svc would."""
+    return lambda *args, **kwargs: _publish_listing(admin_channel, *args, **kwargs)
+
+
+@pytest.fixture
+def wait_for_listing(engine: AsyncEngine) -> Callable[..., Any]:
+    """``await wait_for_listing(listing_id, predicate)`` -> the read-model row once it matches."""
+    return lambda *args: _wait_for_listing(engine, *args)
