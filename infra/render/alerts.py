@@ -112,7 +112,7 @@ def _service_group(spec: PlatformSpec, service: str, runbook_base: str) -> dict[
             summary=f"{service} answers too many 5xx",
             description=(
                 f"More than {_num(mon.error_ratio * 100)}% of {service} requests failed with 5xx "
-                "over 5 minutes (value: {{ $value | humanizePercentage }})."
+                "over 5 minutes."
             ),
             duration="5m",
             runbook_base=runbook_base,
@@ -124,8 +124,7 @@ def _service_group(spec: PlatformSpec, service: str, runbook_base: str) -> dict[
             service=service,
             summary=f"{service} p99 latency is high",
             description=(
-                f"p99 latency of {service} is above {_num(mon.latency_p99_seconds)}s "
-                "(value: {{ $value | humanizeDuration }})."
+                f"p99 latency of {service} is above {_num(mon.latency_p99_seconds)}s for 10 minutes."
             ),
             duration="10m",
             runbook_base=runbook_base,
