@@ -131,6 +131,12 @@ class Consumer:
         token = set_request_id(message.message_id)
         try:
             await self.handle(message)
+        except Exception:
+            # A bug in servicekit itself: leave the message to be redelivered, never lose it.
+            self.log.exception("consumer_failed", message_id=message.message_id)
+            await asyncio.sleep(1)
+            with contextlib.suppress(Exception):
+                await message.nack(requeue=True)
         finally:
             reset_request_id(token)
             if task is not None:
@@ -156,13 +162,15 @@ class Consumer:
                 if fresh:
                     await handler(envelope, session)
         except (PermanentError, ValidationError) as exc:
-            self.log.warning("event_rejected", event=event_type, event_id=str(envelope.id), error=str(exc))
+            self.log.warning(
+                "event_rejected", event_type=event_type, event_id=str(envelope.id), error=str(exc)
+            )
             await self._dead_letter(message, event_type, attempt, f"{type(exc).__name__}: {exc}")
             return
         except Exception as exc:
             self.log.warning(
                 "event_handler_failed",
-                event=event_type,
+                event_type=event_type,
                 event_id=str(envelope.id),
                 attempt=attempt,
                 error=f"{type(exc).__name__}: {exc}",
@@ -175,7 +183,7 @@ class Consumer:
         await message.ack()
         self.metrics.count_consumed(event_type, "ok" if fresh else "duplicate")
         if not fresh:
-            self.log.info("event_duplicate", event=event_type, event_id=str(envelope.id))
+            self.log.info("event_duplicate", event_type=event_type, event_id=str(envelope.id))
 
     async def _retry(self, message: AbstractIncomingMessage, event_type: str, attempt: int) -> None:
         key = f"{self.service}.retry.{attempt}"
@@ -187,7 +195,7 @@ class Consumer:
     ) -> None:
         if await self._republish(message, DLX_EXCHANGE, self.service, attempt, reason[:1000]):
             self.metrics.count_consumed(event_type, "dead_lettered")
-            self.log.error("event_dead_lettered", event=event_type, attempt=attempt, reason=reason[:300])
+            self.log.error("event_dead_lettered", event_type=event_type, attempt=attempt, reason=reason[:300])
 
     async def _republish(
         self, message: AbstractIncomingMessage, exchange: str, key: str, attempt: int, error: str | None

@@ -141,7 +141,7 @@ class OutboxRelay:
                 except Unroutable:
                     # Nobody consumes this event type: keeping it would block the outbox forever.
                     self.log.warning(
-                        "outbox_event_unroutable", event=envelope.type, event_id=str(envelope.id)
+                        "outbox_event_unroutable", event_type=envelope.type, event_id=str(envelope.id)
                     )
                 except PublishFailed as exc:
                     failure = (row.id, str(exc))
