@@ -228,18 +228,23 @@ class RabbitMqServer(LocalServer):
         """The copy of ``definitions`` imported at boot, with the admin user added."""
         return self.dir / "boot-definitions.json"
 
-    def _boot_definitions(self, source: Path) -> dict[str, Any]:
-        """``source`` plus vhost "/", the admin user and its permissions on every vhost.
-
-        A node that imports definitions at boot creates no default user or vhost, so the admin
-        credentials this class promises are merged in; nothing else is changed.
-        """
+    @staticmethod
+    def _read_definitions(source: Path) -> dict[str, Any]:
         try:
-            defs = json.loads(source.read_text())
+            return json.loads(source.read_text())
         except (OSError, ValueError) as exc:
             raise ServerError(
                 f"cannot read RabbitMQ definitions {source}: {exc}", hint="pass a valid definitions JSON file"
             ) from exc
+
+    def _with_admin(self, definitions: Mapping[str, Any]) -> dict[str, Any]:
+        """``definitions`` plus vhost "/", the admin user and its permissions on every vhost.
+
+        A node that imports definitions at boot creates no default user or vhost, and imported
+        vhosts grant the admin nothing, so the admin access this class promises is merged in;
+        nothing else is changed.
+        """
+        defs = json.loads(json.dumps(definitions))
         vhosts = defs.setdefault("vhosts", [])
         if not any(v.get("name") == "/" for v in vhosts):
             vhosts.append({"name": "/"})
@@ -278,7 +283,8 @@ class RabbitMqServer(LocalServer):
         self.config_path.chmod(0o600)
         (self.dir / "enabled_plugins").write_text(f"[{','.join(self.plugins)}].\n")
         if self.definitions:
-            self.boot_definitions_path.write_text(json.dumps(self._boot_definitions(self.definitions)))
+            defs = self._with_admin(self._read_definitions(self.definitions))
+            self.boot_definitions_path.write_text(json.dumps(defs))
             self.boot_definitions_path.chmod(0o600)
         self._start_epmd()
 
@@ -362,11 +368,16 @@ class RabbitMqServer(LocalServer):
         return result.stdout
 
     def import_definitions(self, definitions: Path | Mapping[str, Any]) -> None:
-        """Import a definitions file (or dict) into the running node with rabbitmqctl."""
-        if isinstance(definitions, Mapping):
-            path = self.dir / "imported-definitions.json"
-            path.write_text(json.dumps(definitions))
-            path.chmod(0o600)
-        else:
-            path = Path(definitions).resolve()
-        self.ctl("import_definitions", str(path))
+        """Import a definitions file (or dict) into the running node with rabbitmqctl.
+
+        The admin user is granted full permissions on every vhost the definitions declare.
+        """
+        if not isinstance(definitions, Mapping):
+            definitions = self._read_definitions(Path(definitions))
+        path = self.dir / f"import-{secrets.token_hex(4)}.json"
+        path.write_text(json.dumps(self._with_admin(definitions)))
+        path.chmod(0o600)
+        try:
+            self.ctl("import_definitions", str(path))
+        finally:
+            path.unlink(missing_ok=True)

@@ -11,6 +11,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from infra.errors import ToolMissingError
 from infra.local.ports import free_port
@@ -133,5 +135,6 @@ class RedisServer(LocalServer):
         return [self.port]
 
     def _ready(self) -> bool:
-        with self.client(socket_timeout=2, socket_connect_timeout=2) as client:
+        no_retry = Retry(NoBackoff(), 0)  # the readiness loop retries; redis-py's backoff would stall it
+        with self.client(socket_timeout=2, socket_connect_timeout=2, retry=no_retry) as client:
             return bool(client.ping())
