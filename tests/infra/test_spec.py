@@ -1,0 +1,123 @@
+"""PlatformSpec: the committed stacks load; merging and cross-checks behave; errors carry file + field."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from infra.errors import SpecError
+from infra.spec import (
+    MAX_SERVICE_NAME,
+    Autoscale,
+    ServiceManifest,
+    available_stacks,
+    config_from_stack_file,
+    load_spec,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def spec_copy(dest: Path) -> Path:
+    shutil.copytree(REPO / "stacks", dest / "stacks")
+    for manifest in (REPO / "services").glob("*/service.yaml"):
+        (dest / "services" / manifest.parent.name).mkdir(parents=True)
+        shutil.copy(manifest, dest / "services" / manifest.parent.name / "service.yaml")
+    return dest
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_committed_stacks_load(stack: str) -> None:
+    spec = load_spec(stack, REPO)
+    assert spec.config.environment == stack
+    assert spec.config.namespace == f"market-{stack}"
+    assert {s.name for s in spec.services} == {"auth-svc", "chat-svc", "marketplace-svc", "payment-svc"}
+
+
+def test_available_stacks() -> None:
+    assert available_stacks(REPO) == ["dev", "prod", "staging"]
+
+
+def test_stack_overrides_replace_manifest_resources() -> None:
+    prod, dev = load_spec("prod", REPO), load_spec("dev", REPO)
+    assert prod.service("auth-svc").resources.limits.memory == "512Mi"
+    assert dev.service("auth-svc").resources.limits.memory == "256Mi"
+    assert prod.service("auth-svc").overrides.replicas == 3
+    assert prod.service("payment-svc").overrides.autoscale == Autoscale(min=3, max=6)
+
+
+def test_event_maps() -> None:
+    spec = load_spec("dev", REPO)
+    assert spec.publishers["listing.created"] == ["marketplace-svc"]
+    assert spec.consumers["payment-svc"] == ["listing.created", "listing.updated"]
+    assert "auth-svc" not in spec.consumers
+
+
+def test_secure_and_foreign_config_keys_are_left_to_pulumi(tmp_path: Path) -> None:
+    file = tmp_path / "Pulumi.x.yaml"
+    file.write_text(
+        "config:\n  platform:domain: a.example.com\n  platform:apiKey: {secure: AAEAAQ==}\n"
+        "  kubernetes:context: kind\n"
+    )
+    assert config_from_stack_file(file) == {"domain": "a.example.com"}
+
+
+def test_engine_config_overrides_the_stack_file() -> None:
+    config = config_from_stack_file(REPO / "stacks" / "Pulumi.dev.yaml")
+    config["domain"] = "other.example.com"
+    assert load_spec("dev", REPO, config=config).config.domain == "other.example.com"
+
+
+def test_name_length_boundary() -> None:
+    base = {"route": "/api/x"}
+    assert ServiceManifest.model_validate({**base, "name": "a" * MAX_SERVICE_NAME}).name
+    with pytest.raises(ValidationError, match="characters"):
+        ServiceManifest.model_validate({**base, "name": "a" * (MAX_SERVICE_NAME + 1)})
+
+
+@pytest.mark.parametrize(
+    ("route", "ok"),
+    [
+        ("/api/a", True),
+        ("/api/a-b/v1", True),
+        ("/api/", False),
+        ("/API", False),
+        ("api", False),
+        ("/", False),
+    ],
+)
+def test_route_format(route: str, ok: bool) -> None:
+    data = {"name": "x-svc", "route": route}
+    if ok:
+        assert ServiceManifest.model_validate(data).route == route
+    else:
+        with pytest.raises(ValidationError):
+            ServiceManifest.model_validate(data)
+
+
+def test_routes_that_merely_share_a_prefix_do_not_overlap(tmp_path: Path) -> None:
+    root = spec_copy(tmp_path)
+    path = root / "services" / "chat-svc" / "service.yaml"
+    path.write_text(path.read_text().replace("route: /api/chat", "route: /api/authz"))
+    assert load_spec("dev", root).service("chat-svc").manifest.route == "/api/authz"
+
+
+def test_error_carries_file_and_field(tmp_path: Path) -> None:
+    root = spec_copy(tmp_path)
+    path = root / "services" / "payment-svc" / "service.yaml"
+    path.write_text(path.read_text().replace("database: payment", "database: auth"))
+    with pytest.raises(SpecError) as info:
+        load_spec("dev", root)
+    assert info.value.file == path
+    assert info.value.field == "needs.postgres.database"
+    assert info.value.exit_code == 2
+    assert info.value.hint
+
+
+def test_unknown_stack_lists_known_ones() -> None:
+    with pytest.raises(SpecError, match="unknown stack 'qa'") as info:
+        load_spec("qa", REPO)
+    assert info.value.hint == "use one of: dev, prod, staging"
