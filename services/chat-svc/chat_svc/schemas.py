@@ -86,7 +86,8 @@ def encode_cursor(message_id: int) -> str:
 def decode_cursor(cursor: str) -> int:
     """The message id inside a cursor; ValueError if it is not one of ours."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        padded = cursor + "=" * (-len(cursor) % 4)
+        raw = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise ValueError("malformed cursor") from exc
     if not raw.startswith("m") or not raw[1:].isdigit():
