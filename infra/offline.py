@@ -50,6 +50,8 @@ class Captured:
     inputs: dict[str, Any]
     #: False for component resources (``platform:*``), which have no inputs of their own.
     custom: bool = True
+    #: Logical names of the resources this one explicitly depends on (``depends_on``).
+    dependencies: tuple[str, ...] = ()
 
 
 @dataclass
@@ -61,12 +63,35 @@ class Rendered:
     resources: list[dict[str, Any]] = field(default_factory=list)
     #: Stack outputs (``pulumi.export``), secrets redacted.
     outputs: dict[str, Any] = field(default_factory=dict)
+    #: Every registration, components included (logical name, type, explicit dependencies).
+    captured: list[Captured] = field(default_factory=list)
+
+    def depends_on(self, name: str) -> tuple[str, ...]:
+        """Logical names resource *name* was declared to depend on (empty if unknown)."""
+        for res in self.captured:
+            if res.name == name:
+                return res.dependencies
+        return ()
 
 
 def mock_password(stack: str, name: str, length: int) -> str:
     """The deterministic stand-in a mocked RandomPassword resolves to."""
     digest = hashlib.sha256(f"mock-password:{stack}:{name}".encode()).hexdigest()
     return (digest * (length // len(digest) + 1))[:length]
+
+
+def _make_monitor(mocks: Any, dependencies: dict[tuple[str, str], tuple[str, ...]]) -> Any:
+    from pulumi.runtime.mocks import MockMonitor
+
+    class DependencyMonitor(MockMonitor):
+        """The SDK's mock monitor, also recording each registration's explicit dependencies."""
+
+        def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+            names = tuple(sorted(urn.rsplit("::", 1)[-1] for urn in request.dependencies))
+            dependencies[(request.type, request.name)] = names
+            return super().RegisterResource(request)
+
+    return DependencyMonitor(mocks)
 
 
 def _make_mocks(stack: str, captured: list[Captured]) -> Any:
@@ -167,9 +192,11 @@ def _run(stack: str, root: Path, program: Callable[[], None] | None) -> Rendered
     from pulumi.runtime.sync_await import _sync_await
 
     captured: list[Captured] = []
+    dependencies: dict[tuple[str, str], tuple[str, ...]] = {}
     ROOT.set(None)
     set_all_config(_engine_config(config_from_stack_file(stack_file(root, stack))), [])
-    set_mocks(_make_mocks(stack, captured), project=PROJECT, stack=stack, preview=False)
+    mocks = _make_mocks(stack, captured)
+    set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=_make_monitor(mocks, dependencies))
     SETTINGS.outputs.clear()
 
     def default_program() -> None:
@@ -191,7 +218,9 @@ def _run(stack: str, root: Path, program: Callable[[], None] | None) -> Rendered
         output = pulumi.Output.from_input(value)
         resolved = _sync_await(output.future())
         outputs[key] = REDACTED if _sync_await(output.is_secret()) else _clean(resolved)
-    return Rendered(to_manifests(captured), _other_resources(captured), outputs)
+    for res in captured:
+        res.dependencies = dependencies.get((res.type, res.name), ())
+    return Rendered(to_manifests(captured), _other_resources(captured), outputs, captured)
 
 
 def run_isolated(fn: Callable[[], Any]) -> Any:
