@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import threading
 from collections.abc import Iterable
@@ -12,23 +13,43 @@ LOCALHOST = "127.0.0.1"
 
 _handed_out: set[int] = set()
 _lock = threading.Lock()
+_LOWEST = 20000
+_rng = random.SystemRandom()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _bindable(port: int, host: str) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))  # no SO_REUSEADDR: a port in TIME_WAIT counts as taken
+        except OSError:
+            return False
+    return True
 
 
 def free_port(host: str = LOCALHOST) -> int:
     """A TCP port that is free on ``host`` now and was not handed out before by this process.
 
-    The kernel picks it (bind to port 0); remembering earlier answers keeps two servers created
-    in the same process from being given the same port before either has bound it.
+    Chosen at random below the kernel's ephemeral range (so no outgoing connection can be holding
+    it when the server binds, and two test sessions rarely pick the same one); remembering earlier
+    answers keeps two servers built in one process from getting the same port.
     """
+    low, _high = _ephemeral_range()
+    top = low - 1 if low - 1 > _LOWEST + 1000 else 65535
     with _lock:
-        for _ in range(100):
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                sock.bind((host, 0))
-                port = sock.getsockname()[1]
-            if port not in _handed_out:
+        for _ in range(200):
+            port = _rng.randint(_LOWEST, top)
+            if port not in _handed_out and _bindable(port, host):
                 _handed_out.add(port)
                 return port
-    raise RuntimeError("no free TCP port found after 100 tries")
+    raise RuntimeError(f"no free TCP port found on {host} after 200 tries")
 
 
 def port_accepts(port: int, host: str = LOCALHOST, timeout: float = 0.5) -> bool:

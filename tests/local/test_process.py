@@ -23,9 +23,11 @@ from infra.local.process import (
 )
 
 
-def test_free_ports_are_distinct_and_bindable():
+def test_free_ports_are_distinct_bindable_and_below_the_ephemeral_range():
     ports = {free_port() for _ in range(20)}
     assert len(ports) == 20
+    ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    assert max(ports) < ephemeral_low
     for port in list(ports)[:5]:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", port))
