@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
+from redis.retry import Retry
 
 from infra.local.ports import free_port, port_accepts
 from infra.render.redis import redis_users, render_redis_acl, render_redis_conf
@@ -48,9 +50,11 @@ def redis_port(specs, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]
 
 
 def client(port: int, user: str | None = None) -> redis.Redis:
+    # No retries: an authentication refusal is the answer, not a transient error.
+    no_retry = Retry(NoBackoff(), 0)
     if user is None:
-        return redis.Redis(port=port)
-    return redis.Redis(port=port, username=user, password=f"pw-{user}")
+        return redis.Redis(port=port, retry=no_retry)
+    return redis.Redis(port=port, username=user, password=f"pw-{user}", retry=no_retry)
 
 
 def test_default_user_is_off(redis_port: int) -> None:
