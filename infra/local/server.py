@@ -175,7 +175,7 @@ class LocalServer(ABC):
         if not ready:
             where = ", ".join(f"{self.host}:{port}" for port in ports) or self.host
             error = self.error(
-                f"{what} did not become ready on {where} within {timeout:.0f}s",
+                f"{what} did not become ready on {where} within {timeout:g}s",
                 hint=f"read {self.log_path}; a slow machine may need a larger start_timeout",
             )
             self.kill()
