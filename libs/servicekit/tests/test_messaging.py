@@ -3,6 +3,7 @@ the session's broker), as the services' own least-privilege users."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from typing import Any
@@ -132,3 +133,27 @@ async def _has(app: Any, ns: list[int]) -> bool:
 
 async def _count(app: Any, outcome: str, expected: float) -> bool:
     return consumed(app, outcome) >= expected
+
+
+async def test_database_outage_requeues_without_spending_attempts(
+    rabbitmq_server: Any, sk_broker: dict[str, str], server_factory: Any, ns: list[int]
+) -> None:
+    from servicekit.testing import create_database
+
+    from .conftest import create_schema
+
+    pg = server_factory.postgres()
+    db = await create_database(pg)
+    await create_schema(db)
+    pub = publisher_app(db, rabbitmq_server, sk_broker[PUBLISHER], outbox=False)
+    con = consumer_app(db, rabbitmq_server, sk_broker[CONSUMER])
+    async with app_client(pub), app_client(con):
+        await pub.state.runtime.broker.wait_ready(10)
+        await con.state.runtime.broker.wait_ready(10)
+        await asyncio.to_thread(pg.stop)
+        await pub.state.runtime.publisher.publish(ping(ns[0]))
+        await asyncio.sleep(sum(DELAYS) / 1000 * 3)  # longer than every retry delay together
+        await asyncio.to_thread(pg.start)
+        await wait_for(lambda: _has(con, [ns[0]]), 15, "the event once the database is back")
+    assert consumed(con, "dead_lettered") == 0
+    assert consumed(con, "ok") == 1

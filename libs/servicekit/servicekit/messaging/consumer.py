@@ -20,6 +20,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 from pydantic import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from servicekit.logging import get_logger, reset_request_id, set_request_id
@@ -35,6 +36,11 @@ from servicekit.messaging.publisher import (
 from servicekit.metrics import Metrics
 
 Handler = Callable[[Envelope, AsyncSession], Awaitable[None]]
+#: Failures of the service's own infrastructure (database unreachable): the message is requeued
+#: without spending one of its attempts, so an outage longer than the retry delays loses nothing.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, OSError, TimeoutError)
+#: Seconds to wait before requeueing after a transient failure.
+TRANSIENT_BACKOFF_S = 1.0
 
 
 class PermanentError(Exception):
@@ -161,6 +167,13 @@ class Consumer:
                 fresh = await mark_processed(session, envelope.id, envelope.type)
                 if fresh:
                     await handler(envelope, session)
+        except TRANSIENT_ERRORS as exc:
+            self.log.warning(
+                "event_requeued", event_type=event_type, event_id=str(envelope.id), error=f"{exc!r}"[:300]
+            )
+            await asyncio.sleep(TRANSIENT_BACKOFF_S)
+            await message.nack(requeue=True)
+            return
         except (PermanentError, ValidationError) as exc:
             self.log.warning(
                 "event_rejected", event_type=event_type, event_id=str(envelope.id), error=str(exc)
