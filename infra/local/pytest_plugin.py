@@ -18,6 +18,7 @@ Function-scoped:
 - ``server_factory`` -> :class:`ServerFactory`: ``.postgres(**kw)``, ``.redis(**kw)``,
   ``.rabbitmq(**kw)`` start a private instance (for tests that stop, kill or break servers); every
   instance is killed after the test and the test errors if any of its processes survives.
+  ``module_server_factory`` is the same, shared by one test module.
 
 Shared servers never touch the machine's own PostgreSQL/Redis/RabbitMQ on the standard ports. Set
 ``PLATFORM_KEEP_SERVER_DIRS=1`` to keep data and logs (under /tmp/platform-test-servers-*).
@@ -176,9 +177,7 @@ def postgres_database(postgres_server: PostgresServer) -> Iterator[Callable[...,
         postgres_server.psql(f'DROP ROLE IF EXISTS "{name}";')
 
 
-@pytest.fixture
-def server_factory() -> Iterator[ServerFactory]:
-    """Private server instances for one test; all killed afterwards, leaks reported as errors."""
+def _factory() -> Iterator[ServerFactory]:
     factory = ServerFactory(make_servers_dir("platform-test-own-"))
     try:
         yield factory
@@ -187,3 +186,15 @@ def server_factory() -> Iterator[ServerFactory]:
         _remove(factory.base_dir)
     if leaks:
         pytest.fail(f"server processes survived kill: {leaks}")
+
+
+@pytest.fixture
+def server_factory() -> Iterator[ServerFactory]:
+    """Private server instances for one test; all killed afterwards, leaks reported as errors."""
+    yield from _factory()
+
+
+@pytest.fixture(scope="module")
+def module_server_factory() -> Iterator[ServerFactory]:
+    """Like ``server_factory`` but shared by one test module (saves boots of slow servers)."""
+    yield from _factory()

@@ -1,7 +1,7 @@
 """RabbitMqServer: AMQP round trips, plugins, definitions, restart durability, kill incl. epmd.
 
-RabbitMQ boots in ~5 s: the shared node serves the read-only checks; the restart and kill tests
-use their own plugin-less node (graceful stop ~1 s instead of ~6 s).
+RabbitMQ boots in ~5 s: the shared node serves the read-only checks; the restart test and then the
+kill test share one plugin-less node of this module (graceful stop ~1 s instead of ~6 s).
 """
 
 from __future__ import annotations
@@ -84,19 +84,24 @@ async def test_imported_definitions_route_messages(rabbitmq_server):
     assert await _get(url, queue) == b"routed"
 
 
-async def test_restart_keeps_ports_and_persistent_messages(server_factory, tmp_path: Path):
-    definitions = tmp_path / "definitions.json"
+@pytest.fixture(scope="module")
+def own_node(module_server_factory):
+    """A plugin-less node (stops in ~1 s) booted with definitions; restarted, then killed, below."""
+    definitions = module_server_factory.base_dir / "definitions.json"
     definitions.write_text(json.dumps(_topology("market", "shop.events")))
-    node = server_factory.rabbitmq(plugins=(), definitions=definitions)
-    ports = (node.port, node.dist_port, node.epmd_port)
-    await _publish(node.url("market"), "events", "order.paid", b"durable")
-    node.restart()
-    assert (node.port, node.dist_port, node.epmd_port) == ports
-    assert await _get(node.url("market"), "shop.events") == b"durable"
+    return module_server_factory.rabbitmq(plugins=(), definitions=definitions)
 
 
-def test_kill_ends_beam_and_private_epmd(server_factory):
-    node = server_factory.rabbitmq(plugins=())
+async def test_restart_keeps_ports_and_persistent_messages(own_node):
+    ports = (own_node.port, own_node.dist_port, own_node.epmd_port)
+    await _publish(own_node.url("market"), "events", "order.paid", b"durable")
+    own_node.restart()
+    assert (own_node.port, own_node.dist_port, own_node.epmd_port) == ports
+    assert await _get(own_node.url("market"), "shop.events") == b"durable"
+
+
+def test_kill_ends_beam_and_private_epmd(own_node):
+    node = own_node.start()  # no-op when the restart test left it running
     names = subprocess.run(
         ["epmd", "-port", str(node.epmd_port), "-names"], capture_output=True, text=True, check=True
     ).stdout
