@@ -25,8 +25,17 @@ from infra.diff import (
 
 REPO = Path(__file__).resolve().parents[2]
 PLATFORM = str(Path(sys.executable).parent / "platform")
+#: What a clean clone does not have (including git-ignored build/ dirs, which image tags would hash).
 IGNORE = shutil.ignore_patterns(
-    ".git", ".venv", ".tools", ".platform", "__pycache__", ".ruff_cache", ".pytest_cache", "*.egg-info"
+    ".git",
+    ".venv",
+    ".tools",
+    ".platform",
+    "__pycache__",
+    ".ruff_cache",
+    ".pytest_cache",
+    "*.egg-info",
+    "build",
 )
 
 
