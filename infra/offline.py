@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import json
+import runpy
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -200,16 +201,8 @@ def _run(stack: str, root: Path, program: Callable[[], None] | None) -> Rendered
     SETTINGS.outputs.clear()
 
     def default_program() -> None:
-        from infra.platform import build_platform
-        from infra.pulumi_config import stack_config_from_pulumi
-
-        try:
-            config = stack_config_from_pulumi()
-        except pulumi.ConfigTypeError:
-            # infra.pulumi_config reads every key with get_object, which rejects plain-string values
-            # the engine passes (e.g. 'dev'); fall back to the stack file until that is fixed.
-            config = None
-        build_platform(load_spec(pulumi.get_stack(), root, config=config))
+        # The real program, exactly as `pulumi up` runs it.
+        runpy.run_path(str(root / "__main__.py"), run_name="__main__")
 
     _sync_await(run_pulumi_func(program or default_program))
     stack_resource = ROOT.get()
