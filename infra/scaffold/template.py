@@ -82,6 +82,16 @@ class Question(BaseModel):
         return self.default is None and self.type != "bool"
 
 
+class Rule(BaseModel):
+    """A cross-answer check: when *when* is true the answers are rejected with *error* and *hint*."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    when: str
+    error: str
+    hint: str
+
+
 class TemplateSpec(BaseModel):
     """``template.yaml``."""
 
@@ -93,6 +103,7 @@ class TemplateSpec(BaseModel):
     templates_suffix: str = ".jinja"
     questions: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], Question]
     computed: dict[str, str] = Field({}, description="name -> Jinja expression over the answers")
+    rules: list[Rule] = Field([], description="cross-answer checks, evaluated after computed values")
 
 
 class Template:
@@ -106,6 +117,8 @@ class Template:
         self.env = jinja2.Environment(
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
             autoescape=False,  # noqa: S701
         )
 
@@ -256,6 +269,10 @@ def resolve_answers(
             context[name] = coerce(name, question, default)
     for name, source in template.spec.computed.items():
         context[name] = template.expression(source, context)
+    for rule in template.spec.rules:
+        if template.expression(rule.when, context):
+            render = template.env.from_string
+            raise UsageError(render(rule.error).render(**context), hint=render(rule.hint).render(**context))
     return context
 
 
