@@ -55,9 +55,6 @@ SKIP_DIGEST = (
     "Third-party images are pinned to exact release tags in infra/components/images.py and service "
     "images to their registry digest at deploy time; no digest is knowable offline"
 )
-SKIP_SECRET_ENV = (
-    "docs/architecture.md contract: servicekit reads credentials from these environment variables"
-)
 
 
 #: Where Kubernetes clients look for the service-account token.

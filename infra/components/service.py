@@ -36,6 +36,7 @@ def config_data(spec: PlatformSpec, svc: ServiceSpec) -> dict[str, str]:
         "CORS_ORIGINS": ",".join(cfg.gateway.cors_origins),
         "JWT_ISSUER": f"https://{cfg.domain}/api/auth",
         "JWT_AUDIENCE": JWT_AUDIENCE,
+        "SECRETS_DIR": SECRETS_DIR,
     }
     if needs.postgres:
         data |= {"POSTGRES_HOST": "postgres", "POSTGRES_PORT": str(POSTGRES_PORT)}
@@ -49,17 +50,34 @@ def config_data(spec: PlatformSpec, svc: ServiceSpec) -> dict[str, str]:
     return {**data, **svc.env}
 
 
-def secret_env(svc: ServiceSpec, jwt_secret: str = JWT_SECRET_NAME) -> list[dict]:
-    """Secret-backed variables; each Secret key is named like the variable it feeds."""
+#: Where every service's credentials are mounted; servicekit reads files here (``SECRETS_DIR``).
+SECRETS_DIR = "/var/run/secrets/platform"
+
+
+def secret_files(svc: ServiceSpec, jwt_secret: str = JWT_SECRET_NAME) -> dict[str, list[str]]:
+    """Secret name -> keys the service needs; each key is named like the variable it feeds."""
     needs = svc.manifest.needs
-    refs: list[tuple[str, str]] = [("JWT_SECRET", jwt_secret)]
+    result: dict[str, list[str]] = {jwt_secret: ["JWT_SECRET"]}
     if needs.postgres:
-        refs += [("POSTGRES_USER", f"{svc.name}-db"), ("POSTGRES_PASSWORD", f"{svc.name}-db")]
+        result[f"{svc.name}-db"] = ["POSTGRES_USER", "POSTGRES_PASSWORD"]
     if needs.redis:
-        refs += [("REDIS_USER", f"{svc.name}-redis"), ("REDIS_PASSWORD", f"{svc.name}-redis")]
+        result[f"{svc.name}-redis"] = ["REDIS_USER", "REDIS_PASSWORD"]
     if needs.rabbitmq:
-        refs += [("RABBITMQ_USER", f"{svc.name}-rabbitmq"), ("RABBITMQ_PASSWORD", f"{svc.name}-rabbitmq")]
-    return [{"name": var, "value_from": {"secret_key_ref": {"name": sec, "key": var}}} for var, sec in refs]
+        result[f"{svc.name}-rabbitmq"] = ["RABBITMQ_USER", "RABBITMQ_PASSWORD"]
+    return result
+
+
+def secrets_volume(svc: ServiceSpec, jwt_secret: str = JWT_SECRET_NAME) -> dict:
+    """A read-only projected volume of the service's credentials, one file per variable.
+
+    Files rather than environment variables: they never show up in ``/proc/<pid>/environ``, crash
+    dumps or ``kubectl describe``, and rotate without restarting the pod.
+    """
+    sources = [
+        {"secret": {"name": name, "items": [{"key": key, "path": key} for key in keys]}}
+        for name, keys in secret_files(svc, jwt_secret).items()
+    ]
+    return {"name": "secrets", "projected": {"default_mode": 0o440, "sources": sources}}
 
 
 def backends(svc: ServiceSpec) -> list[tuple[str, int]]:
@@ -129,11 +147,15 @@ class FastApiService(pulumi.ComponentResource):
             opts=child,
         )
         env_from = [{"config_map_ref": {"name": f"{svc_name}-config"}}]
-        env = secret_env(svc, args.jwt_secret)
+        volumes = [kube.empty_dir("tmp"), secrets_volume(svc, args.jwt_secret)]
+        mounts = [
+            {"name": "tmp", "mount_path": "/tmp"},
+            {"name": "secrets", "mount_path": SECRETS_DIR, "read_only": True},
+        ]
         container_security = kube.container_security()
 
         migrate_deps: list[pulumi.Resource] = [self.config_map, *args.depends_on]
-        skips = kube.checkov_skips(CKV_K8S_43=kube.SKIP_DIGEST, CKV_K8S_35=kube.SKIP_SECRET_ENV)
+        skips = kube.checkov_skips(CKV_K8S_43=kube.SKIP_DIGEST)
         self.migration = None
         if args.migrate and svc.manifest.needs.postgres:
             migrate_name = f"{svc_name}-migrate"
@@ -168,13 +190,12 @@ class FastApiService(pulumi.ComponentResource):
                                     "image_pull_policy": "Always",
                                     "command": ["alembic", "-c", "migrations/alembic.ini", "upgrade", "head"],
                                     "env_from": env_from,
-                                    "env": env,
                                     "resources": kube.resources(svc.resources),
                                     "security_context": container_security,
-                                    "volume_mounts": [{"name": "tmp", "mount_path": "/tmp"}],
+                                    "volume_mounts": mounts,
                                 }
                             ],
-                            "volumes": [kube.empty_dir("tmp")],
+                            "volumes": volumes,
                         },
                     },
                 },
@@ -203,7 +224,6 @@ class FastApiService(pulumi.ComponentResource):
                             "image_pull_policy": "Always",
                             "ports": [{"name": "http", "container_port": port, "protocol": "TCP"}],
                             "env_from": env_from,
-                            "env": env,
                             "resources": kube.resources(svc.resources),
                             "security_context": container_security,
                             "startup_probe": kube.http_probe(
@@ -211,10 +231,10 @@ class FastApiService(pulumi.ComponentResource):
                             ),
                             "liveness_probe": kube.http_probe("/healthz", "http"),
                             "readiness_probe": kube.http_probe("/readyz", "http", period=5),
-                            "volume_mounts": [{"name": "tmp", "mount_path": "/tmp"}],
+                            "volume_mounts": mounts,
                         }
                     ],
-                    "volumes": [kube.empty_dir("tmp")],
+                    "volumes": volumes,
                 },
             },
         }

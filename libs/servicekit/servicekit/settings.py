@@ -3,16 +3,27 @@
 Services extend :class:`Settings` by subclassing and keep their own cached ``get_settings()``.
 A backend is enabled when its ``*_HOST`` variable is set (the ConfigMap only carries it when the
 manifest ``needs`` it), so the app factory opens only the pools a service needs.
+
+Credentials may also come as files: when ``SECRETS_DIR`` is set (Kubernetes mounts the service's
+Secrets there, one file per variable, e.g. ``POSTGRES_PASSWORD``), each file fills the field of the
+same name. Environment variables win over files.
 """
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import Annotated, Literal
 from urllib.parse import quote
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
 
 Environment = Literal["dev", "staging", "prod", "local", "test"]
 
@@ -60,6 +71,22 @@ class Settings(BaseSettings):
     jwt_secret: Annotated[SecretStr, Field(min_length=32)]
     jwt_issuer: str = "http://localhost/api/auth"
     jwt_audience: str = "marketplace"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Init kwargs, then environment, then files in ``SECRETS_DIR`` (if set)."""
+        sources = [init_settings, env_settings, dotenv_settings]
+        secrets_dir = os.environ.get("SECRETS_DIR")
+        if secrets_dir:
+            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir, case_sensitive=False))
+        return tuple(sources)
 
     @field_validator("cors_origins", "rabbitmq_retry_delays_ms", mode="before")
     @classmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 from servicekit.settings import Settings
@@ -99,3 +101,30 @@ def test_subclass_extends_settings(env: dict[str, str], monkeypatch: pytest.Monk
 
     monkeypatch.setenv("LISTING_CACHE_TTL_S", "5")
     assert MarketSettings().listing_cache_ttl_s == 5  # type: ignore[call-arg]
+
+
+def test_credentials_are_read_from_files_in_secrets_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Kubernetes mounts each Secret key as a file named like the variable (infra/components/service.py).
+    secrets = tmp_path
+    (secrets / "JWT_SECRET").write_text("f" * 40)
+    (secrets / "POSTGRES_PASSWORD").write_text("from-file")
+    monkeypatch.setenv("SERVICE_NAME", "auth-svc")
+    monkeypatch.setenv("SECRETS_DIR", str(secrets))
+    monkeypatch.delenv("JWT_SECRET", raising=False)
+    monkeypatch.delenv("POSTGRES_PASSWORD", raising=False)
+    s = Settings()  # type: ignore[call-arg]
+    assert s.jwt_secret.get_secret_value() == "f" * 40
+    assert s.postgres_password.get_secret_value() == "from-file"
+
+
+def test_environment_variables_win_over_secret_files(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "POSTGRES_PASSWORD").write_text("from-file")
+    monkeypatch.setenv("SERVICE_NAME", "auth-svc")
+    monkeypatch.setenv("JWT_SECRET", "k" * 32)
+    monkeypatch.setenv("SECRETS_DIR", str(tmp_path))
+    monkeypatch.setenv("POSTGRES_PASSWORD", "from-env")
+    assert Settings().postgres_password.get_secret_value() == "from-env"  # type: ignore[call-arg]
