@@ -18,6 +18,7 @@ from auth_svc.core.config import Settings
 from auth_svc.main import create_app
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
+from pydantic import SecretStr
 from servicekit.messaging.topology import declare_topology
 from servicekit.testing import (
     Database,
@@ -59,9 +60,9 @@ async def auth_db(postgres_server: Any) -> AsyncIterator[Database]:
 
 @pytest.fixture(scope="session")
 async def auth_settings(auth_db: Database, redis_server: Any, rabbitmq_server: Any) -> Settings:
-    """Settings pointing at the real servers; a low failed-login limit keeps tests short."""
+    """Settings for the real servers (database migrated); a low failed-login limit keeps tests short."""
     await create_vhost(rabbitmq_server, VHOST)
-    return settings_for(
+    settings = settings_for(
         Settings,
         "auth-svc",
         database=auth_db,
@@ -72,12 +73,29 @@ async def auth_settings(auth_db: Database, redis_server: Any, rabbitmq_server: A
         login_max_failures=MAX_FAILURES,
         login_failure_window_seconds=60,
     )
+    await alembic_upgrade(ALEMBIC_INI, settings)
+    return settings
+
+
+@pytest.fixture
+def settings_with_redis(auth_settings: Settings) -> Callable[[Any], Settings]:
+    """The session's settings, but with another Redis server (for tests that stop it)."""
+
+    def make(redis: Any) -> Settings:
+        return auth_settings.model_copy(
+            update={
+                "redis_host": redis.host,
+                "redis_port": redis.port,
+                "redis_password": SecretStr(redis.password),
+            }
+        )
+
+    return make
 
 
 @pytest.fixture(scope="session")
 async def auth_app(auth_settings: Settings) -> AsyncIterator[FastAPI]:
-    """The app over a migrated database, its lifespan running for the whole session."""
-    await alembic_upgrade(ALEMBIC_INI, auth_settings)
+    """The app over the migrated database, its lifespan running for the whole session."""
     app = create_app(auth_settings)
     async with app_client(app):
         yield app
