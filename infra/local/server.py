@@ -82,9 +82,13 @@ class LocalServer(ABC):
             return self
         self.base_dir.mkdir(parents=True, exist_ok=True)
         self._prepare()
-        self._process = self._command()
-        self._process.start()
-        self._await_ready(self._process)
+        try:
+            self._process = self._command()
+            self._process.start()
+            self._await_ready(self._process)
+        except BaseException:  # a failed or interrupted start leaves nothing running
+            self.kill()
+            raise
         return self
 
     def stop(self) -> None:
