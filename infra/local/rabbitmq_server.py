@@ -298,6 +298,7 @@ class RabbitMqServer(LocalServer):
             log_path=self.dir / "epmd.log",
             env=child_env(("ERL_",), {}),
             cwd=self.dir,
+            die_with_parent=self.die_with_parent,
         )
         self._epmd.start()
         self._await_ready(self._epmd, probe=lambda: True, ports=[self.epmd_port], what="epmd", timeout=10.0)

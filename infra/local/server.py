@@ -32,6 +32,9 @@ class LocalServer(ABC):
     kind: str = "server"
     #: Signal for a graceful stop.
     stop_signal: int = signal.SIGTERM
+    #: SIGTERM the server when the (main thread of the) process that started it dies. Set False
+    #: on an instance to let the server outlive its starter (a detached runner).
+    die_with_parent: bool = True
 
     def __init__(self, base_dir: Path, *, start_timeout: float, stop_timeout: float = 30.0) -> None:
         self.base_dir = Path(base_dir).resolve()
@@ -84,6 +87,7 @@ class LocalServer(ABC):
         self._prepare()
         try:
             self._process = self._command()
+            self._process.die_with_parent = self.die_with_parent
             self._process.start()
             self._await_ready(self._process)
         except BaseException:  # a failed or interrupted start leaves nothing running

@@ -67,22 +67,39 @@ def test_stop_escalates_to_sigkill(tmp_path: Path):
     assert proc.alive_seen() == []
 
 
-def test_children_die_with_their_parent(tmp_path: Path):
+def _orphan_child(tmp_path: Path, die_with_parent: bool) -> int:
+    """Start ``sleep 60`` from a Python process that then exits abruptly; return the sleep's PID."""
     pid_file = tmp_path / "child.pid"
     script = textwrap.dedent(
         f"""
         import os
         from pathlib import Path
         from infra.local.process import ManagedProcess
-        proc = ManagedProcess("sleep", ["sleep", "60"], log_path=Path({str(tmp_path / "c.log")!r}))
+        proc = ManagedProcess(
+            "sleep", ["sleep", "60"], log_path=Path({str(tmp_path / "c.log")!r}),
+            die_with_parent={die_with_parent!r},
+        )
         proc.start()
         Path({str(pid_file)!r}).write_text(str(proc.pid))
         os._exit(0)  # no cleanup: as if the test runner crashed
         """
     )
     subprocess.run([sys.executable, "-c", script], check=True, cwd=Path(__file__).parents[2])
-    child = int(pid_file.read_text())
+    return int(pid_file.read_text())
+
+
+def test_children_die_with_their_parent(tmp_path: Path):
+    child = _orphan_child(tmp_path, die_with_parent=True)
     assert wait_until(lambda: not pid_alive(child), timeout=5)
+
+
+def test_detached_children_outlive_their_parent(tmp_path: Path):
+    child = _orphan_child(tmp_path, die_with_parent=False)
+    try:
+        time.sleep(0.3)
+        assert pid_alive(child)
+    finally:
+        os.kill(child, signal.SIGKILL)
 
 
 def test_missing_binary_is_a_clear_error(tmp_path: Path):
