@@ -16,7 +16,17 @@ from infra.spec import PlatformSpec, ServiceSpec
 
 #: Folders and suffixes that never reach an image (caches, local environments, build metadata).
 IGNORED_PARTS = frozenset(
-    {"__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".venv", "node_modules", ".git"}
+    {
+        "__pycache__",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".mypy_cache",
+        ".venv",
+        "node_modules",
+        ".git",
+        "build",
+        "dist",
+    }
 )
 IGNORED_SUFFIXES = (".pyc", ".pyo", ".egg-info", ".log")
 SERVICEKIT = Path("libs") / "servicekit"
