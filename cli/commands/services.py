@@ -74,7 +74,7 @@ def new_service(
     ] = False,
 ) -> None:
     """Scaffold a FastAPI service from a template and register it in the stacks."""
-    from infra.errors import UsageError
+    from infra.errors import PlatformError, UsageError
     from infra.scaffold.apply import apply_plan, locked
     from infra.scaffold.plan import build_plan
 
@@ -112,7 +112,14 @@ def new_service(
         if dry_run:
             _report(plan.to_json(), "dry-run", json_out)
             return
-        apply_plan(plan)
+        try:
+            apply_plan(plan)
+        except OSError as exc:
+            raise PlatformError(
+                f"could not create services/{plan.name}: {exc}",
+                hint="fix the cause (disk space, permissions) and run it again; anything half-done is "
+                "rolled back or finished by the next `platform services` command",
+            ) from exc
     _report(plan.to_json(), "created", json_out)
 
 

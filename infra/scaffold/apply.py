@@ -222,9 +222,10 @@ def recover(root: Path) -> list[Recovery]:
         token = scratch.name.removeprefix(SCRATCH_PREFIX)
         journal_file = scratch / "journal.json"
         journal = json.loads(journal_file.read_text()) if journal_file.is_file() else None
-        if journal is None:
+        if journal is None:  # died while writing the scratch copy: its only folder is the service
+            names = [p.name for p in scratch.iterdir() if p.is_dir()]
             _rollback(root, scratch, token)
-            results.append(Recovery("new-service", "?", "rolled back"))
+            results.append(Recovery("new-service", names[0] if names else "?", "rolled back"))
             continue
         name, op = journal["service"], journal["op"]
         if op == "new-service":

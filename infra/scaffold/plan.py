@@ -126,7 +126,7 @@ def build_plan(
     files = render_files(tmpl, answers)
     plan = Plan(root=root, name=name, template=template, answers=answers, files=files)
     registered = {s: stack_edit.registered(spec.stack_file(root, s), t) for s, t in texts.items()}
-    _compare_files(plan, registered)
+    _compare_files(plan, registered, chosen)
     for stack in chosen:
         file = spec.stack_file(root, stack)
         text = texts[stack]
@@ -145,7 +145,7 @@ def build_plan(
     return plan
 
 
-def _compare_files(plan: Plan, registered: dict[str, dict[str, Any]]) -> None:
+def _compare_files(plan: Plan, registered: dict[str, dict[str, Any]], chosen: list[str]) -> None:
     folder = plan.service_dir
     rel = f"services/{plan.name}"
     if folder.exists() and not folder.is_dir():
@@ -167,6 +167,14 @@ def _compare_files(plan: Plan, registered: dict[str, dict[str, Any]]) -> None:
             f"'{plan.name}: {{replicas: 1}}' under platform:services in stacks/Pulumi.<stack>.yaml",
         )
     changed = sorted(p for p, a in plan.actions.items() if a != "identical")
+    missing = [s for s in chosen if plan.name not in registered[s]]
+    if missing and not changed:
+        files = ", ".join(f"stacks/Pulumi.{s}.yaml" for s in missing)
+        raise UsageError(
+            f"{rel} exists but is not registered in {', '.join(missing)}",
+            hint=f"add '{plan.name}: {{replicas: 1}}' under platform:services in {files}, "
+            f"or remove the service: platform services remove {plan.name} --yes",
+        )
     if changed:
         raise UsageError(
             f"service '{plan.name}' already exists ({rel}: {len(changed)} file(s) differ from the template, "

@@ -9,17 +9,20 @@ from pathlib import Path
 
 #: What ``new-service`` reads: the project file, the stacks, the templates and the manifests.
 COPIED = ("Pulumi.yaml", "stacks", "service_templates")
+#: What the Pulumi program needs on top (``platform check`` in a copy runs with PYTHONPATH=<copy>, so
+#: ``infra.spec.REPO_ROOT`` is the copy).
+CODE = ("__main__.py", "infra", "cli", "libs")
 
 
-def copy_checkout(source: Path, dest: Path, *, whole_services: bool = False) -> Path:
+def copy_checkout(source: Path, dest: Path, *, with_code: bool = False) -> Path:
     """Copy what the scaffolder needs from *source* into *dest* (created); return *dest*.
 
-    Only ``services/*/service.yaml`` is copied unless *whole_services* (then each service folder,
-    without caches and egg-info).
+    Only ``services/*/service.yaml`` is copied, unless *with_code*: then also the toolkit's code and
+    each whole service folder (without caches and egg-info), enough to run ``platform check``.
     """
     dest.mkdir(parents=True, exist_ok=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".pytest_cache", ".ruff_cache")
-    for name in COPIED:
+    for name in COPIED + (CODE if with_code else ()):
         item = source / name
         if item.is_dir():
             shutil.copytree(item, dest / name, ignore=ignore)
@@ -27,7 +30,7 @@ def copy_checkout(source: Path, dest: Path, *, whole_services: bool = False) -> 
             shutil.copy2(item, dest / name)
     for manifest in sorted((source / "services").glob("*/service.yaml")):
         target = dest / "services" / manifest.parent.name
-        if whole_services:
+        if with_code:
             shutil.copytree(manifest.parent, target, ignore=ignore)
         else:
             target.mkdir(parents=True)
