@@ -1,9 +1,226 @@
-"""`platform` commands for the dev noun (to be filled in)."""
+"""`platform dev up|down|status|logs|reset` (the native local platform) and `platform compose`.
+
+Heavy modules (the runner, renderers, httpx) are imported inside the commands to keep --help fast.
+"""
 
 from __future__ import annotations
 
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from cli.output import info, result, result_json
+from infra.errors import PlatformError, UsageError
+
+dev_app = typer.Typer(
+    name="dev",
+    help="Run the whole platform natively on this machine (PostgreSQL, Redis, RabbitMQ, gateway, services).",
+    no_args_is_help=True,
+)
+
+StateDir = Annotated[
+    Path | None,
+    typer.Option("--state-dir", help="state, logs and data (default: .platform/dev at the repo root)"),
+]
+PortOpt = Annotated[int | None, typer.Option(min=1, max=65535, show_default=False)]
+
+
+def _runner(state_dir: Path | None, **kwargs: object):
+    from infra.local.runner import DEFAULT_STATE_DIR, DevOptions, DevRunner
+
+    options = DevOptions(state_dir=state_dir or DEFAULT_STATE_DIR, progress=info, **kwargs)  # type: ignore[arg-type]
+    return DevRunner(options)
+
+
+def _service_ports(values: list[str]) -> dict[str, int]:
+    ports = {}
+    for value in values:
+        name, sep, port = value.partition("=")
+        if not sep or not port.isdigit():
+            raise UsageError(
+                f"--service-port '{value}' is not NAME=PORT", hint="e.g. --service-port auth-svc=8101"
+            )
+        ports[f"service:{name}"] = int(port)
+    return ports
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+@dev_app.command("up")
+def up(
+    state_dir: StateDir = None,
+    stack: Annotated[str, typer.Option(help="stack whose config sizes the platform")] = "dev",
+    reload: Annotated[bool, typer.Option("--reload", help="hot reload services on code changes")] = False,
+    gateway_port: PortOpt = None,
+    gateway_http_port: PortOpt = None,
+    prometheus_port: PortOpt = None,
+    alertmanager_port: PortOpt = None,
+    postgres_port: PortOpt = None,
+    redis_port: PortOpt = None,
+    rabbitmq_port: PortOpt = None,
+    service_port: Annotated[
+        list[str] | None, typer.Option(help="NAME=PORT for a service (repeatable)", show_default=False)
+    ] = None,
+    scrape_interval: Annotated[
+        str | None, typer.Option(help="override the stack's Prometheus scrape interval, e.g. 2s")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print the state as JSON")] = False,
+) -> None:
+    """Start everything, wait until healthy, print the URLs. Does nothing if it already runs."""
+    from infra.local.runner import urls_table
+
+    fixed = {
+        "gateway_https": gateway_port,
+        "gateway_http": gateway_http_port,
+        "prometheus": prometheus_port,
+        "alertmanager": alertmanager_port,
+        "postgres": postgres_port,
+        "redis": redis_port,
+        "rabbitmq": rabbitmq_port,
+    }
+    ports = {k: v for k, v in fixed.items() if v is not None} | _service_ports(service_port or [])
+    runner = _runner(state_dir, stack=stack, ports=ports, reload=reload, scrape_interval=scrape_interval)
+    outcome = runner.up()
+    if outcome.already_running:
+        info(f"the platform is already running from {outcome.state.state_dir}; nothing changed")
+    if json_out:
+        result_json(outcome.state.model_dump())
+        return
+    result(_table(urls_table(outcome.state)))
+    ca, https = outcome.state.ca_cert, outcome.state.ports["gateway_https"]
+    info(f"try: curl --cacert {ca} https://localhost:{https}/api/marketplace/listings")
+
+
+@dev_app.command("down")
+def down(state_dir: StateDir = None) -> None:
+    """Stop every process `up` started (by PID, epmd included) and verify none remains."""
+    outcome = _runner(state_dir).down()
+    if outcome.survivors:
+        raise PlatformError(
+            "processes survived: "
+            + "; ".join(f"{name}: {', '.join(map(str, pids))}" for name, pids in outcome.survivors.items()),
+            hint="kill them by PID (kill -9 <pid>), then run `platform dev down` again",
+        )
+    result("stopped: " + (", ".join(outcome.stopped) if outcome.stopped else "nothing was running"))
+
+
+@dev_app.command("status")
+def status(
+    state_dir: StateDir = None,
+    json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Each component: pid, port(s), running, healthy. Exit 1 if any is unhealthy."""
+    rows = _runner(state_dir).status()
+    if json_out:
+        result_json({"components": rows})
+    elif not rows:
+        result("not running")
+    else:
+        width = max(len(r["name"]) for r in rows)
+        for r in rows:
+            ports = ",".join(f"{k}={v}" for k, v in r["ports"].items())
+            state = "healthy" if r["healthy"] else ("UNHEALTHY" if r["running"] else "DOWN")
+            result(f"{r['name']:<{width}}  pid {r['pid']:<7} {state:<9} {ports}")
+    if rows and not all(r["healthy"] for r in rows):
+        raise typer.Exit(1)
+
+
+def _tail(path: Path, lines: int) -> list[str]:
+    try:
+        return path.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return []
+
+
+@dev_app.command("logs")
+def logs(
+    name: Annotated[
+        str | None, typer.Argument(help="component (e.g. marketplace-svc, gateway); all if omitted")
+    ] = None,
+    follow: Annotated[bool, typer.Option("-f", "--follow", help="keep printing new lines")] = False,
+    lines: Annotated[int, typer.Option("-n", "--lines", min=0)] = 50,
+    state_dir: StateDir = None,
+) -> None:
+    """Print the last lines of a component's log (or of every log, prefixed), optionally following."""
+    files = _runner(state_dir).log_files()
+    if name is not None:
+        if name not in files:
+            raise UsageError(
+                f"no log for '{name}'", hint=f"known: {', '.join(files) or 'none (not started yet)'}"
+            )
+        files = {name: files[name]}
+    prefix = name is None
+    for key, path in files.items():
+        for line in _tail(path, lines):
+            result(f"{key}: {line}" if prefix else line)
+    if not follow:
+        return
+    offsets = {key: (path.stat().st_size if path.exists() else 0) for key, path in files.items()}
+    try:
+        while True:
+            for key, path in files.items():
+                try:
+                    size = path.stat().st_size
+                except OSError:
+                    continue
+                if size < offsets[key]:
+                    offsets[key] = 0  # truncated (reset)
+                if size > offsets[key]:
+                    with path.open("rb") as handle:
+                        handle.seek(offsets[key])
+                        chunk = handle.read(size - offsets[key]).decode(errors="replace")
+                    offsets[key] = size
+                    for line in chunk.splitlines():
+                        result(f"{key}: {line}" if prefix else line)
+                    sys.stdout.flush()
+            time.sleep(0.3)
+    except KeyboardInterrupt:
+        return
+
+
+@dev_app.command("reset")
+def reset(
+    yes: Annotated[bool, typer.Option("--yes", help="confirm without prompting")] = False,
+    state_dir: StateDir = None,
+) -> None:
+    """Stop everything and wipe data, logs, secrets and state (the local CA is kept)."""
+    runner = _runner(state_dir)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"reset deletes all local data under {runner.state_dir}", hint="pass --yes to confirm"
+            )
+        typer.confirm(f"Delete all local data under {runner.state_dir}?", abort=True)
+    runner.reset()
+    result(f"reset: data, logs and secrets under {runner.state_dir} deleted")
+
+
+def compose(
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="write here instead of stdout")
+    ] = None,
+    stack: Annotated[str, typer.Option(help="stack whose config sizes the services")] = "dev",
+) -> None:
+    """Render a docker compose file (every service + postgres/redis/rabbitmq/nginx/prometheus)."""
+    from infra.render.compose import render_compose_yaml
+
+    from infra.spec import load_spec
+
+    text = render_compose_yaml(load_spec(stack))
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        info(f"wrote {output}")
 
 
 def register(app: typer.Typer) -> None:
-    """Attach this module's commands to the top-level app."""
+    """Attach `dev` and `compose` to the top-level app."""
+    app.add_typer(dev_app, name="dev")
+    app.command("compose")(compose)

@@ -1,0 +1,249 @@
+"""Pure pieces of `platform dev`: port names, secret names, service environments, rendered configs.
+
+Everything here comes from the same renderers as the Kubernetes stacks; only addresses differ
+(``tests/local/test_runner_config.py`` proves it by rendering both and comparing).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infra.render.alertmanager import render_alertmanager_config
+from infra.render.alerts import render_alert_rules
+from infra.render.nginx import GatewayAddresses, GatewayPorts, render_nginx_conf
+from infra.render.prometheus import ScrapeTargets, render_prometheus_config
+from infra.render.rabbitmq import render_definitions
+from infra.render.redis import ADMIN_USER, EXPORTER_USER, redis_users
+from infra.spec import PlatformSpec, ServiceSpec
+
+HOST = "127.0.0.1"
+RABBITMQ_VHOST = "market"
+JWT_AUDIENCE = "marketplace"
+#: Fixed-port names (``--<name>-port`` on the CLI; ``service:<svc>`` for each service).
+PLATFORM_PORTS = (
+    "gateway_https",
+    "gateway_http",
+    "prometheus",
+    "alertmanager",
+    "postgres",
+    "redis",
+    "rabbitmq",
+    "rabbitmq_dist",
+    "rabbitmq_epmd",
+    "rabbitmq_prometheus",
+)
+#: Alertmanager needs a receiver; locally nothing listens on the discard port (alerts are only shown).
+LOCAL_WEBHOOK = "http://127.0.0.1:9/alerts"
+
+
+def service_port_key(name: str) -> str:
+    """Port-map key of a service."""
+    return f"service:{name}"
+
+
+def port_keys(spec: PlatformSpec) -> list[str]:
+    """Every port the local platform needs."""
+    return [*PLATFORM_PORTS, *(service_port_key(s.name) for s in spec.services)]
+
+
+def secret_names(spec: PlatformSpec) -> list[str]:
+    """Every generated local password: superusers/admins, one per service and backend, the JWT key."""
+    names = ["jwt", "postgres", "rabbitmq:admin"]
+    names += [f"redis:{user}" for user in redis_users(spec)]
+    for svc in spec.services:
+        needs = svc.manifest.needs
+        if needs.postgres:
+            names.append(f"postgres:{svc.name}")
+        if needs.rabbitmq:
+            names.append(f"rabbitmq:{svc.name}")
+    return names
+
+
+def redis_passwords(secrets: Mapping[str, str]) -> dict[str, str]:
+    """ACL user -> password."""
+    return {k.split(":", 1)[1]: v for k, v in secrets.items() if k.startswith("redis:")}
+
+
+def rabbitmq_passwords(spec: PlatformSpec, secrets: Mapping[str, str]) -> dict[str, str]:
+    """Service user -> password (the admin is added by the node itself)."""
+    return {s.name: secrets[f"rabbitmq:{s.name}"] for s in spec.services if s.manifest.needs.rabbitmq}
+
+
+def jwt_issuer(https_port: int) -> str:
+    """The issuer every service agrees on: the auth route behind the local gateway."""
+    return f"https://localhost:{https_port}/api/auth"
+
+
+def service_env(
+    spec: PlatformSpec,
+    svc: ServiceSpec,
+    ports: Mapping[str, int],
+    secrets: Mapping[str, str],
+    *,
+    log_level: str = "INFO",
+) -> dict[str, str]:
+    """The environment of docs/architecture.md for *svc* on this machine (ConfigMap + Secret keys)."""
+    cfg = spec.config
+    needs = svc.manifest.needs
+    env = {
+        "SERVICE_NAME": svc.name,
+        "ENVIRONMENT": "local",
+        "LOG_LEVEL": log_level,
+        "LOG_FORMAT": "json",
+        "CORS_ORIGINS": ",".join(cfg.gateway.cors_origins),
+        "JWT_ISSUER": jwt_issuer(ports["gateway_https"]),
+        "JWT_AUDIENCE": JWT_AUDIENCE,
+        "JWT_SECRET": secrets["jwt"],
+    }
+    if needs.postgres:
+        env |= {
+            "POSTGRES_HOST": HOST,
+            "POSTGRES_PORT": str(ports["postgres"]),
+            "POSTGRES_DB": needs.postgres.database,
+            "POSTGRES_USER": needs.postgres.database,
+            "POSTGRES_PASSWORD": secrets[f"postgres:{svc.name}"],
+        }
+    if needs.redis:
+        env |= {
+            "REDIS_HOST": HOST,
+            "REDIS_PORT": str(ports["redis"]),
+            "REDIS_DB": str(needs.redis.db),
+            "REDIS_USER": svc.name,
+            "REDIS_PASSWORD": secrets[f"redis:{svc.name}"],
+        }
+    if needs.rabbitmq:
+        env |= {
+            "RABBITMQ_HOST": HOST,
+            "RABBITMQ_PORT": str(ports["rabbitmq"]),
+            "RABBITMQ_VHOST": RABBITMQ_VHOST,
+            "RABBITMQ_RETRY_DELAYS_MS": ",".join(str(d) for d in cfg.rabbitmq.retry_delays_ms),
+            "RABBITMQ_USER": svc.name,
+            "RABBITMQ_PASSWORD": secrets[f"rabbitmq:{svc.name}"],
+        }
+    return {**env, **svc.env}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where `platform dev` keeps things under its state directory."""
+
+    root: Path
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def tls(self) -> Path:
+        return self.root / "tls"
+
+    @property
+    def gateway(self) -> Path:
+        return self.root / "gateway"
+
+    @property
+    def prometheus(self) -> Path:
+        return self.data / "prometheus"
+
+    @property
+    def alertmanager(self) -> Path:
+        return self.data / "alertmanager"
+
+    def log(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+
+def gateway_addresses(spec: PlatformSpec, layout: Layout, ports: Mapping[str, int]) -> GatewayAddresses:
+    """The local gateway: :meth:`GatewayAddresses.for_local` with logs in the logs folder."""
+    addrs = GatewayAddresses.for_local(
+        spec,
+        layout.gateway,
+        GatewayPorts(http=ports["gateway_http"], https=ports["gateway_https"]),
+        {s.name: ports[service_port_key(s.name)] for s in spec.services},
+        host=HOST,
+        user="root" if os.geteuid() == 0 else None,
+        tls_cert=layout.tls / "tls.crt",
+        tls_key=layout.tls / "tls.key",
+    )
+    return dataclasses.replace(
+        addrs, access_log=str(layout.log("gateway-access")), error_log=str(layout.log("gateway"))
+    )
+
+
+def nginx_conf(spec: PlatformSpec, layout: Layout, ports: Mapping[str, int]) -> str:
+    """The gateway's nginx.conf for this machine."""
+    return render_nginx_conf(spec, gateway_addresses(spec, layout, ports))
+
+
+def scrape_targets(spec: PlatformSpec, ports: Mapping[str, int]) -> ScrapeTargets:
+    """Static targets: every service, the broker's Prometheus plugin, Prometheus and Alertmanager."""
+    rabbit = f"{HOST}:{ports['rabbitmq_prometheus']}"
+    return ScrapeTargets.for_local(
+        spec,
+        {s.name: ports[service_port_key(s.name)] for s in spec.services},
+        {
+            "rabbitmq": rabbit,
+            "rabbitmq-queues": rabbit,
+            "prometheus": f"{HOST}:{ports['prometheus']}",
+            "alertmanager": f"{HOST}:{ports['alertmanager']}",
+        },
+        host=HOST,
+    )
+
+
+def prometheus_config(
+    spec: PlatformSpec, layout: Layout, ports: Mapping[str, int], scrape_interval: str | None = None
+) -> dict[str, Any]:
+    """prometheus.yml for this machine (*scrape_interval* overrides the stack's, e.g. for tests)."""
+    config = render_prometheus_config(
+        spec,
+        scrape_targets(spec, ports),
+        alertmanager_urls=[f"{HOST}:{ports['alertmanager']}"],
+        rule_files=[str(layout.prometheus / "rules.yml")],
+    )
+    if scrape_interval:
+        config["global"]["scrape_interval"] = scrape_interval
+        config["global"]["evaluation_interval"] = scrape_interval
+    return config
+
+
+def alert_rules(spec: PlatformSpec) -> dict[str, Any]:
+    """The rule file, exactly as Kubernetes gets it."""
+    return render_alert_rules(spec)
+
+
+def alertmanager_config(spec: PlatformSpec, layout: Layout) -> dict[str, Any]:
+    """alertmanager.yml with a local webhook and an (empty) credentials file."""
+    return render_alertmanager_config(
+        spec, webhook_url=LOCAL_WEBHOOK, credentials_file=str(layout.alertmanager / "webhook-token")
+    )
+
+
+def rabbitmq_definitions(spec: PlatformSpec, secrets: Mapping[str, str]) -> dict[str, Any]:
+    """The broker topology and service users, exactly as Kubernetes gets it."""
+    return render_definitions(spec, rabbitmq_passwords(spec, secrets))
+
+
+__all__ = [
+    "ADMIN_USER",
+    "EXPORTER_USER",
+    "Layout",
+    "alert_rules",
+    "alertmanager_config",
+    "gateway_addresses",
+    "nginx_conf",
+    "port_keys",
+    "prometheus_config",
+    "rabbitmq_definitions",
+    "secret_names",
+    "service_env",
+]
