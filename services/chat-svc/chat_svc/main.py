@@ -22,6 +22,12 @@ PUBSUB_SOCKET_TIMEOUT_S = READ_TIMEOUT_S + 1.0
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The chat-svc app: conversation routes, the WebSocket, the listing consumer and the hub."""
     settings = settings or get_settings()
+    hubs: list[Hub] = []
+
+    async def pubsub_ready() -> None:
+        """Readiness: this replica's Redis subscription is up (else live delivery is down)."""
+        if not hubs or not hubs[-1].is_subscribed:
+            raise ConnectionError("not subscribed to Redis pub/sub")
 
     @asynccontextmanager
     async def hub_lifespan(app: FastAPI, runtime: Runtime) -> AsyncIterator[None]:
@@ -35,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             send_timeout=settings.ws_send_timeout_seconds,
         )
         app.state.hub = hub
+        hubs.append(hub)
         await hub.start()
         try:
             yield
@@ -47,5 +54,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[conversations.router, ws.router],
         handlers=build_handlers(),
         lifespan=hub_lifespan,
+        readiness_checks={"pubsub": pubsub_ready},
         title="chat-svc",
     )

@@ -89,3 +89,9 @@ async def test_non_participant_receives_nothing(
         mine = await post(http, auth, strangers_conversation, strangers_conversation["seller_id"], "for you")
         # Delivery is ordered per connection: the first frame must be the stranger's own message.
         assert (await receive(ws))["message"]["id"] == mine["id"]
+
+
+async def test_readiness_covers_the_pubsub_subscription(http) -> None:
+    r = await http.get("/readyz")
+    assert r.status_code == 200, r.text
+    assert r.json()["checks"] == {"postgres": "ok", "redis": "ok", "rabbitmq": "ok", "pubsub": "ok"}

@@ -174,3 +174,9 @@ async def test_other_user_cannot_read_payment(client, auth, seed_listing) -> Non
     created = (await pay(client, auth(uuid.uuid4()), pay_body(listing), str(uuid.uuid4()))).json()
     r = await client.get(f"/api/payments/{created['id']}", headers=auth(uuid.uuid4()))
     assert r.status_code == 404
+
+
+async def test_ready_with_every_backend(client) -> None:
+    r = await client.get("/readyz")
+    assert r.status_code == 200, r.text
+    assert r.json()["checks"] == {"postgres": "ok", "redis": "ok", "rabbitmq": "ok"}
