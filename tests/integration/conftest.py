@@ -1,0 +1,318 @@
+"""Cross-service fixtures: real services (in-process ASGI apps with their lifespans running, or uvicorn
+processes) on real PostgreSQL, Redis and RabbitMQ, each with its own database, its own Redis ACL user
+and its own RabbitMQ user from the platform's rendered definitions.
+
+The topology is always ``infra.render.rabbitmq.render_definitions`` of the dev stack's spec with
+shorter retry delays (same count, so ``max_attempts`` is the stack's). On the session broker every
+test gets its own vhost and renamed users (``<svc>-<tag>``: user names are node-wide); a private
+broker (``server_factory``) loads the definitions unchanged at boot, vhost ``market``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aio_pika
+import httpx
+import pytest
+from fastapi import FastAPI
+from httpx import AsyncClient
+from pydantic import SecretStr
+from servicekit.settings import Settings
+from servicekit.testing import (
+    Database,
+    alembic_upgrade,
+    app_client,
+    create_database,
+    drop_database,
+    settings_for,
+)
+
+from infra.render.rabbitmq import VHOST, render_definitions
+from infra.spec import PlatformSpec, config_from_stack_file, load_spec, stack_file
+
+REPO = Path(__file__).resolve().parents[2]
+STACK = "dev"
+
+
+def short_delays(count: int) -> list[int]:
+    """*count* retry delays of 100-ms steps (the spec's minimum is 100 ms)."""
+    return [100 * (n + 1) for n in range(count)]
+
+
+def stack_spec(stack: str = STACK) -> PlatformSpec:
+    """The stack's real spec, with its retry delays shortened (their number, so N, unchanged)."""
+    config = config_from_stack_file(stack_file(REPO, stack))
+    rabbit = dict(config.get("rabbitmq") or {})
+    count = len(load_spec(stack).config.rabbitmq.retry_delays_ms)
+    config["rabbitmq"] = {**rabbit, "retryDelaysMs": short_delays(count)}
+    return load_spec(stack, config=config)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A user name and its password."""
+
+    user: str
+    password: str
+
+
+@dataclass(frozen=True)
+class BrokerAccess:
+    """Where the services reach RabbitMQ: the server, the vhost and each service's own user."""
+
+    server: Any
+    vhost: str
+    users: dict[str, Credentials]
+    delays_ms: list[int]
+
+    def url(self, service: str | None = None) -> str:
+        """AMQP URL as *service*'s user (the admin when None)."""
+        if service is None:
+            return self.server.url(self.vhost)
+        creds = self.users[service]
+        return self.server.url(self.vhost, creds.user, creds.password)
+
+
+def platform_definitions(
+    spec: PlatformSpec, *, vhost: str = VHOST, suffix: str = ""
+) -> tuple[dict[str, Any], dict[str, Credentials]]:
+    """Rendered definitions with fresh passwords, moved to *vhost*, users renamed ``<svc><suffix>``."""
+    passwords = {s.name: secrets.token_urlsafe(12) for s in spec.services if s.manifest.needs.rabbitmq}
+    defs = render_definitions(spec, passwords)
+    names = {svc: f"{svc}{suffix}" for svc in passwords}
+    for user in defs["users"]:
+        user["name"] = names[user["name"]]
+    for key in ("permissions", "topic_permissions"):
+        for item in defs[key]:
+            item["user"] = names[item["user"]]
+    if vhost != VHOST:
+        defs["vhosts"] = [{"name": vhost}]
+        for key in ("permissions", "topic_permissions", "exchanges", "queues", "bindings"):
+            for item in defs[key]:
+                item["vhost"] = vhost
+    return defs, {svc: Credentials(names[svc], pw) for svc, pw in passwords.items()}
+
+
+@pytest.fixture
+async def isolated_broker(rabbitmq_server: Any) -> AsyncIterator[BrokerAccess]:
+    """The platform topology and users in a fresh vhost of the session broker (deleted afterwards)."""
+    tag = secrets.token_hex(3)
+    spec = stack_spec()
+    defs, users = platform_definitions(spec, vhost=f"it-{tag}", suffix=f"-{tag}")
+    await asyncio.to_thread(rabbitmq_server.import_definitions, defs)
+    access = BrokerAccess(rabbitmq_server, f"it-{tag}", users, list(spec.config.rabbitmq.retry_delays_ms))
+    yield access
+    base = f"http://{rabbitmq_server.host}:{rabbitmq_server.management_port}/api"
+    async with httpx.AsyncClient(auth=(rabbitmq_server.user, rabbitmq_server.password), timeout=10) as http:
+        await http.delete(f"{base}/vhosts/{quote(access.vhost, safe='')}")
+        for creds in users.values():
+            await http.delete(f"{base}/users/{quote(creds.user, safe='')}")
+
+
+def private_broker_access(server: Any, spec: PlatformSpec, users: dict[str, Credentials]) -> BrokerAccess:
+    """Access to a private broker that booted with the unchanged definitions (vhost ``market``)."""
+    return BrokerAccess(server, VHOST, users, list(spec.config.rabbitmq.retry_delays_ms))
+
+
+# ---- services -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServiceKind:
+    """How to build one service: its settings class, app factory and migrations."""
+
+    name: str
+    settings_cls: type[Settings]
+    create_app: Callable[[Any], FastAPI]
+    alembic_ini: Path
+
+
+def service_kind(name: str) -> ServiceKind:
+    """The service package behind *name* (``marketplace-svc`` -> ``marketplace_svc``), imported lazily."""
+    package = name.replace("-", "_")
+    config = importlib.import_module(f"{package}.core.config")
+    main = importlib.import_module(f"{package}.main")
+    return ServiceKind(
+        name, config.Settings, main.create_app, REPO / "services" / name / "migrations" / "alembic.ini"
+    )
+
+
+def add_redis_user(redis: Any, service: str) -> Credentials:
+    """A Redis ACL user limited like production (keys and channels ``<svc>:*``)."""
+    creds = Credentials(f"{service}-{secrets.token_hex(3)}", secrets.token_urlsafe(12))
+    client = redis.client()
+    try:
+        client.acl_setuser(
+            creds.user,
+            enabled=True,
+            passwords=[f"+{creds.password}"],
+            keys=[f"{service}:*"],
+            channels=[f"{service}:*"],
+            commands=["+@all", "-@dangerous", "-@admin"],
+        )
+    finally:
+        client.close()
+    return creds
+
+
+def delete_redis_user(redis: Any, user: str) -> None:
+    """Remove an ACL user made by :func:`add_redis_user` (no-op if the server is gone)."""
+    with contextlib.suppress(Exception):
+        client = redis.client()
+        try:
+            client.acl_deluser(user)
+        finally:
+            client.close()
+
+
+@dataclass
+class Deployed:
+    """A service's database, Redis user and settings (migrated), ready to run."""
+
+    kind: ServiceKind
+    database: Database
+    settings: Settings
+    redis_user: str | None
+
+
+@contextlib.asynccontextmanager
+async def deployed(
+    name: str, *, postgres: Any, redis: Any, broker: BrokerAccess, **overrides: Any
+) -> AsyncIterator[Deployed]:
+    """Provision *name* like the platform would: own database (migrated), Redis ACL user, broker user."""
+    kind = service_kind(name)
+    spec = load_spec(STACK)
+    need = spec.service(name).manifest.needs
+    database = await create_database(postgres)
+    redis_creds = add_redis_user(redis, name) if need.redis else None
+    rabbit = broker.users[name]
+    values: dict[str, Any] = {
+        "rabbitmq_vhost": broker.vhost,
+        "rabbitmq_user": rabbit.user,
+        "rabbitmq_password": rabbit.password,
+        "rabbitmq_retry_delays_ms": broker.delays_ms,
+        "log_level": "WARNING",
+    }
+    if redis_creds is not None and need.redis is not None:
+        values |= {
+            "redis_host": redis.host,
+            "redis_port": redis.port,
+            "redis_db": need.redis.db,
+            "redis_user": redis_creds.user,
+            "redis_password": redis_creds.password,
+        }
+    settings = settings_for(
+        kind.settings_cls, name, database=database, rabbitmq=broker.server, **(values | overrides)
+    )
+    try:
+        await alembic_upgrade(kind.alembic_ini, settings)
+        yield Deployed(kind, database, settings, redis_creds.user if redis_creds else None)
+    finally:
+        await drop_database(postgres, database)
+        if redis_creds is not None:
+            delete_redis_user(redis, redis_creds.user)
+
+
+@dataclass
+class Running:
+    """An in-process service: its app (lifespan entered) and a client talking to it."""
+
+    name: str
+    settings: Settings
+    database: Database
+    app: FastAPI
+    client: AsyncClient
+
+    @property
+    def runtime(self) -> Any:
+        """servicekit's Runtime of the app (engine, consumer, relay, metrics...)."""
+        return self.app.state.runtime
+
+    def consumed(self, event: str, outcome: str) -> float:
+        """``messaging_consumed_total`` for *event* and *outcome*."""
+        labels = {"service": self.name, "event": event, "outcome": outcome}
+        return self.app.state.metrics.registry.get_sample_value("messaging_consumed_total", labels) or 0.0
+
+
+@contextlib.asynccontextmanager
+async def running(
+    name: str, *, postgres: Any, redis: Any, broker: BrokerAccess, **overrides: Any
+) -> AsyncIterator[Running]:
+    """Deploy *name* and run its app in-process (consumer and outbox relay running) until exit."""
+    async with deployed(name, postgres=postgres, redis=redis, broker=broker, **overrides) as dep:
+        app = dep.kind.create_app(dep.settings)
+        async with app_client(app, base_url=f"http://{name}") as client:
+            await app.state.runtime.broker.wait_ready(30)
+            yield Running(name, dep.settings, dep.database, app, client)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment variables (docs/architecture.md) that reproduce *settings* in a process."""
+    env: dict[str, str] = {}
+    for field, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        env[field.upper()] = str(value)
+    return env
+
+
+# ---- waiting ------------------------------------------------------------------------------------
+
+
+async def wait_until(
+    check: Callable[[], Awaitable[Any]], limit_s: float, what: str, interval: float = 0.1
+) -> Any:
+    """Await *check* until it returns something truthy; fail the test after *limit_s* seconds."""
+    deadline = time.monotonic() + limit_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    pytest.fail(f"{what}: not reached within {limit_s}s (last: {last!r})")
+
+
+async def publish_as(url: str, message: aio_pika.Message, routing_key: str) -> None:
+    """Publish *message* to ``events`` and wait for the confirm, logged in as *url*'s user."""
+    connection = await aio_pika.connect(url, timeout=10)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange("events", ensure=False)
+        await exchange.publish(message, routing_key=routing_key, mandatory=True, timeout=10)
+    finally:
+        await connection.close()
+
+
+async def queue_depth(url: str, queue: str) -> int:
+    """Messages ready in *queue* (passive declare; *url* must be allowed to read it)."""
+    connection = await aio_pika.connect(url, timeout=10)
+    try:
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, passive=True)
+        return int(declared.declaration_result.message_count or 0)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+def timings() -> Iterator[dict[str, float]]:
+    """Named durations a test records; printed at its end (``-s`` shows them)."""
+    marks: dict[str, float] = {}
+    yield marks
+    if marks:
+        print("\ntimings: " + ", ".join(f"{k}={v:.2f}s" for k, v in marks.items()))
