@@ -73,6 +73,7 @@ def up(
     json_out: Annotated[bool, typer.Option("--json", help="print the state as JSON")] = False,
 ) -> None:
     """Start everything, wait until healthy, print the URLs. Does nothing if it already runs."""
+    from infra.local.process import ServerError
     from infra.local.runner import urls_table
 
     fixed = {
@@ -86,7 +87,12 @@ def up(
     }
     ports = {k: v for k, v in fixed.items() if v is not None} | _service_ports(service_port or [])
     runner = _runner(state_dir, stack=stack, ports=ports, reload=reload, scrape_interval=scrape_interval)
-    outcome = runner.up()
+    try:
+        outcome = runner.up()
+    except ServerError as exc:
+        if exc.log_tail:
+            info(exc.log_tail)
+        raise
     if outcome.already_running:
         info(f"the platform is already running from {outcome.state.state_dir}; nothing changed")
     if json_out:

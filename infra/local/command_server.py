@@ -18,6 +18,7 @@ from infra.local.server import LocalServer, child_env
 #: Variables of the caller that must never leak into a child's environment contract.
 CONTRACT_PREFIXES = (
     "SERVICE_", "ENVIRONMENT", "LOG_", "CORS_", "POSTGRES_", "DB_", "REDIS_", "RABBITMQ_", "JWT_",
+    "SECRETS_DIR",
 )  # fmt: skip
 
 

@@ -83,11 +83,15 @@ def service_env(
     spec: PlatformSpec,
     svc: ServiceSpec,
     ports: Mapping[str, int],
-    secrets: Mapping[str, str],
+    secrets_dir: Path | str,
     *,
     log_level: str = "INFO",
 ) -> dict[str, str]:
-    """The environment of docs/architecture.md for *svc* on this machine (ConfigMap + Secret keys)."""
+    """The ConfigMap variables of docs/architecture.md for *svc* on this machine.
+
+    Credentials are not in it: like the pod, the service reads them as files from ``SECRETS_DIR``
+    (see :func:`service_secrets`), so they never show up in ``/proc/<pid>/environ``.
+    """
     cfg = spec.config
     needs = svc.manifest.needs
     env = {
@@ -98,34 +102,51 @@ def service_env(
         "CORS_ORIGINS": ",".join(cfg.gateway.cors_origins),
         "JWT_ISSUER": jwt_issuer(ports["gateway_https"]),
         "JWT_AUDIENCE": JWT_AUDIENCE,
-        "JWT_SECRET": secrets["jwt"],
+        "SECRETS_DIR": str(secrets_dir),
     }
     if needs.postgres:
         env |= {
             "POSTGRES_HOST": HOST,
             "POSTGRES_PORT": str(ports["postgres"]),
             "POSTGRES_DB": needs.postgres.database,
-            "POSTGRES_USER": needs.postgres.database,
-            "POSTGRES_PASSWORD": secrets[f"postgres:{svc.name}"],
         }
     if needs.redis:
-        env |= {
-            "REDIS_HOST": HOST,
-            "REDIS_PORT": str(ports["redis"]),
-            "REDIS_DB": str(needs.redis.db),
-            "REDIS_USER": svc.name,
-            "REDIS_PASSWORD": secrets[f"redis:{svc.name}"],
-        }
+        env |= {"REDIS_HOST": HOST, "REDIS_PORT": str(ports["redis"]), "REDIS_DB": str(needs.redis.db)}
     if needs.rabbitmq:
         env |= {
             "RABBITMQ_HOST": HOST,
             "RABBITMQ_PORT": str(ports["rabbitmq"]),
             "RABBITMQ_VHOST": RABBITMQ_VHOST,
             "RABBITMQ_RETRY_DELAYS_MS": ",".join(str(d) for d in cfg.rabbitmq.retry_delays_ms),
-            "RABBITMQ_USER": svc.name,
-            "RABBITMQ_PASSWORD": secrets[f"rabbitmq:{svc.name}"],
         }
     return {**env, **svc.env}
+
+
+def service_secrets(spec: PlatformSpec, svc: ServiceSpec, secrets: Mapping[str, str]) -> dict[str, str]:
+    """The service's credential files (variable name -> value), as the ``<svc>-*`` Secrets hold them."""
+    needs = svc.manifest.needs
+    files = {"JWT_SECRET": secrets["jwt"]}
+    if needs.postgres:
+        files |= {
+            "POSTGRES_USER": needs.postgres.database,
+            "POSTGRES_PASSWORD": secrets[f"postgres:{svc.name}"],
+        }
+    if needs.redis:
+        files |= {"REDIS_USER": svc.name, "REDIS_PASSWORD": secrets[f"redis:{svc.name}"]}
+    if needs.rabbitmq:
+        files |= {"RABBITMQ_USER": svc.name, "RABBITMQ_PASSWORD": secrets[f"rabbitmq:{svc.name}"]}
+    return files
+
+
+def write_service_secrets(directory: Path, files: Mapping[str, str]) -> None:
+    """Write credential files (directory 0700, files 0600), replacing what was there."""
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    for name, value in files.items():
+        path = directory / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value)
 
 
 @dataclass(frozen=True)
@@ -157,6 +178,9 @@ class Layout:
     @property
     def alertmanager(self) -> Path:
         return self.data / "alertmanager"
+
+    def secrets(self, service: str) -> Path:
+        return self.root / "secrets" / service
 
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"
@@ -246,4 +270,5 @@ __all__ = [
     "rabbitmq_definitions",
     "secret_names",
     "service_env",
+    "service_secrets",
 ]

@@ -397,7 +397,7 @@ class DevRunner:
             raise _AbortError
         log = self.layout.log(f"{svc.name}-migrate")
         self._say(svc.name, "alembic upgrade head")
-        env = child_env(CONTRACT_PREFIXES, cfg.service_env(spec, svc, ports, secrets))
+        env = child_env(CONTRACT_PREFIXES, self._service_env(spec, svc, ports, secrets))
         argv = [sys.executable, "-m", "alembic", "-c", str(ini), "upgrade", "head"]
         with log.open("ab") as out:
             try:
@@ -417,6 +417,14 @@ class DevRunner:
                 hint=f"read {log}",
                 log_tail=log_tail([log]),
             )
+
+    def _service_env(
+        self, spec: PlatformSpec, svc: ServiceSpec, ports: dict[str, int], secrets: dict[str, str]
+    ) -> dict[str, str]:
+        """The service's environment; its credentials go to files under ``secrets/<svc>/``."""
+        directory = self.layout.secrets(svc.name)
+        cfg.write_service_secrets(directory, cfg.service_secrets(spec, svc, secrets))
+        return cfg.service_env(spec, svc, ports, directory)
 
     def _redis(self, spec: PlatformSpec, ports: dict[str, int], secrets: dict[str, str]) -> None:
         server = AclRedisServer(self.layout.data, spec, cfg.redis_passwords(secrets), port=ports["redis"])
@@ -538,7 +546,7 @@ class DevRunner:
         reload_dirs = [svc.path, self.root / "libs" / "servicekit" / "servicekit"]
         server = UvicornService(
             svc.name, svc.manifest.package, self.layout.data / "services", port,
-            cfg.service_env(spec, svc, ports, secrets), log_path=self.layout.log(svc.name),
+            self._service_env(spec, svc, ports, secrets), log_path=self.layout.log(svc.name),
             cwd=svc.path, reload=self.options.reload, reload_dirs=reload_dirs,
             start_timeout=self.options.service_timeout,
         )  # fmt: skip
@@ -623,7 +631,7 @@ class DevRunner:
                 hint="kill them by PID, then run reset again",
             )
         with state_lock(self.state_dir):
-            for path in (self.layout.data, self.layout.logs, self.layout.gateway):
+            for path in (self.layout.data, self.layout.logs, self.layout.gateway, self.state_dir / "secrets"):
                 shutil.rmtree(path, ignore_errors=True)
             (self.state_dir / "secrets.json").unlink(missing_ok=True)
             clear_state(self.state_dir)

@@ -1,0 +1,118 @@
+"""`platform dev` serves what Kubernetes gets: same renderers, only addresses and paths differ."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from infra.components.service import config_data, secret_files
+from infra.local import dev_config as cfg
+from infra.render.nginx import GatewayAddresses, render_nginx_conf
+from infra.render.prometheus import ScrapeTargets, render_prometheus_config
+from infra.render.rabbitmq import render_definitions
+from infra.spec import PlatformSpec, load_spec
+
+#: nginx directives whose arguments are addresses, ports, paths or process settings.
+ADDRESS_DIRECTIVES = (
+    "listen", "server", "ssl_certificate", "ssl_certificate_key", "pid", "error_log", "access_log",
+    "proxy_cache_path", "user", "worker_processes", "set_real_ip_from", "real_ip_header", "real_ip_recursive",
+    *(f"{name}_temp_path" for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")),
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def spec() -> PlatformSpec:
+    return load_spec("dev")
+
+
+@pytest.fixture(scope="module")
+def ports(spec: PlatformSpec) -> dict[str, int]:
+    return {key: 20000 + n for n, key in enumerate(cfg.port_keys(spec))}
+
+
+def _normalise_nginx(text: str) -> list[str]:
+    lines = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        word = stripped.split(" ", 1)[0]
+        if word in ADDRESS_DIRECTIVES and not stripped.startswith("server {"):
+            continue
+        lines.append(
+            re.sub(r"return 308 https://\$host(:[0-9]+)?\$request_uri;", "return 308 <https>;", line)
+        )
+    return lines
+
+
+def test_gateway_config_differs_from_kubernetes_only_in_addresses(
+    spec: PlatformSpec, ports: dict[str, int], tmp_path: Path
+) -> None:
+    local = cfg.nginx_conf(spec, cfg.Layout(tmp_path), ports)
+    kubernetes = render_nginx_conf(spec, GatewayAddresses.for_kubernetes(spec))
+    assert _normalise_nginx(local) == _normalise_nginx(kubernetes)
+    assert local != kubernetes  # the addresses really differ
+    for svc in spec.services:
+        assert f"server 127.0.0.1:{ports[cfg.service_port_key(svc.name)]} " in local
+
+
+def test_prometheus_jobs_match_kubernetes_apart_from_discovery(
+    spec: PlatformSpec, ports: dict[str, int], tmp_path: Path
+) -> None:
+    local = cfg.prometheus_config(spec, cfg.Layout(tmp_path), ports)
+    kubernetes = render_prometheus_config(
+        spec, ScrapeTargets.for_kubernetes(spec), "alertmanager:9093", ["r.yml"]
+    )
+    assert local["global"] == kubernetes["global"]
+    k8s_jobs = {job["job_name"]: job for job in kubernetes["scrape_configs"]}
+    discovery = {"kubernetes_sd_configs", "relabel_configs", "static_configs"}
+    for job in local["scrape_configs"]:
+        twin = k8s_jobs[job["job_name"]]
+        assert {k: v for k, v in job.items() if k not in discovery} == {
+            k: v for k, v in twin.items() if k not in discovery
+        }
+    services = next(j for j in local["scrape_configs"] if j["job_name"] == "services")
+    assert {c["labels"]["service"] for c in services["static_configs"]} == {s.name for s in spec.services}
+
+
+def test_alert_rules_are_the_kubernetes_rules(spec: PlatformSpec) -> None:
+    from infra.render.alerts import render_alert_rules
+
+    assert cfg.alert_rules(spec) == render_alert_rules(spec)
+
+
+def test_rabbitmq_definitions_equal_kubernetes_apart_from_password_hashes(spec: PlatformSpec) -> None:
+    secrets = {name: f"local-{name}" for name in cfg.secret_names(spec)}
+    local = cfg.rabbitmq_definitions(spec, secrets)
+    kubernetes = render_definitions(
+        spec, {s.name: "other" for s in spec.services if s.manifest.needs.rabbitmq}
+    )
+    for doc in (local, kubernetes):
+        for user in doc["users"]:
+            assert user.pop("password_hash")
+    assert local == kubernetes
+
+
+def test_service_env_and_secret_files_are_the_kubernetes_ones(
+    spec: PlatformSpec, ports: dict[str, int], tmp_path: Path
+) -> None:
+    secrets = {name: f"local-{name}" for name in cfg.secret_names(spec)}
+    addresses = {
+        "POSTGRES_HOST",
+        "POSTGRES_PORT",
+        "REDIS_HOST",
+        "REDIS_PORT",
+        "RABBITMQ_HOST",
+        "RABBITMQ_PORT",
+    }
+    for svc in spec.services:
+        local = cfg.service_env(spec, svc, ports, tmp_path)
+        configmap = config_data(spec, svc)
+        assert set(local) == set(configmap)
+        assert {k for k in configmap if configmap[k] != local[k]} <= addresses | {
+            "ENVIRONMENT", "JWT_ISSUER", "SECRETS_DIR",
+        }  # fmt: skip
+        files = cfg.service_secrets(spec, svc, secrets)
+        assert set(files) == {key for keys in secret_files(svc).values() for key in keys}
+        if svc.manifest.needs.postgres:
+            assert files["POSTGRES_USER"] == svc.manifest.needs.postgres.database
