@@ -121,8 +121,8 @@ def build_plan(
     texts = {s: stack_edit.load_text(spec.stack_file(root, s)) for s in spec.available_stacks(root)}
     answers = resolve_answers(tmpl, given, prompter)
     name = answers["name"]
-    answers["_template"] = template
-    answers["_template_version"] = template_version(root, template)
+    answers["template_name"] = template
+    answers["template_commit"] = template_version(root, template)
     files = render_files(tmpl, answers)
     plan = Plan(root=root, name=name, template=template, answers=answers, files=files)
     registered = {s: stack_edit.registered(spec.stack_file(root, s), t) for s, t in texts.items()}
@@ -189,11 +189,12 @@ def _precheck(root: Path, plan: Plan) -> None:
     for file in sorted((root / "services").glob("*/service.yaml")):
         if file.parent.name == plan.name:
             continue
-        other = spec.load_manifest(file)
-        if spec._routes_overlap(route, other.route):
-            verb = "duplicates" if route == other.route else "overlaps"
+        data = stack_edit.plain_yaml(file.read_text(encoding="utf-8"))  # validated by the overlay later
+        other = data.get("route") if isinstance(data, dict) else None
+        if isinstance(other, str) and spec._routes_overlap(route, other):
+            verb = "duplicates" if route == other else "overlaps"
             raise UsageError(
-                f"--route '{route}' {verb} '{other.route}' of {other.name}",
+                f"--route '{route}' {verb} '{other}' of {file.parent.name}",
                 hint="give each service its own route prefix, e.g. /api/<resource>",
             )
 

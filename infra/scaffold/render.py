@@ -16,8 +16,9 @@ def render_files(template: Template, answers: dict[str, Any]) -> dict[str, bytes
     """Every output file of *template* for *answers*, keyed by POSIX path relative to the service folder.
 
     Path segments are Jinja too; a segment that renders empty drops the file (copier's convention for
-    conditional files and folders). Files ending in the template suffix are rendered and lose the
-    suffix; other files are copied verbatim. A rendered path that escapes the folder is an error.
+    conditional files and folders: ``{% if x %}name.py{% endif %}.jinja``). Files ending in the
+    template suffix are rendered and lose the suffix; other files are copied verbatim. A rendered path
+    that escapes the folder is an error.
     """
     base = template.files_dir
     suffix = template.spec.templates_suffix
@@ -29,14 +30,13 @@ def render_files(template: Template, answers: dict[str, Any]) -> dict[str, bytes
             if source.is_symlink():
                 raise SpecError(f"{source}: symlinks are not allowed in templates", hint="copy the file")
             rel = source.relative_to(base).as_posix()
-            target = _render_path(template, rel, answers)
+            is_template = rel.endswith(suffix)
+            target = _render_path(template, rel.removesuffix(suffix) if is_template else rel, answers)
             if target is None:
                 continue
-            if target.endswith(suffix):
-                target = target[: -len(suffix)]
-                files[target] = _render_text(template, source, answers).encode()
-            else:
-                files[target] = source.read_bytes()
+            files[target] = (
+                _render_text(template, source, answers).encode() if is_template else source.read_bytes()
+            )
     return files
 
 
@@ -70,7 +70,7 @@ def _render_string(template: Template, source: str, answers: dict[str, Any], whe
 def _render_text(template: Template, source: Path, answers: dict[str, Any]) -> str:
     rel = source.relative_to(template.folder).as_posix()
     try:
-        text = template.env.from_string(source.read_text(encoding="utf-8")).render(**answers)
+        text = template.env.get_template(rel).render(**answers)
     except jinja2.TemplateSyntaxError as exc:
         raise SpecError(
             f"{template.name}/{rel}:{exc.lineno}: {exc.message}", hint="fix the template"

@@ -6,9 +6,11 @@ Pure text in, text out: the caller decides when and how the result reaches the d
 from __future__ import annotations
 
 import io
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import yaml as pyyaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
@@ -36,8 +38,15 @@ def _yaml() -> YAML:
 
 def load_text(file: Path) -> str:
     """A stack file's text, after checking it parses (broken YAML -> SpecError naming the line)."""
-    spec.read_yaml(file)
-    return file.read_text(encoding="utf-8")
+    if not file.is_file():
+        spec.read_yaml(file)  # raises the standard "file not found" SpecError
+    text = file.read_text(encoding="utf-8")
+    try:
+        plain_yaml(text)
+    except pyyaml.YAMLError:
+        spec.read_yaml(file)  # raises the standard "broken YAML (line, column)" SpecError
+        raise
+    return text
 
 
 def _load(file: Path, text: str) -> tuple[YAML, Any]:
@@ -59,18 +68,32 @@ def _dump(yaml: YAML, data: Any) -> str:
     return out.getvalue()
 
 
+@lru_cache(maxsize=32)
+def plain_yaml(text: str) -> Any:
+    """Plain data of a stack text (libyaml when present: ruamel's round-trip parse is much slower)."""
+    loader = getattr(pyyaml, "CSafeLoader", pyyaml.SafeLoader)  # a safe loader either way
+    return pyyaml.load(text, Loader=loader)  # noqa: S506
+
+
+def _config(file: Path, text: str) -> dict[str, Any]:
+    data = plain_yaml(text)
+    if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
+        raise SpecError(
+            f"{file}: config: expected a mapping", hint="see docs/spec.md", file=file, field="config"
+        )
+    return data["config"]
+
+
 def registered(file: Path, text: str) -> dict[str, Any]:
     """Service name -> its entry under ``platform:services`` (plain dicts)."""
-    _, data = _load(file, text)
-    services = data["config"].get(SERVICES_KEY) or {}
+    services = _config(file, text).get(SERVICES_KEY) or {}
     if not isinstance(services, dict):
         raise SpecError(f"{file}: {SERVICES_KEY}: expected a mapping", hint="see docs/spec.md", file=file)
     return {str(k): v for k, v in services.items()}
 
 
 def environment(file: Path, text: str) -> str:
-    _, data = _load(file, text)
-    return str(data["config"].get("platform:environment", ""))
+    return str(_config(file, text).get("platform:environment", ""))
 
 
 def default_entry(file: Path, text: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ a named validator that reuses the rules of :mod:`infra.spec` (never a copy of th
 from __future__ import annotations
 
 import keyword
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -106,6 +107,16 @@ class TemplateSpec(BaseModel):
     rules: list[Rule] = Field([], description="cross-answer checks, evaluated after computed values")
 
 
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates cached under ``$XDG_CACHE_HOME/platform/jinja`` (keyed by source checksum)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "platform" / "jinja"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None  # read-only home: compile every time
+    return jinja2.FileSystemBytecodeCache(str(base))
+
+
 class Template:
     """A loaded template: its spec, folder and Jinja environment."""
 
@@ -115,6 +126,8 @@ class Template:
         self.spec = template_spec
         # Code generation, not HTML: autoescape would corrupt the output.
         self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(self.folder),
+            bytecode_cache=_bytecode_cache(),
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
             trim_blocks=True,
