@@ -209,21 +209,28 @@ def reset(
 
 def compose(
     output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="write here instead of stdout")
+        Path | None,
+        typer.Option("-o", "--output", help="write here (plus compose/ and .env.example next to it)"),
     ] = None,
     stack: Annotated[str, typer.Option(help="stack whose config sizes the services")] = "dev",
 ) -> None:
     """Render a docker compose file (every service + postgres/redis/rabbitmq/nginx/prometheus)."""
-    from infra.render.compose import render_compose_yaml
-
+    from infra.render.compose import generated_files, render_compose_yaml, render_env_example
     from infra.spec import load_spec
 
-    text = render_compose_yaml(load_spec(stack))
+    spec = load_spec(stack)
+    text = render_compose_yaml(spec)
     if output is None:
         sys.stdout.write(text)
-    else:
-        output.write_text(text)
-        info(f"wrote {output}")
+        return
+    base = output.parent
+    files = {output: text, base / ".env.example": render_env_example(spec)}
+    files |= {base / rel: body for rel, body in generated_files(spec).items()}
+    for path, body in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body)
+    (base / "compose" / "postgres-init.sh").chmod(0o755)
+    info(f"wrote {output}, {base / '.env.example'} and {base / 'compose'}/")
 
 
 def register(app: typer.Typer) -> None:
