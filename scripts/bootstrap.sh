@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
     nginx-light prometheus prometheus-alertmanager docker-compose
-    postgresql redis-server rabbitmq-server python3-venv wrk git
+    postgresql redis-server rabbitmq-server python3-venv wrk git shellcheck
 )
 CHECKOV_VERSION=3.3.30
 
