@@ -274,9 +274,16 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 async def wait_until(
-    check: Callable[[], Awaitable[Any]], limit_s: float, what: str, interval: float = 0.1
+    check: Callable[[], Awaitable[Any]],
+    limit_s: float,
+    what: str,
+    interval: float = 0.1,
+    progress: dict[str, Any] | None = None,
 ) -> Any:
-    """Await *check* until it returns something truthy; fail the test after *limit_s* seconds."""
+    """Await *check* until it returns something truthy; fail the test after *limit_s* seconds.
+
+    *progress*, a dict the check keeps up to date, is shown in the failure message.
+    """
     deadline = time.monotonic() + limit_s
     last: Any = None
     while time.monotonic() < deadline:
@@ -284,7 +291,7 @@ async def wait_until(
         if last:
             return last
         await asyncio.sleep(interval)
-    pytest.fail(f"{what}: not reached within {limit_s}s (last: {last!r})")
+    pytest.fail(f"{what}: not reached within {limit_s}s (last: {last!r}, progress: {progress})")
 
 
 async def publish_as(url: str, message: aio_pika.Message, routing_key: str) -> None:

@@ -1,0 +1,190 @@
+"""RabbitMQ killed with SIGKILL in the middle of 1,000 payments, then restarted on the same ports and
+data: payment-svc keeps answering (its outbox absorbs the outage) and every ``payment.succeeded``
+reaches marketplace-svc exactly once - none lost, none applied twice, nothing dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from marketplace_svc.events import ListingCreated
+from marketplace_svc.models import Listing
+from payment_svc.events import upsert_listing
+from payment_svc.models import Listing as PaymentListing
+from servicekit.auth import issue_access_token
+from servicekit.messaging.envelope import new_event
+from servicekit.messaging.tables import outbox_t, processed_t
+
+from infra.render.rabbitmq import dead_letter_queue
+
+from .conftest import (
+    Running,
+    platform_definitions,
+    private_broker_access,
+    queue_depth,
+    running,
+    stack_spec,
+    wait_until,
+)
+
+PAYMENTS = 1000
+KILL_AFTER = 300
+CONCURRENCY = 20
+CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": "123"}
+
+
+async def count(service: Running, query: Any) -> int:
+    async with service.runtime.sessionmaker() as session:
+        return int(await session.scalar(query) or 0)
+
+
+async def seed_listings(market: Running, pay: Running, seller: uuid.UUID) -> list[uuid.UUID]:
+    """1,000 active listings in marketplace-svc, and in payment-svc's read model as ``listing.created``
+    would put them: payment-svc's own handler applies marketplace-svc's own event for each (the
+    broker path of listing.created is test_integration_flow's subject; here it would only add load)."""
+    now = datetime.now(UTC)
+    rows = [
+        Listing(
+            id=uuid.uuid4(),
+            owner_id=seller,
+            title=f"item {n}",
+            description="",
+            price_minor=1000 + n,
+            currency="EUR",
+            status="active",
+            created_at=now,
+            updated_at=now,
+        )
+        for n in range(PAYMENTS)
+    ]
+    async with market.runtime.sessionmaker() as session:
+        session.add_all(rows)
+        await session.commit()
+    async with pay.runtime.sessionmaker() as session:
+        for row in rows:
+            await upsert_listing(new_event(ListingCreated.of(row), producer=market.name), session)
+        await session.commit()
+    return [row.id for row in rows]
+
+
+UNSENT = sa.select(sa.func.count()).select_from(outbox_t).where(outbox_t.c.sent_at.is_(None))
+
+
+@pytest.mark.timeout(90)
+async def test_a_broker_killed_mid_payments_loses_and_duplicates_nothing(
+    server_factory: Any, postgres_server: Any, redis_server: Any, tmp_path: Path, timings: dict[str, float]
+) -> None:
+    began = time.monotonic()
+    spec = stack_spec()
+    definitions, users = platform_definitions(spec)
+    (tmp_path / "definitions.json").write_text(json.dumps(definitions))
+    broker = await asyncio.to_thread(
+        server_factory.rabbitmq, plugins=(), definitions=tmp_path / "definitions.json"
+    )
+    access = private_broker_access(broker, spec, users)
+    timings["broker boot"] = time.monotonic() - began
+    where = {"postgres": postgres_server, "redis": redis_server, "broker": access}
+    async with running("marketplace-svc", **where) as market, running("payment-svc", **where) as pay:
+        t = time.monotonic()
+        seller, buyer = uuid.uuid4(), uuid.uuid4()
+        ids = await seed_listings(market, pay, seller)
+        assert await count(pay, sa.select(sa.func.count()).select_from(PaymentListing)) == PAYMENTS
+        timings["seed 1000 listings"] = time.monotonic() - t
+
+        headers = {"Authorization": f"Bearer {issue_access_token(pay.settings, str(buyer))}"}
+        limit = asyncio.Semaphore(CONCURRENCY)
+
+        async def pay_for(listing_id: uuid.UUID) -> httpx.Response:
+            async with limit:
+                return await pay.client.post(
+                    "/api/payments",
+                    json={"listing_id": str(listing_id), "card": CARD},
+                    headers=headers | {"Idempotency-Key": str(uuid.uuid4())},
+                )
+
+        t = time.monotonic()
+        before = await asyncio.gather(*(pay_for(i) for i in ids[:KILL_AFTER]))
+        timings[f"{KILL_AFTER} payments"] = time.monotonic() - t
+        await asyncio.to_thread(broker.kill)
+        t = time.monotonic()
+        during = await asyncio.gather(*(pay_for(i) for i in ids[KILL_AFTER:]))
+        timings[f"{PAYMENTS - KILL_AFTER} payments, broker dead"] = time.monotonic() - t
+        assert [r.status_code for r in before + during] == [201] * PAYMENTS
+        backlog = await count(pay, UNSENT)
+        sold_while_down = await count(market, sa.select(sa.func.count()).where(Listing.status == "sold"))
+        assert (await pay.client.get("/readyz")).status_code == 503  # the outage was real
+
+        t = time.monotonic()
+        await asyncio.to_thread(broker.start)  # same ports, same data directory
+        timings["broker restart"] = time.monotonic() - t
+        t = time.monotonic()
+
+        progress: dict[str, Any] = {}
+
+        async def settled() -> bool:
+            progress["sold"] = await count(market, sa.select(sa.func.count()).where(Listing.status == "sold"))
+            progress["unsent"] = await count(pay, UNSENT)
+            progress["at_s"] = round(time.monotonic() - t, 1)
+            return progress["sold"] == PAYMENTS and progress["unsent"] == 0
+
+        await wait_until(
+            settled, 45, "every listing sold and payment-svc's outbox empty", interval=0.25, progress=progress
+        )
+        timings["drain after restart"] = time.monotonic() - t
+
+        sent = dict(
+            await session_rows(
+                pay,
+                sa.select(outbox_t.c.event_id, outbox_t.c.envelope["payload"]["listing_id"].astext).where(
+                    outbox_t.c.event_type == "payment.succeeded"
+                ),
+            )
+        )
+        applied = await _all(
+            market, sa.select(processed_t.c.message_id).where(processed_t.c.event_type == "payment.succeeded")
+        )
+        sold_events = await _all(
+            market,
+            sa.select(outbox_t.c.envelope["payload"]["id"].astext).where(
+                outbox_t.c.event_type == "listing.updated"
+            ),
+        )
+        dead = [
+            await queue_depth(access.url(), dead_letter_queue(svc))
+            for svc in ("marketplace-svc", "payment-svc")
+        ]
+        duplicates = market.consumed("payment.succeeded", "duplicate")
+    timings["total"] = time.monotonic() - began
+    print(
+        f"\noutbox backlog at restart: {backlog}, sold before restart: {sold_while_down}, "
+        f"redelivered duplicates skipped: {duplicates:.0f}"
+    )
+
+    expected = sorted(str(i) for i in ids)
+    assert backlog > 0  # the outbox really absorbed the outage...
+    assert sold_while_down < PAYMENTS  # ...and delivery really waited for the broker
+    assert len(sent) == PAYMENTS
+    assert len(applied) == PAYMENTS  # exactly 1,000 payment.succeeded applied
+    assert set(applied) == set(sent)  # 0 lost, nothing foreign
+    assert sorted(sent[a] for a in applied) == expected  # no listing processed twice
+    assert sorted(sold_events) == expected  # each listing went to sold exactly once
+    assert dead == [0, 0]
+
+
+async def session_rows(service: Running, query: Any) -> list[Any]:
+    async with service.runtime.sessionmaker() as session:
+        return [tuple(row) for row in await session.execute(query)]
+
+
+async def _all(service: Running, query: Any) -> list[Any]:
+    async with service.runtime.sessionmaker() as session:
+        return list(await session.scalars(query))
