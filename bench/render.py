@@ -261,25 +261,22 @@ def main() -> None:
         tmp = Path(tmp_name)
         s10 = make_checkout(tmp / "s10", 10)
         s100 = make_checkout(tmp / "s100", 100)
-        out = str(tmp / "out")
+        render = ["render", "-s", "dev", "-o", str(tmp / "out")]
+        # In a generated checkout the CLI must import that checkout's own copy of the code.
+        in_tree = [PYTHON, "-m", "cli.main", *render]
+        minimal = [PYTHON, str(ROOT / "bench" / "typer_minimal.py"), "--help"]
         cases = {
             "floor": Case("import floor", [PYTHON, "-c", "import " + ", ".join(modules)], ROOT),
-            "dev": Case(
-                "`platform render --stack dev -o DIR`", [PLATFORM, "render", "-s", "dev", "-o", out], ROOT
-            ),
-            "s10": Case("render, 10 services", [PLATFORM, "render", "-s", "dev", "-o", out], s10),
-            "s100": Case("render, 100 services", [PLATFORM, "render", "-s", "dev", "-o", out], s100),
+            "dev": Case("`platform render --stack dev -o DIR`", [PLATFORM, *render], ROOT),
+            "s10": Case("render, 10 services", in_tree, s10),
+            "s100": Case("render, 100 services", in_tree, s100),
             "diff": Case(
                 "`platform diff --stack dev --base HEAD`",
                 [PLATFORM, "diff", "-s", "dev", "--base", "HEAD"],
                 ROOT,
             ),
             "help": Case("`platform --help`", [PLATFORM, "--help"], ROOT),
-            "help_min": Case(
-                "minimal Typer app `--help`",
-                [PYTHON, str(ROOT / "bench" / "typer_minimal.py"), "--help"],
-                ROOT,
-            ),
+            "help_min": Case("minimal Typer app `--help`", minimal, ROOT),
         }
         counts = {key: count(tree) for key, tree in (("dev", ROOT), ("s10", s10), ("s100", s100))}
         load_before = load_text()
