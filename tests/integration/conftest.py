@@ -26,6 +26,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from servicekit.settings import Settings
 from servicekit.testing import (
@@ -36,7 +37,10 @@ from servicekit.testing import (
     drop_database,
     settings_for,
 )
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from infra.local.ports import free_port
+from infra.local.uvicorn_service import UvicornService
 from infra.render.rabbitmq import VHOST, render_definitions
 from infra.spec import PlatformSpec, config_from_stack_file, load_spec, stack_file
 
@@ -268,6 +272,68 @@ def settings_env(settings: Settings) -> dict[str, str]:
             value = ",".join(str(v) for v in value)
         env[field.upper()] = str(value)
     return env
+
+
+@dataclass
+class Served:
+    """A service running as its own uvicorn process, plus the test's own engine on its database."""
+
+    name: str
+    settings: Settings
+    database: Database
+    process: UvicornService
+    url: str
+    engine: AsyncEngine
+
+    def session(self) -> AsyncSession:
+        """A session on the service's database (for seeding and assertions)."""
+        return async_sessionmaker(self.engine, expire_on_commit=False)()
+
+    async def metric(self, name: str, **labels: str) -> float:
+        """A sample of the process's ``/metrics`` (0 when absent)."""
+        async with httpx.AsyncClient(timeout=10) as http:
+            text = (await http.get(f"{self.url}/metrics")).text
+        want = labels | {"service": self.name}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and all(sample.labels.get(k) == v for k, v in want.items()):
+                    return float(sample.value)
+        return 0.0
+
+
+@contextlib.asynccontextmanager
+async def served(
+    name: str,
+    *,
+    postgres: Any,
+    redis: Any,
+    broker: BrokerAccess,
+    base_dir: Path,
+    factory: Any = None,
+    **overrides: Any,
+) -> AsyncIterator[Served]:
+    """Deploy *name* and run ``uvicorn <pkg>.main:create_app --factory`` (as `platform dev` does) on a
+    free port until exit; *factory* (a ``server_factory``) also kills it if the test dies."""
+    async with deployed(name, postgres=postgres, redis=redis, broker=broker, **overrides) as dep:
+        port = free_port()
+        process = UvicornService(
+            name,
+            name.replace("-", "_"),
+            base_dir,
+            port,
+            settings_env(dep.settings),
+            log_path=base_dir / f"{name}.log",
+            cwd=REPO,
+        )
+        if factory is not None:
+            factory.servers.append(process)
+        engine = create_async_engine(dep.settings.database_url)
+        try:
+            await asyncio.to_thread(process.start)  # returns once /readyz answers 200
+            yield Served(name, dep.settings, dep.database, process, f"http://127.0.0.1:{port}", engine)
+        finally:
+            await asyncio.to_thread(process.stop)
+            await engine.dispose()
 
 
 # ---- waiting ------------------------------------------------------------------------------------

@@ -1,6 +1,9 @@
 """RabbitMQ killed with SIGKILL in the middle of 1,000 payments, then restarted on the same ports and
 data: payment-svc keeps answering (its outbox absorbs the outage) and every ``payment.succeeded``
 reaches marketplace-svc exactly once - none lost, none applied twice, nothing dead-lettered.
+
+Both services run as their own uvicorn processes (as `platform dev` runs them), each with its own
+database and its own RabbitMQ user from the rendered definitions, on a private broker.
 """
 
 from __future__ import annotations
@@ -27,11 +30,11 @@ from servicekit.messaging.tables import outbox_t, processed_t
 from infra.render.rabbitmq import dead_letter_queue
 
 from .conftest import (
-    Running,
+    Served,
     platform_definitions,
     private_broker_access,
     queue_depth,
-    running,
+    served,
     stack_spec,
     wait_until,
 )
@@ -40,19 +43,26 @@ PAYMENTS = 1000
 KILL_AFTER = 300
 CONCURRENCY = 20
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": "123"}
+UNSENT = sa.select(sa.func.count()).select_from(outbox_t).where(outbox_t.c.sent_at.is_(None))
+SOLD = sa.select(sa.func.count()).where(Listing.status == "sold")
 
 
-async def count(service: Running, query: Any) -> int:
-    async with service.runtime.sessionmaker() as session:
+async def rows(service: Served, query: Any) -> list[Any]:
+    async with service.session() as session:
+        return [tuple(row) if len(row) > 1 else row[0] for row in await session.execute(query)]
+
+
+async def count(service: Served, query: Any) -> int:
+    async with service.session() as session:
         return int(await session.scalar(query) or 0)
 
 
-async def seed_listings(market: Running, pay: Running, seller: uuid.UUID) -> list[uuid.UUID]:
+async def seed_listings(market: Served, pay: Served, seller: uuid.UUID) -> list[uuid.UUID]:
     """1,000 active listings in marketplace-svc, and in payment-svc's read model as ``listing.created``
     would put them: payment-svc's own handler applies marketplace-svc's own event for each (the
     broker path of listing.created is test_integration_flow's subject; here it would only add load)."""
     now = datetime.now(UTC)
-    rows = [
+    listings = [
         Listing(
             id=uuid.uuid4(),
             owner_id=seller,
@@ -66,17 +76,15 @@ async def seed_listings(market: Running, pay: Running, seller: uuid.UUID) -> lis
         )
         for n in range(PAYMENTS)
     ]
-    async with market.runtime.sessionmaker() as session:
-        session.add_all(rows)
+    events = [new_event(ListingCreated.of(listing), producer=market.name) for listing in listings]
+    async with market.session() as session:
+        session.add_all(listings)
         await session.commit()
-    async with pay.runtime.sessionmaker() as session:
-        for row in rows:
-            await upsert_listing(new_event(ListingCreated.of(row), producer=market.name), session)
+    async with pay.session() as session:
+        for event in events:
+            await upsert_listing(event, session)
         await session.commit()
-    return [row.id for row in rows]
-
-
-UNSENT = sa.select(sa.func.count()).select_from(outbox_t).where(outbox_t.c.sent_at.is_(None))
+    return [listing.id for listing in listings]
 
 
 @pytest.mark.timeout(90)
@@ -92,46 +100,50 @@ async def test_a_broker_killed_mid_payments_loses_and_duplicates_nothing(
     )
     access = private_broker_access(broker, spec, users)
     timings["broker boot"] = time.monotonic() - began
+    t = time.monotonic()
     where = {"postgres": postgres_server, "redis": redis_server, "broker": access}
-    async with running("marketplace-svc", **where) as market, running("payment-svc", **where) as pay:
+    where |= {"base_dir": tmp_path, "factory": server_factory}
+    async with served("marketplace-svc", **where) as market, served("payment-svc", **where) as pay:
+        timings["services up"] = time.monotonic() - t
         t = time.monotonic()
-        seller, buyer = uuid.uuid4(), uuid.uuid4()
-        ids = await seed_listings(market, pay, seller)
+        ids = await seed_listings(market, pay, uuid.uuid4())
         assert await count(pay, sa.select(sa.func.count()).select_from(PaymentListing)) == PAYMENTS
-        timings["seed 1000 listings"] = time.monotonic() - t
+        timings["seed"] = time.monotonic() - t
 
-        headers = {"Authorization": f"Bearer {issue_access_token(pay.settings, str(buyer))}"}
-        limit = asyncio.Semaphore(CONCURRENCY)
+        headers = {"Authorization": f"Bearer {issue_access_token(pay.settings, str(uuid.uuid4()))}"}
+        limits = httpx.Limits(max_connections=CONCURRENCY)
+        async with httpx.AsyncClient(base_url=pay.url, limits=limits, timeout=30) as http:
+            gate = asyncio.Semaphore(CONCURRENCY)
 
-        async def pay_for(listing_id: uuid.UUID) -> httpx.Response:
-            async with limit:
-                return await pay.client.post(
-                    "/api/payments",
-                    json={"listing_id": str(listing_id), "card": CARD},
-                    headers=headers | {"Idempotency-Key": str(uuid.uuid4())},
-                )
+            async def pay_for(listing_id: uuid.UUID) -> int:
+                async with gate:
+                    response = await http.post(
+                        "/api/payments",
+                        json={"listing_id": str(listing_id), "card": CARD},
+                        headers=headers | {"Idempotency-Key": str(uuid.uuid4())},
+                    )
+                    return response.status_code
 
-        t = time.monotonic()
-        before = await asyncio.gather(*(pay_for(i) for i in ids[:KILL_AFTER]))
-        timings[f"{KILL_AFTER} payments"] = time.monotonic() - t
-        await asyncio.to_thread(broker.kill)
-        t = time.monotonic()
-        during = await asyncio.gather(*(pay_for(i) for i in ids[KILL_AFTER:]))
-        timings[f"{PAYMENTS - KILL_AFTER} payments, broker dead"] = time.monotonic() - t
-        assert [r.status_code for r in before + during] == [201] * PAYMENTS
-        backlog = await count(pay, UNSENT)
-        sold_while_down = await count(market, sa.select(sa.func.count()).where(Listing.status == "sold"))
-        assert (await pay.client.get("/readyz")).status_code == 503  # the outage was real
+            t = time.monotonic()
+            before = await asyncio.gather(*(pay_for(i) for i in ids[:KILL_AFTER]))
+            timings[f"{KILL_AFTER} payments"] = time.monotonic() - t
+            await asyncio.to_thread(broker.kill)  # SIGKILL: beam, its helpers, its epmd
+            t = time.monotonic()
+            during = await asyncio.gather(*(pay_for(i) for i in ids[KILL_AFTER:]))
+            timings[f"{PAYMENTS - KILL_AFTER} payments, broker dead"] = time.monotonic() - t
+            assert before + during == [201] * PAYMENTS  # the API kept answering through the outage
+            backlog = await count(pay, UNSENT)
+            sold_while_down = await count(market, SOLD)
+            assert (await http.get("/readyz")).status_code == 503  # the outage was real
 
         t = time.monotonic()
         await asyncio.to_thread(broker.start)  # same ports, same data directory
         timings["broker restart"] = time.monotonic() - t
         t = time.monotonic()
-
         progress: dict[str, Any] = {}
 
         async def settled() -> bool:
-            progress["sold"] = await count(market, sa.select(sa.func.count()).where(Listing.status == "sold"))
+            progress["sold"] = await count(market, SOLD)
             progress["unsent"] = await count(pay, UNSENT)
             progress["at_s"] = round(time.monotonic() - t, 1)
             return progress["sold"] == PAYMENTS and progress["unsent"] == 0
@@ -141,18 +153,18 @@ async def test_a_broker_killed_mid_payments_loses_and_duplicates_nothing(
         )
         timings["drain after restart"] = time.monotonic() - t
 
-        sent = dict(
-            await session_rows(
+        paid_listing = dict(
+            await rows(
                 pay,
                 sa.select(outbox_t.c.event_id, outbox_t.c.envelope["payload"]["listing_id"].astext).where(
                     outbox_t.c.event_type == "payment.succeeded"
                 ),
             )
         )
-        applied = await _all(
+        applied = await rows(
             market, sa.select(processed_t.c.message_id).where(processed_t.c.event_type == "payment.succeeded")
         )
-        sold_events = await _all(
+        sold_events = await rows(
             market,
             sa.select(outbox_t.c.envelope["payload"]["id"].astext).where(
                 outbox_t.c.event_type == "listing.updated"
@@ -162,7 +174,9 @@ async def test_a_broker_killed_mid_payments_loses_and_duplicates_nothing(
             await queue_depth(access.url(), dead_letter_queue(svc))
             for svc in ("marketplace-svc", "payment-svc")
         ]
-        duplicates = market.consumed("payment.succeeded", "duplicate")
+        duplicates = await market.metric(
+            "messaging_consumed_total", event="payment.succeeded", outcome="duplicate"
+        )
     timings["total"] = time.monotonic() - began
     print(
         f"\noutbox backlog at restart: {backlog}, sold before restart: {sold_while_down}, "
@@ -172,19 +186,9 @@ async def test_a_broker_killed_mid_payments_loses_and_duplicates_nothing(
     expected = sorted(str(i) for i in ids)
     assert backlog > 0  # the outbox really absorbed the outage...
     assert sold_while_down < PAYMENTS  # ...and delivery really waited for the broker
-    assert len(sent) == PAYMENTS
+    assert len(paid_listing) == PAYMENTS
     assert len(applied) == PAYMENTS  # exactly 1,000 payment.succeeded applied
-    assert set(applied) == set(sent)  # 0 lost, nothing foreign
-    assert sorted(sent[a] for a in applied) == expected  # no listing processed twice
+    assert set(applied) == set(paid_listing)  # 0 lost, nothing foreign
+    assert sorted(paid_listing[a] for a in applied) == expected  # no listing processed twice
     assert sorted(sold_events) == expected  # each listing went to sold exactly once
     assert dead == [0, 0]
-
-
-async def session_rows(service: Running, query: Any) -> list[Any]:
-    async with service.runtime.sessionmaker() as session:
-        return [tuple(row) for row in await session.execute(query)]
-
-
-async def _all(service: Running, query: Any) -> list[Any]:
-    async with service.runtime.sessionmaker() as session:
-        return list(await session.scalars(query))
