@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -14,8 +15,24 @@ from infra.spec import PlatformSpec
 
 CONF_DIR = "/etc/nginx/platform"
 TLS_DIR = "/etc/nginx/tls"
-#: nginx-unprivileged keeps its cache under /var/cache/nginx; with a read-only root it must be writable.
-CACHE_DIR = "/var/cache/nginx"
+
+
+def writable_volumes(addrs: GatewayAddresses, cache_size: str) -> tuple[list[dict], list[dict]]:
+    """(mounts, volumes): one emptyDir per :attr:`GatewayAddresses.writable_dirs` entry.
+
+    Derived, never listed by hand, so every path nginx writes to (pid, temp paths, proxy cache)
+    exists and is writable under the read-only root filesystem. The proxy cache's directory gets
+    *cache_size*; the others the default emptyDir limit.
+    """
+    cache_parent = str(PurePosixPath(addrs.cache_dir).parent)
+    mounts, volumes = [], []
+    for directory in addrs.writable_dirs:
+        name = directory.strip("/").replace("/", "-").replace("_", "-").lower() or "root"
+        mounts.append({"name": name, "mount_path": directory})
+        volumes.append(
+            kube.empty_dir(name, cache_size) if directory == cache_parent else kube.empty_dir(name)
+        )
+    return mounts, volumes
 
 
 @dataclass(frozen=True)
@@ -47,16 +64,9 @@ class Gateway(pulumi.ComponentResource):
             data={"nginx.conf": conf},
             opts=child,
         )
-        mounts = [
-            {"name": "config", "mount_path": CONF_DIR, "read_only": True},
-            {"name": "tmp", "mount_path": "/tmp"},
-            {"name": "cache", "mount_path": CACHE_DIR},
-        ]
-        volumes = [
-            {"name": "config", "config_map": {"name": "gateway-config"}},
-            kube.empty_dir("tmp"),
-            kube.empty_dir("cache", args.cache_size),
-        ]
+        writable_mounts, writable = writable_volumes(addrs, args.cache_size)
+        mounts = [{"name": "config", "mount_path": CONF_DIR, "read_only": True}, *writable_mounts]
+        volumes = [{"name": "config", "config_map": {"name": "gateway-config"}}, *writable]
         ports = [{"name": "http", "container_port": addrs.http_port, "protocol": "TCP"}]
         if cfg.tls.enabled:
             mounts.append({"name": "tls", "mount_path": TLS_DIR, "read_only": True})

@@ -135,8 +135,10 @@ class GatewayAddresses:
     def for_kubernetes(cls, spec: PlatformSpec) -> GatewayAddresses:
         """Service DNS upstreams, 8080/8443, TLS Secret mounted at /etc/nginx/tls.
 
-        With ``readOnlyRootFilesystem`` the pod needs writable emptyDirs at ``/tmp`` (pid and temp
-        paths) and ``/var/cache/nginx`` (proxy cache): see :attr:`writable_dirs`.
+        With ``readOnlyRootFilesystem`` every path nginx writes to sits directly in an emptyDir the
+        Gateway component mounts from :attr:`writable_dirs`: ``/tmp`` (pid, the five temp paths, which
+        nginx creates itself) and ``/var/cache/nginx`` (proxy cache). An emptyDir starts empty, so no
+        path may need a directory *inside* a mount that nobody creates.
         """
         ns = spec.config.namespace
         return cls(
@@ -148,7 +150,7 @@ class GatewayAddresses:
             tls_cert="/etc/nginx/tls/tls.crt",
             tls_key="/etc/nginx/tls/tls.key",
             pid_path="/tmp/nginx.pid",
-            temp_dir="/tmp/nginx",
+            temp_dir="/tmp",
             cache_dir="/var/cache/nginx/api",
             access_log="/dev/stdout",
             error_log="/dev/stderr",
