@@ -302,20 +302,16 @@ class Served:
 
 
 @contextlib.asynccontextmanager
-async def served(
-    name: str,
-    *,
-    postgres: Any,
-    redis: Any,
-    broker: BrokerAccess,
-    base_dir: Path,
-    factory: Any = None,
-    **overrides: Any,
-) -> AsyncIterator[Served]:
-    """Deploy *name* and run ``uvicorn <pkg>.main:create_app --factory`` (as `platform dev` does) on a
-    free port until exit; *factory* (a ``server_factory``) also kills it if the test dies."""
-    async with deployed(name, postgres=postgres, redis=redis, broker=broker, **overrides) as dep:
+async def serving(
+    deps: list[Deployed], *, base_dir: Path, factory: Any = None
+) -> AsyncIterator[list[Served]]:
+    """Run each deployed service as ``uvicorn <pkg>.main:create_app --factory`` (as `platform dev`
+    does) on a free port, all started and stopped in parallel; *factory* (a ``server_factory``) also
+    kills them if the test dies. Yields them once every ``/readyz`` answered 200."""
+    started: list[Served] = []
+    for dep in deps:
         port = free_port()
+        name = dep.kind.name
         process = UvicornService(
             name,
             name.replace("-", "_"),
@@ -328,12 +324,26 @@ async def served(
         if factory is not None:
             factory.servers.append(process)
         engine = create_async_engine(dep.settings.database_url)
-        try:
-            await asyncio.to_thread(process.start)  # returns once /readyz answers 200
-            yield Served(name, dep.settings, dep.database, process, f"http://127.0.0.1:{port}", engine)
-        finally:
-            await asyncio.to_thread(process.stop)
-            await engine.dispose()
+        started.append(Served(name, dep.settings, dep.database, process, f"http://127.0.0.1:{port}", engine))
+    try:
+        await asyncio.gather(*(asyncio.to_thread(s.process.start) for s in started))
+        yield started
+    finally:
+        await asyncio.gather(*(asyncio.to_thread(s.process.stop) for s in started), return_exceptions=True)
+        for s in started:
+            await s.engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def served(
+    name: str, *, postgres: Any, redis: Any, broker: BrokerAccess, base_dir: Path, factory: Any = None
+) -> AsyncIterator[Served]:
+    """Deploy *name* and run it as a uvicorn process (see :func:`serving`) until exit."""
+    async with (
+        deployed(name, postgres=postgres, redis=redis, broker=broker) as dep,
+        serving([dep], base_dir=base_dir, factory=factory) as (service,),
+    ):
+        yield service
 
 
 # ---- waiting ------------------------------------------------------------------------------------

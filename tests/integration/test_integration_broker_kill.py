@@ -31,10 +31,11 @@ from infra.render.rabbitmq import dead_letter_queue
 
 from .conftest import (
     Served,
+    deployed,
     platform_definitions,
     private_broker_access,
     queue_depth,
-    served,
+    serving,
     stack_spec,
     wait_until,
 )
@@ -102,8 +103,11 @@ async def test_a_broker_killed_mid_payments_loses_and_duplicates_nothing(
     timings["broker boot"] = time.monotonic() - began
     t = time.monotonic()
     where = {"postgres": postgres_server, "redis": redis_server, "broker": access}
-    where |= {"base_dir": tmp_path, "factory": server_factory}
-    async with served("marketplace-svc", **where) as market, served("payment-svc", **where) as pay:
+    async with (
+        deployed("marketplace-svc", **where) as market_deployed,
+        deployed("payment-svc", **where) as pay_deployed,
+        serving([market_deployed, pay_deployed], base_dir=tmp_path, factory=server_factory) as (market, pay),
+    ):
         timings["services up"] = time.monotonic() - t
         t = time.monotonic()
         ids = await seed_listings(market, pay, uuid.uuid4())
