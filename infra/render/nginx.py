@@ -19,6 +19,9 @@ What the rendered ``nginx.conf`` does, in request order:
 - Security headers on every response, ``server_tokens off``.
 - Upstreams are ``keepalive`` pools (HTTP/1.1, ``Connection`` cleared). WebSocket upgrades are passed
   only on routes with ``gateway.websocket``.
+- ``X-Forwarded-For``/``X-Real-IP`` upstream are the client address alone: ``$remote_addr``, which
+  ``real_ip`` takes from ``X-Forwarded-For`` only when the connection comes from a trusted proxy
+  (``GatewayAddresses.trusted_proxies``). Whatever a client puts in those headers is dropped.
 - ``X-Request-ID``: the client's value when it is a safe token (``[A-Za-z0-9._:-]{1,128}``), else
   nginx's ``$request_id``; sent upstream, returned in the response, written to the JSON access log.
 - Upstream failures (502/503/504) answer a JSON body too.
@@ -64,11 +67,13 @@ NUMERIC_LOG_FIELDS = frozenset({"status", "bytes_sent", "request_time"})
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 CACHE_ZONE = "api_cache"
 #: Request headers sent upstream on every route (Accept-Encoding cleared: the gateway compresses, and
-#: cached bodies stay uncompressed so any client can be served from the cache).
+#: cached bodies stay uncompressed so any client can be served from the cache). ``X-Forwarded-For`` is
+#: exactly the client address (``$remote_addr``, after ``real_ip`` resolved trusted proxies), never the
+#: client's own header appended to: services trust it for per-client limits such as login attempts.
 PROXY_HEADERS = (
     ("Host", "$host"),
     ("X-Real-IP", "$remote_addr"),
-    ("X-Forwarded-For", "$proxy_add_x_forwarded_for"),
+    ("X-Forwarded-For", "$remote_addr"),
     ("X-Forwarded-Proto", "$scheme"),
     ("X-Forwarded-Host", "$host"),
     ("X-Request-ID", "$req_id"),

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from cli.main import main
+from infra.render.nginx import CLUSTER_PROXIES
 from infra.scaffold.plan import template_version
 from infra.scaffold.sandbox import copy_checkout
 from infra.spec import REPO_ROOT, available_stacks, load_manifest
@@ -99,6 +100,16 @@ def test_generated_code_is_ruff_clean(repo: Path) -> None:
         text=True,
     )
     assert fmt.returncode == 0, fmt.stdout
+
+
+def test_every_dockerfile_trusts_forwarded_for_only_from_the_cluster_ranges(repo: Path) -> None:
+    """Committed and generated images alike: never ``*`` (a client could pick its own address)."""
+    expected = ",".join(CLUSTER_PROXIES)
+    dockerfiles = sorted((repo / "services").glob("*/Dockerfile"))
+    assert len(dockerfiles) == 4 + len(MATRIX)
+    for dockerfile in dockerfiles:
+        values = re.findall(r'FORWARDED_ALLOW_IPS="([^"]*)"', dockerfile.read_text())
+        assert values == [expected], dockerfile
 
 
 def test_dockerfiles_pass_hadolint(repo: Path) -> None:

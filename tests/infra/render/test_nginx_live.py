@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -24,6 +25,8 @@ from infra.spec import PlatformSpec, RateLimit
 from .conftest import require_tool
 
 ALLOWED = "http://localhost:3000"  # in dev's corsOrigins
+#: Plays the in-cluster Ingress controller: its X-Forwarded-For is trusted (``set_real_ip_from``).
+TRUSTED_PROXY = "127.0.0.250"
 RPS, BURST = 5, 10
 _source = itertools.count(10)
 
@@ -64,9 +67,10 @@ class Gateway:
     https: int
     base: Path
 
-    def client(self, **kwargs) -> httpx.Client:
+    def client(self, source: str | None = None, **kwargs) -> httpx.Client:
         """A client from its own loopback source address, so each test has its own rate-limit bucket."""
-        transport = httpx.HTTPTransport(local_address=f"127.0.0.{next(_source)}", verify=False)
+        address = source or f"127.0.0.{next(_source)}"
+        transport = httpx.HTTPTransport(local_address=address, verify=False)
         return httpx.Client(transport=transport, timeout=10, **kwargs)
 
     def url(self, path: str) -> str:
@@ -94,6 +98,7 @@ def gateway(specs, tls_files, tmp_path_factory: pytest.TempPathFactory) -> Itera
         tls_cert=tls_files[0],
         tls_key=tls_files[1],
     )
+    addrs = dataclasses.replace(addrs, trusted_proxies=(f"{TRUSTED_PROXY}/32",))
     make_writable_dirs(addrs)
     conf = base / "nginx.conf"
     conf.write_text(render_nginx_conf(spec, addrs))
@@ -280,7 +285,8 @@ def test_access_log_is_json_with_request_id_and_upstream_time(gateway: Gateway) 
     assert float(entry["upstream_response_time"]) >= 0
 
 
-def test_upstream_receives_forwarding_headers(gateway: Gateway) -> None:
+def _headers_upstream_sees(gateway: Gateway, headers: dict[str, str], source: str | None = None) -> dict:
+    """Request headers (lowercase names) the upstream receives for one GET through the gateway."""
     seen: dict[str, str] = {}
     original = Upstream.do_GET
 
@@ -290,11 +296,29 @@ def test_upstream_receives_forwarding_headers(gateway: Gateway) -> None:
 
     Upstream.do_GET = capture  # type: ignore[method-assign]
     try:
-        with gateway.client() as c:
-            c.get(gateway.url("/api/payments/fwd"), headers={"Accept-Encoding": "gzip"})
+        with gateway.client(source) as c:
+            assert c.get(gateway.url("/api/payments/fwd"), headers=headers).status_code == 200
     finally:
         Upstream.do_GET = original  # type: ignore[method-assign]
+    return seen
+
+
+def test_upstream_receives_forwarding_headers(gateway: Gateway) -> None:
+    seen = _headers_upstream_sees(gateway, {"Accept-Encoding": "gzip"})
     assert seen["x-forwarded-proto"] == "https"
     assert seen["x-forwarded-for"].startswith("127.0.0.")
     assert seen.get("accept-encoding", "") == ""
     assert "connection" not in seen  # cleared, so the upstream keepalive pool is used
+
+
+def test_spoofed_x_forwarded_for_is_replaced_by_the_client_address(gateway: Gateway) -> None:
+    # Services trust X-Forwarded-For for the login limiter: a client must not choose its address.
+    client = f"127.0.0.{next(_source)}"
+    seen = _headers_upstream_sees(gateway, {"X-Forwarded-For": "6.6.6.6", "X-Real-IP": "6.6.6.6"}, client)
+    assert (seen["x-forwarded-for"], seen["x-real-ip"]) == (client, client)
+
+
+def test_trusted_proxy_address_resolves_to_the_client_and_drops_spoofed_hops(gateway: Gateway) -> None:
+    # As in the cluster: the Ingress controller appends the real client; what the client sent is dropped.
+    seen = _headers_upstream_sees(gateway, {"X-Forwarded-For": "6.6.6.6, 203.0.113.7"}, TRUSTED_PROXY)
+    assert (seen["x-forwarded-for"], seen["x-real-ip"]) == ("203.0.113.7", "203.0.113.7")

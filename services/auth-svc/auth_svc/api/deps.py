@@ -29,7 +29,12 @@ def get_settings_dep(request: Request) -> Settings:
 
 
 def get_client_ip(request: Request) -> str:
-    """The caller's address (uvicorn's ``--proxy-headers`` puts the gateway's X-Forwarded-For here)."""
+    """The caller's address.
+
+    uvicorn's ``--proxy-headers`` puts the gateway's ``X-Forwarded-For`` here only when the TCP peer is
+    in ``FORWARDED_ALLOW_IPS`` (the image trusts the cluster's private ranges, never ``*``); the
+    gateway sends exactly the client's address, so a client cannot choose its limiter bucket.
+    """
     return request.client.host if request.client else "unknown"
 
 
