@@ -195,30 +195,30 @@ async def deployed(
 ) -> AsyncIterator[Deployed]:
     """Provision *name* like the platform would: own database (migrated), Redis ACL user, broker user."""
     kind = service_kind(name)
-    spec = load_spec(STACK)
-    need = spec.service(name).manifest.needs
+    need = load_spec(STACK).service(name).manifest.needs
     database = await create_database(postgres)
-    redis_creds = add_redis_user(redis, name) if need.redis else None
-    rabbit = broker.users[name]
-    values: dict[str, Any] = {
-        "rabbitmq_vhost": broker.vhost,
-        "rabbitmq_user": rabbit.user,
-        "rabbitmq_password": rabbit.password,
-        "rabbitmq_retry_delays_ms": broker.delays_ms,
-        "log_level": "WARNING",
-    }
-    if redis_creds is not None and need.redis is not None:
-        values |= {
-            "redis_host": redis.host,
-            "redis_port": redis.port,
-            "redis_db": need.redis.db,
-            "redis_user": redis_creds.user,
-            "redis_password": redis_creds.password,
-        }
-    settings = settings_for(
-        kind.settings_cls, name, database=database, rabbitmq=broker.server, **(values | overrides)
-    )
+    redis_creds: Credentials | None = None
     try:
+        rabbit = broker.users[name]
+        values: dict[str, Any] = {
+            "rabbitmq_vhost": broker.vhost,
+            "rabbitmq_user": rabbit.user,
+            "rabbitmq_password": rabbit.password,
+            "rabbitmq_retry_delays_ms": broker.delays_ms,
+            "log_level": "WARNING",
+        }
+        if need.redis is not None:
+            redis_creds = add_redis_user(redis, name)
+            values |= {
+                "redis_host": redis.host,
+                "redis_port": redis.port,
+                "redis_db": need.redis.db,
+                "redis_user": redis_creds.user,
+                "redis_password": redis_creds.password,
+            }
+        settings = settings_for(
+            kind.settings_cls, name, database=database, rabbitmq=broker.server, **(values | overrides)
+        )
         await alembic_upgrade(kind.alembic_ini, settings)
         yield Deployed(kind, database, settings, redis_creds.user if redis_creds else None)
     finally:
