@@ -16,16 +16,27 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from infra.errors import SpecError
+from infra.labels import instance
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: libyaml's safe loader when PyYAML was built with it (~10x faster), else the pure-Python one.
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-#: Suffixes components append to a service name for derived Kubernetes object names.
-DERIVED_SUFFIXES = ("-migrate", "-config", "-allow-ingress", "-db-bootstrap")
+#: Stacks (= ``platform:environment`` values) the repository ships.
+STACKS: tuple[str, ...] = ("dev", "staging", "prod")
+#: Suffixes components append to a service name for derived Kubernetes object names
+#: (docs/architecture.md, "Kubernetes naming and labels"; a test keeps the two in step).
+DERIVED_SUFFIXES = ("-allow-egress", "-allow-ingress", "-config", "-db", "-migrate", "-rabbitmq", "-redis")
 #: Kubernetes Service names are DNS-1035 labels: at most 63 characters.
 DNS1035_MAX = 63
-MAX_SERVICE_NAME = DNS1035_MAX - max(len(s) for s in DERIVED_SUFFIXES)
+#: Kubernetes label values: at most 63 characters.
+LABEL_VALUE_MAX = 63
+#: The longest label value derived from a service name: the migration Job's instance label
+#: ``<svc>-migrate-<stack>`` (``app.kubernetes.io/instance``), in the longest shipped stack.
+LONGEST_LABEL_SUFFIX = f"-migrate-{max(STACKS, key=len)}"
+MAX_SERVICE_NAME = min(
+    DNS1035_MAX - max(len(s) for s in DERIVED_SUFFIXES), LABEL_VALUE_MAX - len(LONGEST_LABEL_SUFFIX)
+)
 DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 ROUTE = re.compile(r"^(/[a-z0-9][a-z0-9._-]*)+$")
@@ -51,7 +62,6 @@ RESERVED_NAMES = frozenset(
         "kube-system",
     }
 )
-STACKS = ("dev", "staging", "prod")
 
 
 class Strict(BaseModel):
@@ -71,7 +81,7 @@ def _check_name(value: str) -> str:
     if len(value) > MAX_SERVICE_NAME:
         raise ValueError(
             f"'{value}' is {len(value)} characters; at most {MAX_SERVICE_NAME} so derived "
-            "resource names fit in 63"
+            f"object names and labels (e.g. '<name>{LONGEST_LABEL_SUFFIX}') fit in 63"
         )
     return value
 
@@ -586,6 +596,15 @@ def cross_check(spec: PlatformSpec, stack_path: Path, root: Path) -> None:
                     field="route",
                 )
         seen_routes[route] = svc.name
+        longest = instance(f"{svc.name}-migrate", spec.stack)
+        if len(longest) > LABEL_VALUE_MAX:
+            raise SpecError(
+                f"{_rel(file)}: name: in stack '{spec.stack}' the derived label value '{longest}' is "
+                f"{len(longest)} characters (Kubernetes allows {LABEL_VALUE_MAX})",
+                hint="shorten the service name or the stack name",
+                file=file,
+                field="name",
+            )
         pg = svc.manifest.needs.postgres
         if pg:
             if pg.database in seen_dbs:

@@ -8,8 +8,9 @@ be declared in :class:`Externals`; nothing else is assumed to exist.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from infra.check.k8s import (
     Manifest,
     PodTemplate,
     item_ref,
+    key_ref,
     kind,
     matches,
     name,
@@ -31,6 +33,65 @@ from infra.check.report import Section
 BUILTIN_CONFIG_MAPS = frozenset({"kube-root-ca.crt"})
 #: ClusterRoles every cluster ships with; bindings may refer to them.
 BUILTIN_CLUSTER_ROLES = frozenset({"view", "edit", "admin", "cluster-admin"})
+#: A label value (and the name part of a label key): at most 63 characters, alphanumeric at both ends,
+#: ``-``, ``_`` and ``.`` inside. The API server rejects anything else; its OpenAPI schema does not.
+LABEL_VALUE_MAX = 63
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+#: The optional prefix of a label key: a DNS-1123 subdomain of at most 253 characters.
+LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+#: Subtrees holding free-form user data, never labels.
+_DATA_FIELDS = frozenset({"data", "stringData", "binaryData"})
+
+
+def label_value_problem(value: Any) -> str | None:
+    """Why *value* is not a valid label value, or None."""
+    if not isinstance(value, str):
+        return f"label value {value!r} is not a string"
+    if len(value) > LABEL_VALUE_MAX:
+        return f"label value '{value}' is {len(value)} characters (at most {LABEL_VALUE_MAX})"
+    if not LABEL_VALUE.match(value):
+        return f"label value '{value}' is invalid (letters, digits, '-', '_', '.'; alphanumeric at both ends)"
+    return None
+
+
+def label_key_problem(key: Any) -> str | None:
+    """Why *key* is not a valid label key (``[prefix/]name``), or None."""
+    if not isinstance(key, str) or not key:
+        return f"label key {key!r} is empty or not a string"
+    prefix, _, name_ = key.rpartition("/")
+    if "/" in key and (not prefix or len(prefix) > 253 or not LABEL_PREFIX.match(prefix)):
+        return f"label key '{key}' has an invalid prefix (a DNS subdomain of at most 253 characters)"
+    if not name_ or len(name_) > LABEL_VALUE_MAX or not LABEL_VALUE.match(name_):
+        return f"label key '{key}' has an invalid name (1-63 characters, alphanumeric at both ends)"
+    return None
+
+
+def _label_sets(node: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(path, key->values) of every label map and selector in a manifest (values listed per key)."""
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _label_sets(item, f"{path}{item_ref(item, i)}")
+        return
+    if not isinstance(node, dict):
+        return
+    for key, value in node.items():
+        sub = f"{path}{key_ref(str(key))}".lstrip(".")
+        if key in _DATA_FIELDS and not path:
+            continue
+        plain_selector = (
+            key == "selector"
+            and isinstance(value, dict)
+            and value
+            and all(isinstance(v, str) for v in value.values())
+        )
+        if (key in ("labels", "matchLabels") and isinstance(value, dict)) or plain_selector:
+            yield sub, {k: [v] for k, v in value.items()}
+        elif key == "matchExpressions" and isinstance(value, list):
+            for i, expr in enumerate(value):
+                if isinstance(expr, dict):
+                    yield f"{sub}[{i}]", {expr.get("key"): list(expr.get("values") or [])}
+        else:
+            yield from _label_sets(value, sub)
 
 
 @dataclass(frozen=True)
@@ -86,6 +147,7 @@ class _Checker:
         for dup in self.index.duplicates:
             self.section.fail(kind(dup), name(dup), "metadata.name", "defined more than once")
         for m in self.manifests:
+            self._labels(m)
             handler = getattr(self, f"on_{kind(m).lower()}", None)
             if handler:
                 handler(m)
@@ -93,6 +155,22 @@ class _Checker:
             if tpl is not None:
                 self._pod(tpl)
         return self.section
+
+    # ------------------------------------------------------------ labels
+
+    def _labels(self, m: Manifest) -> None:
+        """Every label key and value, and every selector's keys and values, is valid."""
+        for path, entries in _label_sets(m, ""):
+            problems = [
+                (f"{path}{key_ref(str(key))}", problem)
+                for key, values in entries.items()
+                for problem in (label_key_problem(key), *(label_value_problem(v) for v in values))
+                if problem
+            ]
+            for where, problem in problems:
+                self.section.fail(kind(m), name(m), where, problem)
+            if not problems:
+                self.ok()
 
     # ------------------------------------------------------------ workloads
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -10,7 +11,9 @@ from pydantic import ValidationError
 
 from infra.errors import SpecError
 from infra.spec import (
+    DERIVED_SUFFIXES,
     MAX_SERVICE_NAME,
+    STACKS,
     Autoscale,
     ServiceManifest,
     available_stacks,
@@ -121,3 +124,25 @@ def test_unknown_stack_lists_known_ones() -> None:
     with pytest.raises(SpecError, match="unknown stack 'qa'") as info:
         load_spec("qa", REPO)
     assert info.value.hint == "use one of: dev, prod, staging"
+
+
+def test_derived_suffixes_are_exactly_the_ones_docs_architecture_names() -> None:
+    doc = (REPO / "docs" / "architecture.md").read_text()
+    # `<svc>-migrate-<stack>` is a label value, not an object name.
+    assert set(re.findall(r"<svc>(-[a-z]+(?:-[a-z]+)*)", doc)) == set(DERIVED_SUFFIXES)
+
+
+def test_max_service_name_leaves_room_for_the_longest_derived_label_value() -> None:
+    longest = "a" * MAX_SERVICE_NAME + "-migrate-" + max(STACKS, key=len)
+    assert len(longest) <= 63
+    assert all(MAX_SERVICE_NAME + len(suffix) <= 63 for suffix in DERIVED_SUFFIXES)
+
+
+def test_stack_name_pushing_a_derived_label_past_63_is_a_spec_error(tmp_path: Path) -> None:
+    root = spec_copy(tmp_path)
+    stack = "s" * 40  # fine for auth-svc; marketplace-svc-migrate-<stack> is 64 characters
+    shutil.copy(root / "stacks" / "Pulumi.dev.yaml", root / "stacks" / f"Pulumi.{stack}.yaml")
+    with pytest.raises(SpecError, match=r"label value 'marketplace-svc-migrate-s+' is 64 char") as info:
+        load_spec(stack, root)
+    assert info.value.field == "name"
+    assert info.value.hint

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from infra.check.integrity import Externals, check_integrity
+from tests.infra.check.conftest import LABELS
 
 Manifests = list[dict[str, Any]]
 EXTERNALS = Externals(secrets=frozenset({"web-tls"}))
@@ -189,6 +190,54 @@ CASES: dict[str, tuple[Callable[[Manifests], None], str, str, str, str]] = {
         "does not match",
     ),
     "duplicate object": (_duplicate, "Service", "web", "metadata.name", "defined more than once"),
+    "label value over 63 characters": (
+        _set("Deployment", "web", "metadata.labels", {**LABELS, "app.kubernetes.io/instance": "w" * 64}),
+        "Deployment",
+        "web",
+        'metadata.labels["app.kubernetes.io/instance"]',
+        "64 characters (at most 63)",
+    ),
+    "label value syntax": (
+        _set("ConfigMap", "web-config", "metadata.labels", {"app.kubernetes.io/part-of": "market place"}),
+        "ConfigMap",
+        "web-config",
+        'metadata.labels["app.kubernetes.io/part-of"]',
+        "is invalid",
+    ),
+    "label key syntax": (
+        _set("ServiceAccount", "web", "metadata.labels", {"app.kubernetes.io/": "web"}),
+        "ServiceAccount",
+        "web",
+        'metadata.labels["app.kubernetes.io/"]',
+        "invalid name",
+    ),
+    "selector value over 63 characters": (
+        _set(
+            "NetworkPolicy",
+            "web-allow-ingress",
+            "spec.ingress.0.from",
+            [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "n" * 64}}}],
+        ),
+        "NetworkPolicy",
+        "web-allow-ingress",
+        'spec.ingress[0].from[0].namespaceSelector.matchLabels["kubernetes.io/metadata.name"]',
+        "64 characters",
+    ),
+    "match expression value over 63 characters": (
+        _set(
+            "PodDisruptionBudget",
+            "web",
+            "spec.selector",
+            {
+                "matchLabels": dict(LABELS),
+                "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["t" * 64]}],
+            },
+        ),
+        "PodDisruptionBudget",
+        "web",
+        "spec.selector.matchExpressions[0].tier",
+        "64 characters",
+    ),
 }
 
 

@@ -1,0 +1,30 @@
+"""Names and labels derived from a service name stay within Kubernetes' limits."""
+
+from __future__ import annotations
+
+from infra.check.integrity import check_integrity
+from infra.components.postgres import Postgres, PostgresArgs
+from infra.components.rabbitmq import RabbitMQ, RabbitMQArgs
+from infra.components.redis import Redis, RedisArgs
+from infra.components.service import FastApiService, FastApiServiceArgs
+from infra.spec import MAX_SERVICE_NAME, STACKS, PlatformSpec
+
+
+def test_longest_allowed_service_name_gives_valid_names_and_labels(run_mocked) -> None:
+    name = "s" * MAX_SERVICE_NAME
+    stack = max(STACKS, key=len)
+
+    def program(spec: PlatformSpec) -> None:
+        svc = spec.service("marketplace-svc")  # needs postgres, redis and rabbitmq: every derived object
+        svc = svc.model_copy(update={"manifest": svc.manifest.model_copy(update={"name": name})})
+        spec = spec.model_copy(update={"services": (svc,)})
+        Postgres("pg", PostgresArgs(spec=spec))
+        Redis("redis", RedisArgs(spec=spec))
+        RabbitMQ("mq", RabbitMQArgs(spec=spec))
+        FastApiService(name, FastApiServiceArgs(spec=spec, service=svc, image="registry.example.com/s:1"))
+
+    manifests = run_mocked(stack, program).manifests
+    assert any(m["metadata"]["name"] == f"{name}-migrate" for m in manifests)
+    findings = [f for f in check_integrity(manifests).findings if f.message.startswith("label ")]
+    assert findings == []
+    assert max(len(m["metadata"]["name"]) for m in manifests) <= 63
