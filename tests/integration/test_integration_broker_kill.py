@@ -88,7 +88,7 @@ async def seed_listings(market: Served, pay: Served, seller: uuid.UUID) -> list[
     return [listing.id for listing in listings]
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(240)  # ~45 s on a quiet 2-core machine; headroom for a loaded one
 async def test_a_broker_killed_mid_payments_loses_and_duplicates_nothing(
     server_factory: Any, postgres_server: Any, redis_server: Any, tmp_path: Path, timings: dict[str, float]
 ) -> None:
