@@ -9,7 +9,7 @@ import pytest
 
 from cli.main import main
 from infra.scaffold.sandbox import copy_checkout, tree_digest
-from infra.spec import REPO_ROOT, load_spec
+from infra.spec import MAX_SERVICE_NAME, REPO_ROOT, load_spec
 
 
 @pytest.fixture
@@ -44,7 +44,13 @@ CASES: list[tuple[str, list[str], Callable[[Path], None], list[str]]] = [
     ("leading-hyphen", ["new-service", "--no-input", "--", "-orders"], _nothing, ["'-orders'", "DNS-1035"]),
     ("trailing-hyphen", ["new-service", "orders-", "--no-input"], _nothing, ["'orders-'", "DNS-1035"]),
     ("empty", ["new-service", "", "--no-input"], _nothing, ["empty"]),
-    ("too-long", ["new-service", "a" * 50, "--no-input"], _nothing, ["50 characters", "at most 49"]),
+    (
+        "too-long",
+        ["new-service", "a" * (MAX_SERVICE_NAME + 1), "--no-input"],
+        _nothing,
+        [f"{MAX_SERVICE_NAME + 1} characters", f"at most {MAX_SERVICE_NAME}"],
+    ),
+    ("ends-with-migrate", ["new-service", "orders-migrate", "--no-input"], _nothing, ["'-migrate'"]),
     ("reserved", ["new-service", "postgres", "--no-input"], _nothing, ["'postgres'", "reserved"]),
     ("reserved-gateway", ["new-service", "gateway", "--no-input"], _nothing, ["'gateway'", "reserved"]),
     ("python-keyword", ["new-service", "import", "--no-input"], _nothing, ["shadows"]),
