@@ -43,23 +43,76 @@ ROUTE = re.compile(r"^(/[a-z0-9][a-z0-9._-]*)+$")
 QUANTITY_CPU = re.compile(r"^([0-9]+m|[0-9]+(\.[0-9]+)?)$")
 QUANTITY_MEM = re.compile(r"^[0-9]+(Ki|Mi|Gi|Ti)$")
 DURATION = re.compile(r"^[0-9]+(ms|s|m|h|d)$")
-#: Names the platform's own components use; a service may not take them.
+#: Names a service may not take: every fixed object name of docs/architecture.md (a service's own
+#: Deployment, Service, labels and derived names would collide with them), the Redis/RabbitMQ users
+#: the platform owns (a service's user is named after it) and a few names too generic to give away.
 RESERVED_NAMES = frozenset(
     {
+        # postgres
         "postgres",
         "postgresql",
+        "postgres-superuser",
+        "postgres-bootstrap",
+        "postgres-backup",
+        "postgres-backups",
+        "postgres-exporter",
+        # redis
         "redis",
+        "redis-acl",
+        "redis-config",
+        "redis-exporter",
+        # rabbitmq
         "rabbitmq",
+        "rabbitmq-admin",
+        "rabbitmq-config",
+        "rabbitmq-definitions",
+        # gateway
         "gateway",
+        "gateway-config",
         "nginx",
+        # monitoring and logging
         "prometheus",
+        "prometheus-config",
         "alertmanager",
+        "alertmanager-config",
+        "alertmanager-webhook",
         "grafana",
+        "grafana-admin",
+        "grafana-config",
+        "grafana-dashboards",
         "loki",
+        "loki-config",
         "promtail",
+        "promtail-config",
+        # namespace-wide objects
+        "jwt-signing",
+        "default-deny",
+        "allow-dns",
         "platform",
-        "default",
+        "platform-quota",
+        "platform-limits",
         "kube-system",
+        # users of Redis (ACL) and RabbitMQ the platform owns
+        "admin",
+        "exporter",
+        "default",
+    }
+)
+#: A service name may not end like a derived object whose labels select its pods (``<svc>-migrate``).
+RESERVED_NAME_SUFFIXES = ("-migrate",)
+#: Database names PostgreSQL (or the platform's own roles) already use; a database's role has its name.
+RESERVED_DATABASES = frozenset(
+    {
+        "postgres",
+        "template0",
+        "template1",
+        "postgres_exporter",
+        # Role names PostgreSQL reserves.
+        "public",
+        "none",
+        "current_user",
+        "current_role",
+        "session_user",
     }
 )
 
@@ -73,6 +126,12 @@ class Strict(BaseModel):
 def _check_name(value: str) -> str:
     if value in RESERVED_NAMES:
         raise ValueError(f"'{value}' is reserved for a platform component; choose another name")
+    for suffix in RESERVED_NAME_SUFFIXES:
+        if value.endswith(suffix):
+            raise ValueError(
+                f"'{value}' ends with '{suffix}', which is reserved for objects derived from a "
+                f"service ('{value.removesuffix(suffix)}{suffix}'); choose another name"
+            )
     if not DNS1035.match(value):
         raise ValueError(
             f"'{value}' is not a DNS-1035 label (lowercase letters, digits and '-', "
@@ -122,9 +181,11 @@ class PostgresNeed(Strict):
     @field_validator("database")
     @classmethod
     def _not_reserved(cls, value: str) -> str:
-        if value.startswith("pg_") or value in {"postgres", "template0", "template1"}:
+        if value.startswith("pg_") or value in RESERVED_DATABASES:
             raise ValueError(
-                f"'{value}' is reserved by PostgreSQL (names starting with 'pg_', 'postgres', templates)"
+                f"'{value}' is reserved (names starting with 'pg_', and "
+                + ", ".join(sorted(RESERVED_DATABASES))
+                + ": PostgreSQL's own and the platform's roles)"
             )
         return value
 

@@ -116,10 +116,26 @@ def _password(passwords: Mapping[str, str], user: str) -> str:
         ) from None
 
 
+#: ACL users the platform owns; no service user may take their names.
+PLATFORM_USERS = ("default", ADMIN_USER, EXPORTER_USER)
+
+
 def redis_users(spec: PlatformSpec) -> list[str]:
-    """ACL users the stack needs: admin, exporter, then each service with ``needs.redis``."""
+    """ACL users the stack needs: admin, exporter, then each service with ``needs.redis``.
+
+    Raises :class:`UsageError` when a service's user would be a platform user or appear twice: a
+    later ``user`` line in the ACL file would silently replace the earlier one's rights.
+    """
     services = sorted(s.name for s in spec.services if s.manifest.needs.redis)
-    return [ADMIN_USER, EXPORTER_USER, *services]
+    users = [ADMIN_USER, EXPORTER_USER, *services]
+    clashes = sorted({u for u in services if u in PLATFORM_USERS or users.count(u) > 1})
+    if clashes:
+        raise UsageError(
+            f"Redis ACL user(s) {', '.join(clashes)} defined twice or taken from the platform "
+            f"({', '.join(PLATFORM_USERS)})",
+            hint="rename the service; each service's Redis user is named after it",
+        )
+    return users
 
 
 def render_redis_acl(spec: PlatformSpec, passwords: Mapping[str, str]) -> str:

@@ -10,7 +10,7 @@ import yaml
 
 from infra.errors import SpecError
 from infra.offline import REDACTED, Rendered, dump_manifests, mock_password, render, write_manifests
-from infra.spec import STACKS, load_spec
+from infra.spec import DERIVED_SUFFIXES, RESERVED_NAMES, STACKS, load_spec
 
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
 
@@ -125,6 +125,21 @@ def test_every_namespace_has_default_deny(rendered, stack):
             and m["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
             for m in manifests
         )
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_name_not_derived_from_a_service_is_reserved(rendered, stack):
+    """A service called like a platform object (or its component label) would collide with it."""
+    services = {svc.name for svc in load_spec(stack).services}
+    derived = services | {f"{svc}{suffix}" for svc in services for suffix in DERIVED_SUFFIXES}
+    names = {
+        value
+        for m in rendered[stack].manifests
+        if m["kind"] != "Namespace"
+        for value in (m["metadata"]["name"], m["metadata"]["labels"]["app.kubernetes.io/name"])
+    }
+    assert len(names) > 30
+    assert names - derived - RESERVED_NAMES == set()
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -146,3 +146,39 @@ def test_stack_name_pushing_a_derived_label_past_63_is_a_spec_error(tmp_path: Pa
         load_spec(stack, root)
     assert info.value.field == "name"
     assert info.value.hint
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "postgres-exporter",
+        "redis-exporter",
+        "rabbitmq-admin",
+        "grafana-admin",
+        "alertmanager-webhook",
+        "jwt-signing",
+        "default-deny",
+        "allow-dns",
+        "promtail",
+        "loki",
+        "admin",
+        "exporter",
+        "default",
+    ],
+)
+def test_platform_object_and_user_names_are_reserved(name: str) -> None:
+    with pytest.raises(ValidationError, match="reserved for a platform component"):
+        ServiceManifest.model_validate({"name": name, "route": "/api/x"})
+
+
+def test_name_ending_with_migrate_is_rejected() -> None:
+    # orders-migrate's pods would be selected by the policies and labels of orders' migration Job.
+    with pytest.raises(ValidationError, match="ends with '-migrate'"):
+        ServiceManifest.model_validate({"name": "orders-migrate", "route": "/api/x"})
+
+
+@pytest.mark.parametrize("database", ["postgres_exporter", "public", "none", "current_user"])
+def test_reserved_database_names_are_rejected(database: str) -> None:
+    data = {"name": "x-svc", "route": "/api/x", "needs": {"postgres": {"database": database}}}
+    with pytest.raises(ValidationError, match="is reserved"):
+        ServiceManifest.model_validate(data)

@@ -13,6 +13,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
 from redis.retry import Retry
 
+from infra.errors import UsageError
 from infra.local.ports import free_port, port_accepts
 from infra.render.redis import redis_users, render_redis_acl, render_redis_conf
 from infra.spec import PlatformSpec
@@ -118,3 +119,23 @@ def test_acl_file_has_no_plaintext_passwords(spec: PlatformSpec) -> None:
 def test_persistence_follows_the_stack(specs, mode: str, line: str, tmp_path: Path) -> None:
     conf = render_redis_conf(specs["dev"], dir=str(tmp_path), aclfile="/a", persistence=mode)  # type: ignore[arg-type]
     assert line in conf
+
+
+def _with_redis_services(spec: PlatformSpec, *names: str) -> PlatformSpec:
+    """*spec* with services called *names* that need Redis (bypassing the manifest's name checks)."""
+    base = spec.service("marketplace-svc")
+    services = tuple(
+        base.model_copy(update={"manifest": base.manifest.model_copy(update={"name": n})}) for n in names
+    )
+    return spec.model_copy(update={"services": services})
+
+
+@pytest.mark.parametrize("name", ["admin", "exporter", "default"])
+def test_service_user_may_not_take_a_platform_user(specs, name: str) -> None:
+    with pytest.raises(UsageError, match=f"Redis ACL user.*{name}"):
+        redis_users(_with_redis_services(specs["dev"], "auth-svc", name))
+
+
+def test_service_user_may_not_be_defined_twice(specs) -> None:
+    with pytest.raises(UsageError, match="auth-svc defined twice"):
+        redis_users(_with_redis_services(specs["dev"], "auth-svc", "auth-svc"))
