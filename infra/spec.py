@@ -116,6 +116,45 @@ RESERVED_DATABASES = frozenset(
     }
 )
 
+#: Environment variables of the docs/architecture.md contract the platform sets: exact names...
+PLATFORM_ENV = frozenset({"SERVICE_NAME", "ENVIRONMENT", "CORS_ORIGINS", "DB_MAX_OVERFLOW", "SECRETS_DIR"})
+#: ...and prefixes (``LOG_LEVEL``, ``POSTGRES_HOST``, ``DB_POOL_SIZE``, ``JWT_SECRET``...).
+PLATFORM_ENV_PREFIXES = ("LOG_", "POSTGRES_", "DB_POOL_", "REDIS_", "RABBITMQ_", "JWT_")
+#: Names that look like credentials. TOKEN and KEY only as the last word, so settings *about* tokens
+#: (auth-svc's ``ACCESS_TOKEN_TTL_SECONDS``) stay tunable.
+SECRET_LIKE_ENV = re.compile(r"PASSWORD|PASSWD|SECRET|CREDENTIAL|(^|_)(TOKEN|KEY)S?$")
+ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+class HintedValueError(ValueError):
+    """A validation error that carries its own ``hint:`` line through :func:`load_spec`."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def _check_env(env: dict[str, str]) -> dict[str, str]:
+    """Extra variables must be UPPER_SNAKE, not the platform's own, and not secrets (ConfigMaps are plain)."""
+    for key in env:
+        if not ENV_NAME.match(key):
+            raise HintedValueError(
+                f"environment variable '{key}' must be UPPER_SNAKE_CASE", hint="e.g. FEATURE_FLAGS"
+            )
+        if key in PLATFORM_ENV or key.startswith(PLATFORM_ENV_PREFIXES):
+            raise HintedValueError(
+                f"'{key}' is set by the platform (docs/architecture.md, environment contract) and "
+                "may not be overridden",
+                hint="remove it; the platform derives it from the manifest and the stack "
+                "(e.g. platform:gateway.corsOrigins for CORS_ORIGINS)",
+            )
+        if SECRET_LIKE_ENV.search(key):
+            raise HintedValueError(
+                f"'{key}' looks like a secret; env values are stored in plaintext in the service's ConfigMap",
+                hint="keep credentials in a Kubernetes Secret mounted under SECRETS_DIR, not in env",
+            )
+    return env
+
 
 class Strict(BaseModel):
     """Base model: unknown keys are errors, instances are immutable."""
@@ -245,7 +284,11 @@ class ServiceManifest(Strict):
     gateway: GatewayRoute = GatewayRoute()
     needs: Needs = Needs()
     resources: Resources = Resources()
-    env: dict[str, str] = Field({}, description="extra non-secret environment variables")
+    env: dict[str, str] = Field(
+        {},
+        description="extra non-secret environment variables (UPPER_SNAKE_CASE; not the platform's "
+        "contract variables, not secret-like names such as *PASSWORD*, *SECRET*, *_TOKEN, *_KEY)",
+    )
 
     @field_validator("name")
     @classmethod
@@ -265,10 +308,7 @@ class ServiceManifest(Strict):
     @field_validator("env")
     @classmethod
     def _env(cls, env: dict[str, str]) -> dict[str, str]:
-        for key in env:
-            if not re.match(r"^[A-Z][A-Z0-9_]*$", key):
-                raise ValueError(f"environment variable '{key}' must be UPPER_SNAKE_CASE")
-        return env
+        return _check_env(env)
 
     @property
     def package(self) -> str:
@@ -297,7 +337,14 @@ class ServiceOverrides(Strict):
     replicas: Annotated[int, Field(ge=1, le=100)] = 1
     autoscale: Autoscale | None = None
     resources: Resources | None = None
-    env: dict[str, str] = {}
+    env: dict[str, str] = Field(
+        {}, description="extra environment variables for this stack; same rules as the manifest's env"
+    )
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, env: dict[str, str]) -> dict[str, str]:
+        return _check_env(env)
 
 
 class Tls(Strict):
@@ -494,6 +541,9 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
 
 
 def _hint_for(error: dict[str, Any]) -> str:
+    hint = getattr(error.get("ctx", {}).get("error"), "hint", None)
+    if hint:
+        return str(hint)
     kind = error["type"]
     if kind == "extra_forbidden":
         return "remove the key or fix its spelling; see docs/spec.md for the allowed keys"

@@ -182,3 +182,74 @@ def test_reserved_database_names_are_rejected(database: str) -> None:
     data = {"name": "x-svc", "route": "/api/x", "needs": {"postgres": {"database": database}}}
     with pytest.raises(ValidationError, match="is reserved"):
         ServiceManifest.model_validate(data)
+
+
+def _manifest_env(root: Path, env: str) -> Path:
+    """Give auth-svc's manifest an ``env`` block (a YAML flow mapping); returns the manifest path."""
+    path = root / "services" / "auth-svc" / "service.yaml"
+    path.write_text(path.read_text() + f"env: {env}\n")
+    return path
+
+
+def _stack_env(root: Path, env: str) -> Path:
+    """Give auth-svc an ``env`` block in the dev stack; returns the stack file."""
+    path = root / "stacks" / "Pulumi.dev.yaml"
+    path.write_text(
+        path.read_text().replace("auth-svc: {replicas: 1}", f"auth-svc: {{replicas: 1, env: {env}}}")
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "SERVICE_NAME",
+        "ENVIRONMENT",
+        "LOG_LEVEL",
+        "CORS_ORIGINS",
+        "POSTGRES_HOST",
+        "DB_POOL_SIZE",
+        "DB_MAX_OVERFLOW",
+        "REDIS_USER",
+        "RABBITMQ_VHOST",
+        "JWT_ISSUER",
+        "SECRETS_DIR",
+    ],
+)
+def test_manifest_env_may_not_override_a_platform_variable(tmp_path: Path, key: str) -> None:
+    path = _manifest_env(spec_copy(tmp_path), f"{{{key}: x}}")
+    with pytest.raises(SpecError, match=f"env: '{key}' is set by the platform") as info:
+        load_spec("dev", tmp_path)
+    assert (info.value.file, info.value.field) == (path, "env")
+    assert "remove it" in info.value.hint
+
+
+def test_stack_env_may_not_override_a_platform_variable(tmp_path: Path) -> None:
+    path = _stack_env(spec_copy(tmp_path), "{JWT_SECRET: from-the-stack}")
+    with pytest.raises(SpecError, match="'JWT_SECRET' is set by the platform") as info:
+        load_spec("dev", tmp_path)
+    assert (info.value.file, info.value.field) == (path, "platform:services.auth-svc.env")
+
+
+@pytest.mark.parametrize("key", ["STRIPE_PASSWORD", "WEBHOOK_SECRET", "GITHUB_TOKEN", "STRIPE_API_KEY"])
+def test_secret_like_env_names_point_to_a_secret(tmp_path: Path, key: str) -> None:
+    _manifest_env(spec_copy(tmp_path), f"{{{key}: x}}")
+    with pytest.raises(SpecError, match=f"'{key}' looks like a secret") as info:
+        load_spec("dev", tmp_path)
+    assert "Secret" in info.value.hint
+
+
+def test_stack_env_keys_must_be_upper_snake_case(tmp_path: Path) -> None:
+    _stack_env(spec_copy(tmp_path), "{feature-flags: x}")
+    with pytest.raises(SpecError, match="'feature-flags' must be UPPER_SNAKE_CASE"):
+        load_spec("dev", tmp_path)
+
+
+def test_plain_settings_even_about_tokens_are_allowed(tmp_path: Path) -> None:
+    root = spec_copy(tmp_path)
+    _manifest_env(root, "{FEATURE_FLAGS: search}")
+    _stack_env(root, "{ACCESS_TOKEN_TTL_SECONDS: '600'}")
+    assert load_spec("dev", root).service("auth-svc").env == {
+        "FEATURE_FLAGS": "search",
+        "ACCESS_TOKEN_TTL_SECONDS": "600",
+    }
