@@ -286,7 +286,7 @@ class ServiceManifest(Strict):
     resources: Resources = Resources()
     env: dict[str, str] = Field(
         {},
-        description="extra non-secret environment variables (UPPER_SNAKE_CASE; not the platform's "
+        description="extra non-secret environment variables (not the platform's "
         "contract variables, not secret-like names such as *PASSWORD*, *SECRET*, *_TOKEN, *_KEY)",
     )
 
