@@ -53,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         failure("aborted")
         return 1
+    except OSError as exc:
+        # A path the user gave cannot be read or written (missing folder, /proc, no permission).
+        where = f"{exc.filename}: " if exc.filename else ""
+        failure(f"{where}{exc.strerror or exc}", "check that the path exists and is writable")
+        return 1
     except Exception as exc:
         # Typer vendors click; its usage errors carry format_message() and exit_code 2.
         format_message = getattr(exc, "format_message", None)

@@ -29,11 +29,72 @@ class DiffFormat(StrEnum):
     json = "json"
 
 
+def _prepare_out_dir(out: Path) -> None:
+    """Create the ``--out`` folder before rendering, so a bad path fails fast with one line."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(
+            f"--out {out} is a file, not a folder", hint="pass a folder; it is created if missing"
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PlatformError(
+            f"cannot create {out}: {exc.strerror or exc}", hint="pass a writable folder with --out"
+        ) from exc
+
+
+def _is_rendered_manifest(path: Path) -> bool:
+    """Whether *path* is exactly what the writer would write: one object named ``<kind>-<name>.yaml``."""
+    import yaml
+
+    from infra.offline import manifest_filename
+
+    try:
+        docs = [d for d in yaml.load_all(path.read_text(encoding="utf-8"), Loader=_yaml_loader()) if d]
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return (
+        len(docs) == 1
+        and isinstance(docs[0], dict)
+        and "apiVersion" in docs[0]
+        and manifest_filename(docs[0]) == path.name
+    )
+
+
+def _yaml_loader() -> type:
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def prune_stale_manifests(out: Path, written: list[Path]) -> list[Path]:
+    """Delete manifests an earlier render left in *out* that this render did not write.
+
+    Only files the writer itself would have produced are touched: ``<kind>-<name>.yaml`` holding
+    exactly that one Kubernetes object. Anything else in the folder (notes, kustomization files,
+    hand-written manifests under other names) is left alone. Returns the deleted paths.
+    """
+    keep = {p.name for p in written}
+    stale = [
+        p
+        for p in sorted(out.glob("*.yaml"))
+        if p.name not in keep and p.is_file() and _is_rendered_manifest(p)
+    ]
+    for path in stale:
+        path.unlink()
+    return stale
+
+
 def render(
     stack: StackOption,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Write one YAML file per manifest into this folder."),
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write one YAML file per manifest (<kind>-<name>.yaml) into this folder; manifests "
+            "an earlier render wrote there and this one does not are deleted, other files are kept.",
+        ),
     ] = None,
     fmt: Annotated[
         RenderFormat, typer.Option("--format", help="Output format on stdout.")
@@ -49,14 +110,25 @@ def render(
         raise UsageError(
             "--out writes YAML files; --format json only applies to stdout", hint="drop --format"
         )
+    if out is not None:
+        _prepare_out_dir(out)
     from infra.offline import dump_manifests, render_stack, write_manifests
 
     manifests = render_stack(stack, root)
     if out is None:
         result(dump_manifests(manifests, fmt.value))
         return
-    written = write_manifests(manifests, out)
+    try:
+        written = write_manifests(manifests, out)
+        removed = prune_stale_manifests(out, written)
+    except OSError as exc:
+        raise PlatformError(
+            f"cannot write manifests to {out}: {exc.strerror or exc}",
+            hint="pass a writable folder with --out",
+        ) from exc
     info(f"wrote {len(written)} manifests to {out}")
+    if removed:
+        info(f"removed {len(removed)} stale manifest(s): " + ", ".join(p.name for p in removed))
 
 
 def check(
