@@ -80,6 +80,21 @@ def secrets_volume(svc: ServiceSpec, jwt_secret: str = JWT_SECRET_NAME) -> dict:
     return {"name": "secrets", "projected": {"default_mode": 0o440, "sources": sources}}
 
 
+#: The migration Job never signs or verifies tokens, yet servicekit's ``Settings`` require a
+#: ``JWT_SECRET`` of 32+ characters: the Job gets this fixed, public placeholder instead of the key.
+MIGRATION_JWT_PLACEHOLDER = "migration-job-does-not-sign-or-verify-tokens"
+
+
+def migration_secrets_volume(svc: ServiceSpec) -> dict:
+    """The ``<svc>-migrate`` Job's credentials: only its database role (``<svc>-db``).
+
+    Redis, RabbitMQ and the JWT signing key stay out of a pod that only runs ``alembic upgrade``.
+    """
+    keys = secret_files(svc)[f"{svc.name}-db"]
+    sources = [{"secret": {"name": f"{svc.name}-db", "items": [{"key": k, "path": k} for k in keys]}}]
+    return {"name": "secrets", "projected": {"default_mode": 0o440, "sources": sources}}
+
+
 def backends(svc: ServiceSpec) -> list[tuple[str, int]]:
     """(component name, port) of every backing service the manifest needs, in a fixed order."""
     needs = svc.manifest.needs
@@ -189,13 +204,14 @@ class FastApiService(pulumi.ComponentResource):
                                     "image": image,
                                     "image_pull_policy": "Always",
                                     "command": ["alembic", "-c", "migrations/alembic.ini", "upgrade", "head"],
+                                    "env": [{"name": "JWT_SECRET", "value": MIGRATION_JWT_PLACEHOLDER}],
                                     "env_from": env_from,
                                     "resources": kube.resources(svc.resources),
                                     "security_context": container_security,
                                     "volume_mounts": mounts,
                                 }
                             ],
-                            "volumes": volumes,
+                            "volumes": [kube.empty_dir("tmp"), migration_secrets_volume(svc)],
                         },
                     },
                 },

@@ -98,6 +98,36 @@ def test_migration_job_precedes_deployment(run_mocked):
     assert "marketplace-svc-migrate" in rendered.depends_on("marketplace-svc-deployment")
 
 
+def test_migration_job_mounts_only_the_database_secret(run_mocked):
+    pod = find(_build(run_mocked).manifests, "Job", "marketplace-svc-migrate")["spec"]["template"]["spec"]
+    projected = [v["projected"] for v in pod["volumes"] if "projected" in v]
+    secrets = [src["secret"]["name"] for p in projected for src in p["sources"]]
+    assert secrets == ["marketplace-svc-db"]
+    assert all("secret" not in v for v in pod["volumes"])
+    assert all("secretKeyRef" not in e.get("valueFrom", {}) for e in pod["containers"][0].get("env", []))
+
+
+def test_migration_job_environment_satisfies_the_service_settings(run_mocked, tmp_path, monkeypatch):
+    """What the Job's pod gets (ConfigMap + env + mounted files) is enough for the service's Settings."""
+    from marketplace_svc.core.config import Settings
+
+    manifests = _build(run_mocked).manifests
+    pod = find(manifests, "Job", "marketplace-svc-migrate")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    (config_ref,) = [src["configMapRef"]["name"] for src in container["envFrom"]]
+    for key, value in find(manifests, "ConfigMap", config_ref)["data"].items():
+        monkeypatch.setenv(key, value)
+    for env in container["env"]:
+        monkeypatch.setenv(env["name"], env["value"])
+    for volume in pod["volumes"]:
+        for source in volume.get("projected", {}).get("sources", []):
+            for item in source["secret"]["items"]:
+                (tmp_path / item["path"]).write_text(f"from-{item['key']}")
+    monkeypatch.setenv("SECRETS_DIR", str(tmp_path))  # where the pod mounts them
+    settings = Settings()  # type: ignore[call-arg]
+    assert settings.database_url.startswith("postgresql+asyncpg://from-POSTGRES_USER:from-POSTGRES_PASSWORD@")
+
+
 def test_config_map_carries_the_contract_variables(run_mocked, dev_spec):
     data = find(_build(run_mocked).manifests, "ConfigMap", "marketplace-svc-config")["data"]
     assert data["POSTGRES_DB"] == "marketplace"
