@@ -79,12 +79,17 @@ def bootstrap_script(
 
 
 def backup_script(
-    spec: PlatformSpec, host: str = "postgres", directory: str = BACKUP_DIR, secrets_dir: str = SECRETS_DIR
+    spec: PlatformSpec,
+    host: str = "postgres",
+    directory: str = BACKUP_DIR,
+    secrets_dir: str = SECRETS_DIR,
+    port: int = PORT,
 ) -> str:
     """Shell script of the ``postgres-backup`` CronJob: ``pg_dump -Fc`` per database, then prune.
 
-    A dump is written to ``*.tmp`` and renamed when complete, so a failed run never leaves a
-    truncated ``.dump``; files older than ``retentionDays`` are deleted.
+    A dump is written to ``*.dump.tmp`` and renamed when complete, so a failed run never leaves a
+    truncated ``.dump``; dumps *and* leftover ``*.dump.tmp`` files of failed runs older than
+    ``retentionDays`` are deleted (a younger ``.tmp`` may belong to a run still in progress).
     """
     days = spec.config.postgres.backup.retention_days
     lines = [
@@ -97,9 +102,12 @@ def backup_script(
         db = svc.manifest.needs.postgres.database  # type: ignore[union-attr]
         target = f'{directory}/{db}-"$stamp".dump'
         # Separate commands (not `a && b`) so `set -e` fails the Job when a dump fails.
-        lines.append(f"pg_dump -Fc -h {shlex.quote(host)} -p {PORT} -U {SUPERUSER} -d {db} -f {target}.tmp")
+        lines.append(f"pg_dump -Fc -h {shlex.quote(host)} -p {port} -U {SUPERUSER} -d {db} -f {target}.tmp")
         lines.append(f"mv {target}.tmp {target}")
-    lines.append(f"find {directory} -type f -name '*.dump' -mmin +{days * 24 * 60} -delete")
+    lines.append(
+        f"find {directory} -type f \\( -name '*.dump' -o -name '*.dump.tmp' \\) "
+        f"-mmin +{days * 24 * 60} -delete"
+    )
     return "\n".join(lines) + "\n"
 
 

@@ -8,7 +8,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from infra.components.postgres import PORT, SUPERUSER, backup_script
+from infra.components.postgres import SUPERUSER, backup_script
 from infra.local.postgres_server import postgres_bin_dir
 
 from .conftest import Platform, create_listing, new_account
@@ -36,12 +36,10 @@ def test_backup_script_dump_restores_to_identical_rows(platform: Platform, tmp_p
     secrets_dir.mkdir()
     backups.mkdir()
     (secrets_dir / "superuser").write_text(password)
+    # The CronJob talks to the in-cluster port; locally the same script targets the local one.
     script = backup_script(
-        platform.spec, host="127.0.0.1", directory=str(backups), secrets_dir=str(secrets_dir)
+        platform.spec, host="127.0.0.1", directory=str(backups), secrets_dir=str(secrets_dir), port=port
     )
-    # The CronJob talks to the in-cluster port; locally the same commands target the local port.
-    assert f"-p {PORT} " in script
-    script = script.replace(f"-p {PORT} ", f"-p {port} ")
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     run = subprocess.run(
         ["bash", "-c", script], capture_output=True, text=True, env=env, timeout=120, check=False
