@@ -367,7 +367,19 @@ class GatewayConfig(Strict):
     body_limit: Annotated[str, Field(pattern=r"^[0-9]+[km]$")] = Field("1m", alias="bodyLimit")
     cors_origins: list[str] = Field([], alias="corsOrigins")
     ingress_class: str = Field("nginx", alias="ingressClass")
+    ingress_namespace: str = Field(
+        "ingress-nginx",
+        alias="ingressNamespace",
+        description="namespace of the Ingress controller: the only pods allowed to reach the gateway",
+    )
     resources: Resources = Resources()
+
+    @field_validator("ingress_namespace")
+    @classmethod
+    def _ingress_namespace(cls, value: str) -> str:
+        if not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", value) or len(value) > DNS1035_MAX:
+            raise ValueError(f"'{value}' is not a namespace name (DNS-1123 label, e.g. 'ingress-nginx')")
+        return value
 
     @field_validator("cors_origins")
     @classmethod

@@ -199,8 +199,10 @@ class Gateway(pulumi.ComponentResource):
             spec,
             labels,
             {"match_labels": selector},
-            # The edge: the Ingress controller's namespace and address are cluster-specific.
-            ingress=[{"from": [], "ports": kube.ports(*container_ports)}],
+            # The edge: only the Ingress controller's namespace (platform:gateway.ingressNamespace).
+            ingress=[
+                {"from": [kube.namespace_peer(gw.ingress_namespace)], "ports": kube.ports(*container_ports)}
+            ],
             egress=[
                 {"to": [kube.peer(svc.name, spec)], "ports": kube.ports(svc.manifest.port)}
                 for svc in spec.services

@@ -174,6 +174,11 @@ def peer(name: str, spec: PlatformSpec) -> Dict:
     return {"pod_selector": {"match_labels": lbl.selector_labels(name, spec.stack)}}
 
 
+def namespace_peer(namespace: str) -> Dict:
+    """A NetworkPolicy peer: every pod of another namespace (by its immutable name label)."""
+    return {"namespace_selector": {"match_labels": {"kubernetes.io/metadata.name": namespace}}}
+
+
 def ports(*numbers: int, protocol: str = "TCP") -> list[Dict]:
     """NetworkPolicy ports."""
     return [{"port": number, "protocol": protocol} for number in numbers]
@@ -192,12 +197,22 @@ def network_policy(
     *,
     ingress: Sequence[Dict] | None = None,
     egress: Sequence[Dict] | None = None,
+    anywhere: bool = False,
     opts: pulumi.ResourceOptions,
 ) -> k8s.networking.v1.NetworkPolicy:
     """A NetworkPolicy allowing exactly *ingress* (``{"from": [...], "ports": [...]}``) and *egress* rules.
 
     A policy type is listed only when its rules are given (an empty list means "allow nothing").
+    A rule with an empty ``from``/``to`` list would allow *every* peer (Kubernetes semantics), so it
+    raises ``ValueError`` unless *anywhere* is passed explicitly.
     """
+    for direction, key, rules in (("ingress", "from", ingress), ("egress", "to", egress)):
+        for rule in rules or ():
+            if not rule[key] and not anywhere:
+                raise ValueError(
+                    f"NetworkPolicy {name}: an {direction} rule with an empty '{key}' list allows every "
+                    "peer; list the peers, or pass anywhere=True if that is really meant"
+                )
     policy_types = []
     body: Dict = {"pod_selector": dict(pod_selector)}
     if ingress is not None:
@@ -208,7 +223,9 @@ def network_policy(
         ]
     if egress is not None:
         policy_types.append("Egress")
-        body["egress"] = [{"to": r["to"], "ports": r["ports"]} for r in egress]
+        body["egress"] = [
+            {"to": r["to"], "ports": r["ports"]} if r["to"] else {"ports": r["ports"]} for r in egress
+        ]
     body["policy_types"] = policy_types
     return k8s.networking.v1.NetworkPolicy(
         resource_name, metadata=meta(name, spec, labels), spec=body, opts=opts

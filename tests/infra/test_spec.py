@@ -15,6 +15,7 @@ from infra.spec import (
     MAX_SERVICE_NAME,
     STACKS,
     Autoscale,
+    GatewayConfig,
     ServiceManifest,
     available_stacks,
     config_from_stack_file,
@@ -253,3 +254,9 @@ def test_plain_settings_even_about_tokens_are_allowed(tmp_path: Path) -> None:
         "FEATURE_FLAGS": "search",
         "ACCESS_TOKEN_TTL_SECONDS": "600",
     }
+
+
+def test_gateway_ingress_namespace_defaults_to_ingress_nginx_and_must_be_a_namespace_name() -> None:
+    assert load_spec("dev", REPO).config.gateway.ingress_namespace == "ingress-nginx"
+    with pytest.raises(ValidationError, match="not a namespace name"):
+        GatewayConfig.model_validate({"ingressNamespace": "Ingress_NGINX"})

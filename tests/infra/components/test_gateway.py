@@ -9,8 +9,10 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
+from infra.components import kube
 from infra.components.gateway import Gateway, GatewayArgs
 from infra.local.tls import ensure_tls
+from infra.spec import PlatformSpec
 from tests.infra.components.conftest import find
 from tests.infra.render.conftest import require_tool
 
@@ -69,3 +71,30 @@ def test_kubernetes_config_passes_nginx_t_with_only_the_pod_mounts(run_mocked, t
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_only_the_ingress_controller_namespace_may_reach_the_gateway(run_mocked) -> None:
+    def program(spec: PlatformSpec) -> None:
+        gateway = spec.config.gateway.model_copy(update={"ingress_namespace": "edge-system"})
+        config = spec.config.model_copy(update={"gateway": gateway})
+        Gateway("gw", GatewayArgs(spec=spec.model_copy(update={"config": config})))
+
+    manifests = run_mocked("prod", program).manifests
+    (rule,) = find(manifests, "NetworkPolicy", "gateway")["spec"]["ingress"]
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "edge-system"}}}
+    ]
+    assert sorted(p["port"] for p in rule["ports"]) == [8080, 8443]
+
+
+def test_network_policy_refuses_an_empty_peer_list_unless_anywhere(run_mocked) -> None:
+    def program(spec: PlatformSpec) -> None:
+        rules = [{"from": [], "ports": kube.ports(8080)}]
+        with pytest.raises(ValueError, match="empty 'from' list allows every peer"):
+            kube.network_policy("np", "open", spec, {}, {}, ingress=rules, opts=None)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="empty 'to' list"):
+            kube.network_policy("np", "open", spec, {}, {}, egress=[{"to": [], "ports": []}], opts=None)  # type: ignore[arg-type]
+        kube.network_policy("np", "open", spec, {}, {}, ingress=rules, anywhere=True, opts=None)  # type: ignore[arg-type]
+
+    (policy,) = run_mocked("dev", program).manifests
+    assert policy["spec"]["ingress"] == [{"ports": [{"port": 8080, "protocol": "TCP"}]}]
