@@ -1,9 +1,15 @@
 """redis.conf and the ACL file (Redis 7).
 
 Dangerous commands are taken away with ACLs, not ``rename-command``: the ``default`` user is off, each
-service user gets ``+@all -@dangerous -@admin`` (no FLUSHALL, FLUSHDB, CONFIG, DEBUG, KEYS, SHUTDOWN,
+service user gets :data:`SERVICE_COMMANDS` (no FLUSHALL, FLUSHDB, CONFIG, DEBUG, KEYS, SHUTDOWN,
 MONITOR, ...) on keys and channels ``<svc>:*`` only; the exporter gets just the read-only
-introspection it needs; only ``admin`` has everything. Passwords are written as SHA-256 hashes
+introspection it needs; only ``admin`` has everything.
+
+Scripting is off for services (``-@scripting``: no SCRIPT LOAD/FLUSH, FUNCTION, FCALL, EVALSHA) except
+``EVAL``, which servicekit's cache needs to release its lock atomically; since Redis 7 the commands a
+script runs are checked against the caller's ACL, so an EVAL still touches only ``<svc>:*``. ``SCAN``,
+``RANDOMKEY`` and ``KEYS`` are refused: they are not limited by key patterns and would list other
+services' key names (servicekit uses none of them). Passwords are written as SHA-256 hashes
 (``#<hex>``), never plaintext. ``enable-debug-command``/``enable-module-command`` stay ``no``.
 
 ``maxmemory-policy`` is ``volatile-lru``: only keys with a TTL (caches) are evicted; state without a TTL
@@ -35,6 +41,18 @@ EXPORTER_COMMANDS = (
     "+latency|latest",
     "+config|get",
     "+memory|stats",
+)
+#: Command rules of every service user (applied left to right), on top of its key/channel patterns.
+SERVICE_COMMANDS = (
+    "+@all",
+    "-@dangerous",
+    "-@admin",
+    "-@scripting",
+    "+eval",
+    "-function",
+    "-scan",
+    "-randomkey",
+    "-keys",
 )
 Persistence = Literal["none", "rdb", "aof"]
 _UNITS = {"Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
@@ -153,5 +171,5 @@ def render_redis_acl(spec: PlatformSpec, passwords: Mapping[str, str]) -> str:
     ]
     for name in redis_users(spec)[2:]:
         secret = _hash(_password(passwords, name))
-        lines.append(f"user {name} on {secret} ~{name}:* &{name}:* +@all -@dangerous -@admin")
+        lines.append(f"user {name} on {secret} ~{name}:* &{name}:* {' '.join(SERVICE_COMMANDS)}")
     return "\n".join(lines) + "\n"

@@ -91,6 +91,50 @@ def test_service_user_may_not_run_dangerous_commands(redis_port: int, command: t
         client(redis_port, "auth-svc").execute_command(*command)
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("SCRIPT", "LOAD", "return 1"),
+        ("SCRIPT", "FLUSH"),
+        ("EVALSHA", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "0"),
+        ("FUNCTION", "LOAD", "#!lua name=x\nredis.register_function('f', function() return 1 end)"),
+        ("FUNCTION", "LIST"),
+        ("FCALL", "f", "0"),
+        ("SCAN", "0"),
+        ("RANDOMKEY",),
+    ],
+)
+def test_service_user_may_not_script_or_list_keys(redis_port: int, command: tuple[str, ...]) -> None:
+    with pytest.raises(NoPermissionError):
+        client(redis_port, "auth-svc").execute_command(*command)
+
+
+async def test_servicekit_cache_lock_is_released_under_the_service_acl(redis_port: int) -> None:
+    """servicekit's cache takes a SET NX lock and releases it with EVAL: both allowed, on its keys only."""
+    from redis.asyncio import Redis
+    from servicekit.cache import Cache
+    from servicekit.metrics import Metrics
+
+    redis_client = Redis(port=redis_port, username="marketplace-svc", password="pw-marketplace-svc")
+    cache = Cache(redis_client, "marketplace-svc", Metrics("marketplace-svc"))
+
+    async def load() -> dict:
+        return {"id": 1}
+
+    try:
+        assert await cache.get_or_load("acl-lock", load, ttl=60) == {"id": 1}
+        assert cache._down_until == 0.0  # no Redis error was swallowed (unlock included)
+        assert await redis_client.exists(f"{cache.prefix}lock:acl-lock") == 0
+    finally:
+        await redis_client.aclose()
+
+
+def test_service_user_eval_cannot_reach_other_services_keys(redis_port: int) -> None:
+    script = "return redis.call('get', KEYS[1])"
+    with pytest.raises(NoPermissionError):
+        client(redis_port, "marketplace-svc").eval(script, 1, "auth-svc:session:1")
+
+
 def test_exporter_may_read_info_but_no_keys(redis_port: int) -> None:
     c = client(redis_port, "exporter")
     assert "redis_version" in c.info("server")
