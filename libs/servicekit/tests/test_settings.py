@@ -119,9 +119,7 @@ def test_credentials_are_read_from_files_in_secrets_dir(
     assert s.postgres_password.get_secret_value() == "from-file"
 
 
-def test_environment_variables_win_over_secret_files(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_environment_variables_win_over_secret_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     (tmp_path / "POSTGRES_PASSWORD").write_text("from-file")
     monkeypatch.setenv("SERVICE_NAME", "auth-svc")
     monkeypatch.setenv("JWT_SECRET", "k" * 32)
