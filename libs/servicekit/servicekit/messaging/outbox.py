@@ -29,6 +29,9 @@ from servicekit.messaging.publisher import (
 from servicekit.messaging.tables import outbox_t
 from servicekit.metrics import Metrics
 
+#: Seconds between two ``outbox_pending`` counts while the relay is healthy (a query each time).
+PENDING_REFRESH_S = 1.0
+
 
 async def publish_in_transaction(session: AsyncSession, event: Envelope) -> None:
     """Queue *event* in the caller's transaction; it is published only if that transaction commits."""
@@ -66,6 +69,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._channel: AbstractChannel | None = None
         self._last_purge = 0.0
+        self._last_refresh = float("-inf")
         self.log = get_logger("servicekit.outbox")
 
     def start(self) -> None:
@@ -94,7 +98,8 @@ class OutboxRelay:
                 backoff = self.poll_interval
                 if more:
                     continue
-                await self._refresh_pending()
+                if asyncio.get_running_loop().time() - self._last_refresh >= PENDING_REFRESH_S:
+                    await self._refresh_pending()
                 await self._purge_sent()
             except asyncio.CancelledError:
                 raise
@@ -165,6 +170,7 @@ class OutboxRelay:
         return len(sent), len(rows) == self.batch_size
 
     async def _refresh_pending(self) -> None:
+        self._last_refresh = asyncio.get_running_loop().time()
         async with self.sessionmaker() as session:
             count = await session.scalar(
                 sa.select(sa.func.count()).select_from(outbox_t).where(outbox_t.c.sent_at.is_(None))

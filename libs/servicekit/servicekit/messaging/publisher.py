@@ -71,6 +71,9 @@ class Publisher:
         self._lock = asyncio.Lock()
 
     async def _get_channel(self) -> AbstractChannel:
+        channel = self._channel
+        if channel is not None and not channel.is_closed:
+            return channel  # the common case: no lock
         async with self._lock:
             if self._channel is None or self._channel.is_closed:
                 if not self.broker.is_connected:
