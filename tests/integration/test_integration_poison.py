@@ -119,6 +119,7 @@ async def test_a_failing_event_is_dead_lettered_after_every_attempt_and_consumin
     assert json.loads(dead.body)["id"] == str(poison.id)
     assert dead.headers["x-attempt"] == attempts
     assert dead.type == EVENT  # what an operator re-publishes it with (see the runbook)
+    assert dead.headers["x-original-routing-key"] == EVENT  # kept across retry hops
     assert "it_poison" in str(dead.headers["x-error"])
     assert market.consumed(EVENT, "retried") == attempts - 1
     assert market.consumed(EVENT, "dead_lettered") == 1

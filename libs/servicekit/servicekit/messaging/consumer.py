@@ -298,9 +298,10 @@ class Consumer:
         self, message: AbstractIncomingMessage, exchange: str, key: str, attempt: int, error: str | None
     ) -> bool:
         headers = {k: v for k, v in (message.headers or {}).items() if k not in ("x-death", ATTEMPT_HEADER)}
+        # The first hop records the publisher's routing key; later hops arrive with the redelivery key.
+        headers.setdefault("x-original-routing-key", message.routing_key or "")
         if error is not None:
             headers["x-error"] = error
-            headers["x-original-routing-key"] = message.routing_key or ""
         copy = aio_pika.Message(
             body=message.body,
             content_type=message.content_type,
