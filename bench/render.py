@@ -271,13 +271,16 @@ def main() -> None:
         tmp = Path(tmp_name)
         s10 = make_checkout(tmp / "s10", 10)
         s100 = make_checkout(tmp / "s100", 100)
-        render = ["render", "-s", "dev", "-o", str(tmp / "out")]
+
+        def render(out: str) -> list[str]:  # each case writes into its own folder
+            return ["render", "-s", "dev", "-o", str(tmp / "out" / out)]
+
         minimal = [PYTHON, str(ROOT / "bench" / "typer_minimal.py"), "--help"]
         cases = {
             "floor": Case("import floor", [PYTHON, "-c", "import " + ", ".join(modules)], ROOT),
-            "dev": Case("`platform render --stack dev -o DIR`", [PLATFORM, *render], ROOT),
-            "s10": Case("render, 10 services", [PLATFORM, *render], s10),
-            "s100": Case("render, 100 services", [PLATFORM, *render], s100),
+            "dev": Case("`platform render --stack dev -o DIR`", [PLATFORM, *render("dev")], ROOT),
+            "s10": Case("render, 10 services", [PLATFORM, *render("s10")], s10),
+            "s100": Case("render, 100 services", [PLATFORM, *render("s100")], s100),
             "diff": Case(
                 "`platform diff --stack dev --base HEAD`",
                 [PLATFORM, "diff", "-s", "dev", "--base", "HEAD"],
@@ -286,7 +289,9 @@ def main() -> None:
             # What `platform` would cost if its entry point skipped the final GC pass at exit (not
             # a target row: it shows what a one-line cli/main.py change would buy).
             "dev_nogc_exit": Case(
-                "same, `gc.freeze()` before exit (what-if)", [PYTHON, "-c", FREEZE_EXIT, *render], ROOT
+                "same, `gc.freeze()` before exit (what-if)",
+                [PYTHON, "-c", FREEZE_EXIT, *render("dev_nogc_exit")],
+                ROOT,
             ),
             "help": Case("`platform --help`", [PLATFORM, "--help"], ROOT),
             "help_min": Case("minimal Typer app `--help`", minimal, ROOT),
