@@ -5,14 +5,14 @@ Revises:
 Create Date: 2026-11-26
 
 Hand-reviewed from autogenerate. ``outbox`` and ``processed_messages`` are servicekit's messaging
-tables (servicekit.messaging.tables); their shape must match that module.
+tables (servicekit.messaging.tables), created by servicekit.migrations.create_messaging_tables.
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+from servicekit.migrations import create_messaging_tables, drop_messaging_tables
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -42,37 +42,12 @@ def upgrade() -> None:
     op.create_index("ix_listings_owner_id", "listings", ["owner_id"])
     op.create_index("ix_listings_status_created_at", "listings", ["status", "created_at"])
 
-    op.create_table(
-        "outbox",
-        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
-        sa.Column("event_id", sa.UUID(), nullable=False),
-        sa.Column("event_type", sa.String(length=200), nullable=False),
-        sa.Column("envelope", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("last_error", sa.Text(), nullable=True),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("event_id"),
-    )
-    op.create_index("ix_outbox_unsent", "outbox", ["id"], postgresql_where=sa.text("sent_at IS NULL"))
-
-    op.create_table(
-        "processed_messages",
-        sa.Column("message_id", sa.UUID(), nullable=False),
-        sa.Column("event_type", sa.String(length=200), nullable=False),
-        sa.Column(
-            "processed_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
-        ),
-        sa.PrimaryKeyConstraint("message_id"),
-    )
+    create_messaging_tables(op)
 
 
 def downgrade() -> None:
     """Drop everything :func:`upgrade` created."""
-    op.drop_table("processed_messages")
-    op.drop_index("ix_outbox_unsent", table_name="outbox")
-    op.drop_table("outbox")
+    drop_messaging_tables(op)
     op.drop_index("ix_listings_status_created_at", table_name="listings")
     op.drop_index("ix_listings_owner_id", table_name="listings")
     op.drop_table("listings")

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+from servicekit.migrations import create_messaging_tables, drop_messaging_tables
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -30,22 +30,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_listings")),
     )
-    op.create_table(
-        "outbox",
-        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
-        sa.Column("event_id", sa.UUID(), nullable=False),
-        sa.Column("event_type", sa.String(length=200), nullable=False),
-        sa.Column("envelope", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("last_error", sa.Text(), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
-        sa.UniqueConstraint("event_id", name=op.f("uq_outbox_event_id")),
-    )
-    op.create_index(
-        "ix_outbox_unsent", "outbox", ["id"], unique=False, postgresql_where=sa.text("sent_at IS NULL")
-    )
+    create_messaging_tables(op, named=True)
     op.create_table(
         "payments",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -80,20 +65,10 @@ def upgrade() -> None:
         unique=True,
         postgresql_where=sa.text("status IN ('pending', 'succeeded')"),
     )
-    op.create_table(
-        "processed_messages",
-        sa.Column("message_id", sa.UUID(), nullable=False),
-        sa.Column("event_type", sa.String(length=200), nullable=False),
-        sa.Column(
-            "processed_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
-        ),
-        sa.PrimaryKeyConstraint("message_id", name=op.f("pk_processed_messages")),
-    )
 
 
 def downgrade() -> None:
     """Revert this revision."""
-    op.drop_table("processed_messages")
     op.drop_index(
         "uq_payments_listing_id_active",
         table_name="payments",
@@ -101,6 +76,5 @@ def downgrade() -> None:
     )
     op.drop_index(op.f("ix_payments_listing_id"), table_name="payments")
     op.drop_table("payments")
-    op.drop_index("ix_outbox_unsent", table_name="outbox", postgresql_where=sa.text("sent_at IS NULL"))
-    op.drop_table("outbox")
+    drop_messaging_tables(op)
     op.drop_table("listings")
