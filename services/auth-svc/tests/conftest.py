@@ -11,21 +11,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import aio_pika
-import httpx
 import pytest
 from auth_svc.core.config import Settings
 from auth_svc.main import create_app
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from pydantic import SecretStr
-from servicekit.messaging.topology import declare_topology
 from servicekit.testing import (
     Database,
     alembic_upgrade,
     app_client,
-    create_database,
-    drop_database,
+    create_topology_vhost,
+    scratch_database,
     settings_for,
 )
 
@@ -36,32 +33,17 @@ VHOST = "auth-svc-tests"
 MAX_FAILURES = 3
 
 
-async def create_vhost(rabbitmq: Any, vhost: str) -> None:
-    """A fresh vhost with full rights for the admin user (management API), plus the exchanges."""
-    auth = (rabbitmq.user, rabbitmq.password)
-    base = f"http://{rabbitmq.host}:{rabbitmq.management_port}/api"
-    async with httpx.AsyncClient(auth=auth, timeout=10) as http:
-        await http.delete(f"{base}/vhosts/{vhost}")
-        (await http.put(f"{base}/vhosts/{vhost}")).raise_for_status()
-        perms = {"configure": ".*", "write": ".*", "read": ".*"}
-        (await http.put(f"{base}/permissions/{vhost}/{rabbitmq.user}", json=perms)).raise_for_status()
-    connection = await aio_pika.connect(rabbitmq.info.url(vhost))
-    async with connection:
-        await declare_topology(await connection.channel(), {}, [100])
-
-
 @pytest.fixture(scope="session")
 async def auth_db(postgres_server: Any) -> AsyncIterator[Database]:
     """A fresh database for the session's app."""
-    db = await create_database(postgres_server, "auth_svc_tests")
-    yield db
-    await drop_database(postgres_server, db)
+    async with scratch_database(postgres_server, "auth_svc_tests") as db:
+        yield db
 
 
 @pytest.fixture(scope="session")
 async def auth_settings(auth_db: Database, redis_server: Any, rabbitmq_server: Any) -> Settings:
     """Settings for the real servers (database migrated); a low failed-login limit keeps tests short."""
-    await create_vhost(rabbitmq_server, VHOST)
+    await create_topology_vhost(rabbitmq_server, VHOST, {}, [100])
     settings = settings_for(
         Settings,
         "auth-svc",

@@ -4,36 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from auth_svc.main import ROUTE_PREFIX
-from fastapi import FastAPI
-from httpx import AsyncClient
-
-MANIFEST = Path(__file__).resolve().parents[1] / "service.yaml"
+from servicekit.testing import OperationalContract, RoutePrefixContract
 
 
-def test_route_prefix_is_the_manifest_route() -> None:
-    assert yaml.safe_load(MANIFEST.read_text())["route"] == ROUTE_PREFIX
-
-
-def test_every_api_route_is_under_the_prefix(auth_app: FastAPI) -> None:
-    paths = auth_app.openapi()["paths"]
-    assert paths
-    assert all(path.startswith(f"{ROUTE_PREFIX}/") for path in paths)
-
-
-async def test_healthz_is_served_at_the_root(client: AsyncClient) -> None:
-    assert (await client.get("/healthz")).json() == {"status": "ok"}
-
-
-async def test_readyz_checks_every_backend(client: AsyncClient) -> None:
-    response = await client.get("/readyz")
-    assert response.status_code == 200
-    assert set(response.json()["checks"]) == {"postgres", "redis", "rabbitmq"}
-
-
-async def test_metrics_are_served_at_the_root(client: AsyncClient) -> None:
-    await client.get("/healthz")
-    response = await client.get("/metrics")
-    assert response.status_code == 200
-    assert "http_requests_total{" in response.text
+class TestOperational(OperationalContract, RoutePrefixContract):
+    backends = {"postgres", "redis", "rabbitmq"}
+    manifest = Path(__file__).resolve().parents[1] / "service.yaml"
+    route_prefix = ROUTE_PREFIX
+    app_fixture = "auth_app"

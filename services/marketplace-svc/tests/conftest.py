@@ -12,21 +12,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import aio_pika
-import httpx
 import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from marketplace_svc.core.config import Settings
 from marketplace_svc.main import create_app
 from servicekit.auth import issue_access_token
-from servicekit.messaging.topology import declare_topology
 from servicekit.testing import (
     Database,
     alembic_upgrade,
     app_client,
-    create_database,
-    drop_database,
+    create_topology_vhost,
+    scratch_database,
     settings_for,
 )
 
@@ -36,28 +33,11 @@ VHOST = "marketplace-svc-tests"
 RETRY_DELAYS_MS = [200]
 
 
-async def create_vhost(rabbitmq: Any, vhost: str) -> None:
-    """A fresh vhost (management API) with the topology for marketplace-svc's consumer."""
-    auth = (rabbitmq.user, rabbitmq.password)
-    base = f"http://{rabbitmq.host}:{rabbitmq.management_port}/api"
-    async with httpx.AsyncClient(auth=auth, timeout=10) as http:
-        await http.delete(f"{base}/vhosts/{vhost}")
-        (await http.put(f"{base}/vhosts/{vhost}")).raise_for_status()
-        perms = {"configure": ".*", "write": ".*", "read": ".*"}
-        (await http.put(f"{base}/permissions/{vhost}/{rabbitmq.user}", json=perms)).raise_for_status()
-    connection = await aio_pika.connect(rabbitmq.url(vhost))
-    async with connection:
-        await declare_topology(
-            await connection.channel(), {"marketplace-svc": ["payment.succeeded"]}, RETRY_DELAYS_MS
-        )
-
-
 @pytest.fixture(scope="session")
 async def market_db(postgres_server: Any) -> AsyncIterator[Database]:
     """A fresh, migrated database for the session's app."""
-    db = await create_database(postgres_server, "marketplace_svc_tests")
-    yield db
-    await drop_database(postgres_server, db)
+    async with scratch_database(postgres_server, "marketplace_svc_tests") as db:
+        yield db
 
 
 def market_settings_for(db: Database, redis: Any, rabbitmq: Any) -> Settings:
@@ -77,7 +57,9 @@ def market_settings_for(db: Database, redis: Any, rabbitmq: Any) -> Settings:
 @pytest.fixture(scope="session")
 async def market_settings(market_db: Database, redis_server: Any, rabbitmq_server: Any) -> Settings:
     """Settings pointing at the session's real servers."""
-    await create_vhost(rabbitmq_server, VHOST)
+    await create_topology_vhost(
+        rabbitmq_server, VHOST, {"marketplace-svc": ["payment.succeeded"]}, RETRY_DELAYS_MS
+    )
     settings = market_settings_for(market_db, redis_server, rabbitmq_server)
     await alembic_upgrade(ALEMBIC_INI, settings)
     return settings
