@@ -8,6 +8,9 @@ from pathlib import Path
 
 from infra.local.command_server import CommandServer
 
+#: Seconds uvicorn keeps an idle connection open: above nginx's upstream ``keepalive_timeout`` (60 s).
+KEEP_ALIVE_S = 75
+
 
 def uvicorn_argv(
     package: str,
@@ -22,12 +25,20 @@ def uvicorn_argv(
     Only the gateway (on loopback) talks to a service, so its ``X-Forwarded-For`` is trusted.
     uvicorn's own INFO lines (printed before the service configures JSON logging) are silenced, so
     the service log holds JSON lines only; the service logs its own start.
+
+    Hot-path flags: uvloop and httptools by name (uvicorn[standard] ships both; naming them makes a
+    missing one fail at start instead of silently falling back to asyncio/h11); no uvicorn access
+    log (servicekit writes its own JSON access line; uvicorn would still format its arguments for
+    every response); keep-alive longer than the gateway's upstream ``keepalive_timeout`` (60 s), so
+    uvicorn never closes a pooled connection just as nginx reuses it.
     """
     argv = [
         sys.executable, "-m", "uvicorn", f"{package}.main:create_app", "--factory",
         "--host", host, "--port", str(port),
         "--proxy-headers", "--forwarded-allow-ips", host, "--no-server-header",
         "--log-level", "warning",
+        "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+        "--timeout-keep-alive", str(KEEP_ALIVE_S),
     ]  # fmt: skip
     if reload:
         argv.append("--reload")

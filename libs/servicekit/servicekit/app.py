@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from fastapi.telemetry import TelemetryConfig
 from starlette.middleware.cors import CORSMiddleware
 
 from servicekit.errors import install_error_handlers
-from servicekit.health import CHECK_TIMEOUT_S, Check
-from servicekit.health import router as health_router
+from servicekit.health import CHECK_TIMEOUT_S, Check, add_health_routes
 from servicekit.logging import configure_logging
 from servicekit.messaging.consumer import EventHandlers
 from servicekit.metrics import Metrics, metrics_endpoint
@@ -19,6 +19,9 @@ from servicekit.runtime import Runtime
 from servicekit.settings import Settings
 
 ExtraLifespan = Callable[[FastAPI, Runtime], AbstractAsyncContextManager[None]]
+#: FastAPI's native OpenTelemetry is off: the platform observes services through Prometheus metrics
+#: and JSON logs, and FastAPI would otherwise check for configured OTel providers on every request.
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 def create_app(
@@ -33,6 +36,7 @@ def create_app(
     version: str = "0.1.0",
     prefetch: int = 10,
     check_timeout: float = CHECK_TIMEOUT_S,
+    telemetry: TelemetryConfig | None = None,
 ) -> FastAPI:
     """A FastAPI app with the platform's runtime wired in.
 
@@ -43,6 +47,7 @@ def create_app(
     - ``/healthz``, ``/readyz``, ``/metrics``; CORS from ``CORS_ORIGINS``; ``X-Request-ID``; access
       log; every error as ``{"error": {"code", "message", "request_id", "details"?}}``.
     - *lifespan* runs inside the runtime's (clients are open) for service-specific tasks.
+    - *telemetry* is passed to FastAPI; default :data:`NO_TELEMETRY` (native OpenTelemetry off).
     """
     if handlers and not settings.postgres_enabled:
         raise RuntimeError(
@@ -85,7 +90,12 @@ def create_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title or settings.service_name, version=version, lifespan=run)
+    app = FastAPI(
+        title=title or settings.service_name,
+        version=version,
+        lifespan=run,
+        telemetry=NO_TELEMETRY if telemetry is None else telemetry,
+    )
     app.state.settings = settings
     app.state.metrics = metrics
     install_error_handlers(app)
@@ -99,8 +109,10 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key"],
             expose_headers=["X-Request-ID"],
         )
-    app.include_router(health_router)
-    app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+    # Platform routes on the app itself (an included router is one more level to match per request),
+    # ahead of the service's routes so that none can shadow a probe.
+    add_health_routes(app)
+    app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     for router in routers:
         app.include_router(router)
     return app

@@ -4,8 +4,10 @@
 runs *loader* once per key: concurrent callers in this process share one load (single-flight) and
 other replicas wait on a short Redis lock instead of stampeding the database. Values must be
 JSON-serialisable (pydantic's encoder is used, so datetimes/UUIDs/Decimals become strings); hits and
-misses return the same decoded JSON. When Redis fails, reads fall through to the loader (logged and
-counted as ``cache_requests_total{outcome="error"}``) and Redis is skipped for a short cool-down.
+misses return the same decoded JSON. ``get_or_load_json`` returns the JSON text itself, for handlers
+that answer with it as is (no decode, no response-model re-validation on a hit). When Redis fails,
+reads fall through to the loader (logged and counted as ``cache_requests_total{outcome="error"}``)
+and Redis is skipped for a short cool-down.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pydantic_core import to_jsonable_python
+from pydantic_core import to_json
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -58,10 +60,14 @@ class Cache:
 
     async def get_or_load(self, key: str, loader: Loader, ttl: float) -> Any:
         """The cached value of *key*, else *loader*'s result (cached for *ttl* seconds)."""
+        return json.loads(await self.get_or_load_json(key, loader, ttl))
+
+    async def get_or_load_json(self, key: str, loader: Loader, ttl: float) -> str:
+        """Like :meth:`get_or_load`, but the value's JSON text (compact, UTF-8 characters kept)."""
         pending = self._inflight.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
             value = await self._load_through(key, loader, ttl)
@@ -100,11 +106,11 @@ class Cache:
         self._down_until = time.monotonic() + self.cooldown_s
         self.log.warning("cache_redis_error", op=op, error=f"{type(exc).__name__}: {exc}")
 
-    async def _fallthrough(self, loader: Loader) -> Any:
+    async def _fallthrough(self, loader: Loader) -> str:
         self.metrics.count_cache("error")
-        return json.loads(_encode(await loader()))
+        return _encode(await loader())
 
-    async def _load_through(self, key: str, loader: Loader, ttl: float) -> Any:
+    async def _load_through(self, key: str, loader: Loader, ttl: float) -> str:
         if self._is_down():
             return await self._fallthrough(loader)
         full = self.key(key)
@@ -112,7 +118,7 @@ class Cache:
             cached = await self.redis.get(full)
             if cached is not None:
                 self.metrics.count_cache("hit")
-                return json.loads(cached)
+                return cached
             token = uuid.uuid4().hex
             lock = f"{self.prefix}lock:{key}"
             locked = await self.redis.set(lock, token, nx=True, px=self.lock_ttl_ms)
@@ -123,14 +129,14 @@ class Cache:
         if not locked:
             waited = await self._wait_for_other(full)
             if waited is not None:
-                return json.loads(waited)
+                return waited
         try:
             encoded = _encode(await loader())
             try:
                 await self.redis.set(full, encoded, px=int(ttl * 1000))
             except _REDIS_ERRORS as exc:
                 self._redis_failed("set", exc)
-            return json.loads(encoded)
+            return encoded
         finally:
             if locked:
                 try:
@@ -154,4 +160,5 @@ class Cache:
 
 
 def _encode(value: Any) -> str:
-    return json.dumps(to_jsonable_python(value), separators=(",", ":"))
+    """Compact JSON text of *value* (pydantic models, datetimes, UUIDs, Decimals included)."""
+    return to_json(value).decode()

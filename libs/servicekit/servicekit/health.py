@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from servicekit.errors import error_body
@@ -55,3 +55,9 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(
         {"status": "unavailable", "checks": results, "duration_ms": took, **body}, status_code=503
     )
+
+
+def add_health_routes(app: FastAPI) -> None:
+    """Add ``/healthz`` and ``/readyz`` to *app* directly (same routes as :data:`router`)."""
+    app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False, tags=["health"])
+    app.add_api_route("/readyz", readyz, methods=["GET"], include_in_schema=False, tags=["health"])

@@ -2,17 +2,25 @@
 
 Every line carries ``timestamp``, ``level``, ``service``, ``request_id`` and ``event``. The stdlib
 root logger is routed through the same renderer, so uvicorn's and SQLAlchemy's lines match.
+
+Hot path: ``get_logger()`` loggers are structlog-native (level filtered before any work, rendered
+once, one locked write + flush per line to every sink). Only foreign stdlib records go through
+``logging``'s handler machinery. Both paths share the sinks, so lines never interleave.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+import threading
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import structlog
+from pydantic_core import PydanticSerializationError, to_json
 
 _request_id: ContextVar[str | None] = ContextVar("servicekit_request_id", default=None)
 _HANDLER_MARK = "_servicekit_handler"
@@ -46,53 +54,128 @@ def _service_adder(service: str) -> structlog.types.Processor:
     return add_service
 
 
+def _add_timestamp(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """``timestamp``: ISO 8601 UTC with microseconds, ``Z`` suffix (``2026-01-02T03:04:05.000006Z``)."""
+    event_dict["timestamp"] = datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+    return event_dict
+
+
+def _render_json(_: Any, __: str, event_dict: dict[str, Any]) -> str:
+    """The event as one compact JSON object; values JSON cannot hold are rendered with ``repr``."""
+    try:
+        return to_json(event_dict, fallback=repr).decode()
+    except (PydanticSerializationError, ValueError, TypeError):  # e.g. bytes that are not UTF-8
+        return json.dumps(event_dict, default=repr)
+
+
+class _Sinks:
+    """The streams every line goes to; whole lines, written and flushed under one lock."""
+
+    def __init__(self, streams: list[IO[str]], owned: list[IO[str]]) -> None:
+        self.streams = streams
+        self.owned = owned  # opened here (the log file), closed on reconfiguration
+        self.lock = threading.Lock()
+
+    def write(self, line: str) -> None:
+        with self.lock:
+            for stream in self.streams:
+                try:
+                    stream.write(line)
+                    stream.flush()
+                except (OSError, ValueError):  # closed or broken stream: never fail the caller
+                    continue
+
+    def close(self) -> None:
+        with self.lock:
+            for stream in self.owned:
+                stream.close()
+            self.streams = []
+
+
+class _LineLogger:
+    """structlog's final logger: the renderer's string becomes one line in every sink."""
+
+    def __init__(self, sinks: _Sinks) -> None:
+        self._sinks = sinks
+
+    def msg(self, message: str) -> None:
+        self._sinks.write(message + "\n")
+
+    debug = info = warning = warn = error = err = critical = fatal = exception = log = msg
+
+
+class _SinkHandler(logging.Handler):
+    """The root logger's handler: foreign records, rendered like ours, into the same sinks."""
+
+    def __init__(self, sinks: _Sinks) -> None:
+        super().__init__()
+        self.sinks = sinks
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.sinks.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
+
+    def close(self) -> None:
+        self.sinks.close()
+        super().close()
+
+
 def configure_logging(
     service: str, *, level: str = "INFO", fmt: str = "json", log_file: str | None = None
 ) -> None:
-    """Configure structlog and the stdlib root logger. Safe to call again (handlers are replaced)."""
+    """Configure structlog and the stdlib root logger. Safe to call again (sinks are replaced)."""
+    numeric_level = logging.getLevelName(level.upper())
+    if not isinstance(numeric_level, int):
+        numeric_level = logging.INFO
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+        structlog.processors.add_log_level,
+        _add_timestamp,
         _service_adder(service),
         _add_request_id,
     ]
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
-    )
-    structlog.configure(
-        processors=[
-            structlog.stdlib.filter_by_level,
-            *shared,
-            structlog.processors.StackInfoRenderer(),
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=False,
-    )
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        _render_json if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, _HANDLER_MARK, False):
             root.removeHandler(handler)
             handler.close()
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+    streams: list[IO[str]] = [sys.stdout]
+    owned: list[IO[str]] = []
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
-    for handler in handlers:
-        setattr(handler, _HANDLER_MARK, True)
-        handler.setFormatter(formatter)
-        root.addHandler(handler)
-    root.setLevel(level.upper())
+        owned.append(open(log_file, "a", encoding="utf-8"))  # noqa: SIM115 - closed with the sinks
+    sinks = _Sinks(streams + owned, owned)
+
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
+        logger_factory=lambda *_args: _LineLogger(sinks),
+        cache_logger_on_first_use=False,  # a later configure_logging (another app) must apply
+    )
+    handler = _SinkHandler(sinks)
+    setattr(handler, _HANDLER_MARK, True)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root.addHandler(handler)
+    root.setLevel(numeric_level)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # test clients would log every request
     # uvicorn's access log duplicates ours; keep its error log.
     logging.getLogger("uvicorn.access").disabled = True
@@ -103,4 +186,4 @@ def configure_logging(
 
 def get_logger(name: str | None = None) -> Any:
     """A structlog logger; call ``log.info("event_name", key=value)``."""
-    return structlog.stdlib.get_logger(name)
+    return structlog.get_logger(name)

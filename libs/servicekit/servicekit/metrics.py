@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -58,12 +60,21 @@ class Metrics:
             registry=self.registry,
         )
         self.outbox_pending.labels(service=service).set(0)
+        # Labelled children, looked up once: ``labels()`` validates and hashes on every call. The keys
+        # are bounded (route templates, methods, statuses, cache outcomes).
+        self._http_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._cache_children: dict[str, Any] = {}
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one HTTP request and record its latency."""
-        labels = {"service": self.service, "method": method, "route": route, "status": str(status)}
-        self.http_requests.labels(**labels).inc()
-        self.http_duration.labels(**labels).observe(seconds)
+        key = (method, route, status)
+        children = self._http_children.get(key)
+        if children is None:
+            labels = {"service": self.service, "method": method, "route": route, "status": str(status)}
+            children = (self.http_requests.labels(**labels), self.http_duration.labels(**labels))
+            self._http_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def count_published(self, event: str) -> None:
         """Count one confirmed publication."""
@@ -75,7 +86,12 @@ class Metrics:
 
     def count_cache(self, outcome: str) -> None:
         """Count one cache lookup (hit, miss or error)."""
-        self.cache_requests.labels(service=self.service, outcome=outcome).inc()
+        child = self._cache_children.get(outcome)
+        if child is None:
+            child = self._cache_children[outcome] = self.cache_requests.labels(
+                service=self.service, outcome=outcome
+            )
+        child.inc()
 
     def set_outbox_pending(self, value: int) -> None:
         """Report how many outbox rows wait to be published."""

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,13 +22,26 @@ QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def route_template(scope: Scope) -> str:
-    """The matched route's path template (bounded cardinality), or ``unmatched``."""
-    route = scope.get("route")
-    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    """The matched route's full path template (bounded cardinality), or ``unmatched``.
+
+    FastAPI (0.163+) matches an included router's routes in place, so ``scope["route"]`` is the
+    route as declared, without the prefixes it was included under; the full template is on the
+    effective route FastAPI recorded under ``scope["fastapi"]``.
+    """
+    effective = (scope.get("fastapi") or {}).get("effective_route_context")
+    path = getattr(effective, "path_format", None)
+    if not path:
+        route = scope.get("route")
+        path = getattr(route, "path_format", None) or getattr(route, "path", None)
     if not path:
         return "unmatched"
     root = scope.get("root_path", "")
     return f"{root}{path}" if root and not path.startswith(root) else path
+
+
+def new_request_id() -> str:
+    """A fresh request id: 32 random hex characters."""
+    return os.urandom(16).hex()
 
 
 class RequestContextMiddleware:
@@ -43,7 +56,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self._websocket(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        request_id = _incoming_request_id(scope) or new_request_id()
         token = set_request_id(request_id)
         start = time.perf_counter()
         status = 500
@@ -87,7 +100,7 @@ class RequestContextMiddleware:
         if scope["type"] != "websocket":
             await self.app(scope, receive, send)
             return
-        token = set_request_id(_incoming_request_id(scope) or uuid.uuid4().hex)
+        token = set_request_id(_incoming_request_id(scope) or new_request_id())
         try:
             await self.app(scope, receive, send)
         finally:

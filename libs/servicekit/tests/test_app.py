@@ -175,3 +175,55 @@ async def test_cors_allows_only_configured_origins() -> None:
         denied = await client.get("/items/1", headers={"Origin": "https://evil.example.com"})
     assert allowed.headers["access-control-allow-origin"] == "https://app.example.com"
     assert "access-control-allow-origin" not in denied.headers
+
+
+async def test_route_label_is_the_full_template_of_nested_routers() -> None:
+    outer, inner = APIRouter(prefix="/api/demo"), APIRouter(prefix="/things")
+
+    @inner.get("/{thing_id}")
+    async def thing(thing_id: int) -> dict[str, int]:
+        return {"id": thing_id}
+
+    outer.include_router(inner)
+    async with app_client(create_app(make_settings(), routers=[outer])) as client:
+        assert (await client.get("/api/demo/things/7")).status_code == 200
+        await client.get("/metrics")
+        text = (await client.get("/metrics")).text
+    assert 'route="/api/demo/things/{thing_id}"' in text
+    assert 'http_requests_total{method="GET",route="/metrics",service="demo-svc",status="200"}' in text
+    assert 'route="unmatched"' not in text
+
+
+async def test_native_and_stdlib_lines_share_the_log_file(tmp_path: Path) -> None:
+    import logging
+
+    from servicekit.logging import configure_logging, get_logger, reset_request_id, set_request_id
+
+    log_file = tmp_path / "svc.log"
+    configure_logging("log-svc", level="INFO", log_file=str(log_file))
+    token = set_request_id("rid-9")
+    try:
+        get_logger("servicekit.test").info("native_line", n=1)
+        get_logger("servicekit.test").debug("below_the_level")
+        logging.getLogger("sqlalchemy.test").warning("foreign %s", "line")
+    finally:
+        reset_request_id(token)
+        configure_logging("log-svc")  # closes the file sink
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert [(line["event"], line["level"]) for line in lines] == [
+        ("native_line", "info"),
+        ("foreign line", "warning"),
+    ]
+    assert all(line["service"] == "log-svc" and line["request_id"] == "rid-9" for line in lines)
+    assert all(line["timestamp"].endswith("Z") for line in lines)
+
+
+def test_dependencies_run_on_the_event_loop() -> None:
+    """A plain ``def`` dependency costs a thread-pool hand-off on every request."""
+    import inspect
+
+    from servicekit import deps
+
+    providers = [deps.get_runtime, deps.get_app_settings, deps.get_redis, deps.get_cache]
+    providers += [deps.get_session_store, deps.get_publisher, deps.get_sessionmaker]
+    assert all(inspect.iscoroutinefunction(provider) for provider in providers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from datetime import timedelta
@@ -85,6 +86,22 @@ async def test_concurrent_misses_across_replicas_load_once(redis_server: Any) ->
     assert load.calls == 1  # the second replica waited on the Redis lock instead of loading
     await one.redis.aclose()
     await two.redis.aclose()
+
+
+async def test_json_text_is_the_same_on_miss_and_hit(redis_server: Any) -> None:
+    cache, metrics = cache_for(redis_server)
+    value = {"id": uuid.UUID(int=7), "title": "Lampe \u00e9t\u00e9", "at": timedelta(seconds=90)}
+    load = Loader(value, delay=0)
+    miss = await cache.get_or_load_json("j", load, ttl=30)
+    hit = await cache.get_or_load_json("j", load, ttl=30)
+    assert (
+        miss
+        == hit
+        == '{"id":"00000000-0000-0000-0000-000000000007","title":"Lampe \u00e9t\u00e9","at":"PT1M30S"}'
+    )
+    assert (load.calls, counter(metrics, "miss"), counter(metrics, "hit")) == (1, 1, 1)
+    assert await cache.get_or_load("j", load, ttl=30) == json.loads(hit)
+    await cache.redis.aclose()
 
 
 async def test_loader_errors_propagate_and_are_not_cached(redis_server: Any) -> None:

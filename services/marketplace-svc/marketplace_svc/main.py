@@ -7,18 +7,16 @@ from servicekit.app import create_app as create_service_app
 from servicekit.cache import Cache
 
 from marketplace_svc.api.routes import listings
-from marketplace_svc.core.config import Settings, get_settings
+from marketplace_svc.core.config import ROUTE_PREFIX, Settings, get_settings
 from marketplace_svc.core.handlers import build_handlers
 
-#: The manifest's ``route`` (services/marketplace-svc/service.yaml); the gateway forwards only this.
-ROUTE_PREFIX = "/api/marketplace"
+__all__ = ["ROUTE_PREFIX", "api_routers", "create_app"]
 
 
-def api_router() -> APIRouter:
-    """Every resource router under the route prefix."""
-    router = APIRouter(prefix=ROUTE_PREFIX)
-    router.include_router(listings.router)
-    return router
+def api_routers() -> list[APIRouter]:
+    """Every resource router; each carries the full prefix (``ROUTE_PREFIX/<resource>``) itself,
+    because every level of router nesting is matched again on each request."""
+    return [listings.router]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -31,7 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = create_service_app(
         settings or get_settings(),
-        routers=[api_router()],
+        routers=api_routers(),
         handlers=build_handlers(cache),
         title="marketplace-svc",
     )

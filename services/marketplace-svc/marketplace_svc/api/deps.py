@@ -1,22 +1,54 @@
-"""FastAPI dependencies of marketplace-svc as Annotated aliases."""
+"""FastAPI dependencies of marketplace-svc as Annotated aliases (all ``async``: a plain ``def``
+dependency runs in FastAPI's thread pool, a thread hand-off per request)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from servicekit.auth import CurrentUser
+from servicekit.cache import Cache
 from servicekit.db import SessionDep
-from servicekit.deps import CacheDep, RuntimeDep
+from servicekit.deps import CacheDep, RuntimeDep, SessionMakerDep
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from marketplace_svc.core.config import Settings
 
-__all__ = ["CacheDep", "CurrentUser", "RuntimeDep", "SessionDep", "SettingsDep"]
+__all__ = [
+    "CacheDep",
+    "CurrentUser",
+    "Reads",
+    "ReadsDep",
+    "RuntimeDep",
+    "SessionDep",
+    "SessionMakerDep",
+    "SettingsDep",
+]
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     """The settings the app was created with."""
     return request.app.state.settings
 
 
+@dataclass(frozen=True, slots=True)
+class Reads:
+    """What a cached read needs, as one dependency (FastAPI resolves each dependency per request)."""
+
+    cache: Cache
+    sessions: async_sessionmaker[AsyncSession]
+    """Open a session only on a cache miss: ``async with reads.sessions() as session``."""
+    settings: Settings
+
+
+async def get_reads(request: Request) -> Reads:
+    """The cache, the session factory and the settings of the running app."""
+    runtime = request.app.state.runtime
+    if runtime.cache is None or runtime.sessionmaker is None:
+        raise RuntimeError("marketplace-svc needs Redis and PostgreSQL (REDIS_HOST, POSTGRES_HOST)")
+    return Reads(runtime.cache, runtime.sessionmaker, request.app.state.settings)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+ReadsDep = Annotated[Reads, Depends(get_reads)]

@@ -8,6 +8,9 @@ from typing import Annotated
 from pydantic import Field
 from servicekit.settings import Settings as BaseSettings
 
+#: The manifest's ``route`` (services/marketplace-svc/service.yaml); the gateway forwards only this.
+ROUTE_PREFIX = "/api/marketplace"
+
 
 class Settings(BaseSettings):
     """Environment of marketplace-svc. Extra variables are optional and have safe defaults."""

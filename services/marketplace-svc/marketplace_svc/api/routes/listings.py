@@ -10,13 +10,16 @@ from servicekit.auth import Principal
 from servicekit.errors import Forbidden, NotFound, Unauthorized
 from sqlalchemy import select
 
-from marketplace_svc.api.deps import CacheDep, CurrentUser, RuntimeDep, SessionDep, SettingsDep
+from marketplace_svc.api.deps import CacheDep, CurrentUser, ReadsDep, RuntimeDep, SessionDep
 from marketplace_svc.core import listings
 from marketplace_svc.core.cache_keys import invalidate_listing, listing_key, search_key
+from marketplace_svc.core.config import ROUTE_PREFIX
 from marketplace_svc.models import Listing
 from marketplace_svc.schemas import ListingCreate, ListingOut, ListingPage, ListingUpdate, SearchParams
 
-router = APIRouter(prefix="/listings", tags=["listings"])
+#: The full prefix here rather than nesting under a ``ROUTE_PREFIX`` router: FastAPI matches every
+#: level of nesting again on each request.
+router = APIRouter(prefix=f"{ROUTE_PREFIX}/listings", tags=["listings"])
 
 
 def _owner(principal: Principal) -> uuid.UUID:
@@ -29,6 +32,12 @@ def _owner(principal: Principal) -> uuid.UUID:
 def _notify(runtime: Any) -> None:
     if runtime.relay is not None:
         runtime.relay.notify()
+
+
+def _json(text: str) -> Response:
+    """The cache's JSON text as the response body: a hit is neither decoded nor re-validated (the
+    cached value was serialised from the route's response model when it was loaded)."""
+    return Response(text, media_type="application/json")
 
 
 @router.post("", status_code=201, response_model=ListingOut)
@@ -44,31 +53,31 @@ async def create_listing(
 
 
 @router.get("", response_model=ListingPage)
-async def search_listings(
-    params: Annotated[SearchParams, Query()], session: SessionDep, cache: CacheDep, settings: SettingsDep
-) -> Any:
+async def search_listings(params: Annotated[SearchParams, Query()], reads: ReadsDep) -> Response:
     """Search by text, price range and status; newest first, ``limit``/``offset`` with ``total``."""
 
     async def load() -> ListingPage:
-        return await listings.search(session, params)
+        async with reads.sessions() as session:  # only on a miss: a hit touches no database connection
+            return await listings.search(session, params)
 
-    key = await search_key(cache, params.model_dump())
-    return await cache.get_or_load(key, load, ttl=settings.search_cache_ttl_seconds)
+    key = await search_key(reads.cache, params.model_dump())
+    ttl = reads.settings.search_cache_ttl_seconds
+    return _json(await reads.cache.get_or_load_json(key, load, ttl=ttl))
 
 
 @router.get("/{listing_id}", response_model=ListingOut)
-async def get_listing(
-    listing_id: uuid.UUID, session: SessionDep, cache: CacheDep, settings: SettingsDep
-) -> Any:
+async def get_listing(listing_id: uuid.UUID, reads: ReadsDep) -> Response:
     """One listing (cached; a miss for an unknown id is not cached)."""
 
     async def load() -> ListingOut:
-        row = await session.scalar(select(Listing).where(Listing.id == listing_id))
-        if row is None:
-            raise NotFound("listing not found", code="listing_not_found")
-        return ListingOut.model_validate(row)
+        async with reads.sessions() as session:  # only on a miss
+            row = await session.scalar(select(Listing).where(Listing.id == listing_id))
+            if row is None:
+                raise NotFound("listing not found", code="listing_not_found")
+            return ListingOut.model_validate(row)
 
-    return await cache.get_or_load(listing_key(listing_id), load, ttl=settings.listing_cache_ttl_seconds)
+    ttl = reads.settings.listing_cache_ttl_seconds
+    return _json(await reads.cache.get_or_load_json(listing_key(listing_id), load, ttl=ttl))
 
 
 async def _owned(session: SessionDep, listing_id: uuid.UUID, principal: Principal) -> Listing:

@@ -8,8 +8,11 @@ from typing import Any
 
 import asyncpg
 import pytest
+from fastapi import FastAPI
 from httpx import AsyncClient
+from servicekit.logging import current_request_id
 from servicekit.testing import Database
+from sqlalchemy import event
 
 CreateListing = Callable[..., Awaitable[dict[str, Any]]]
 TokenFor = Callable[[uuid.UUID], dict[str, str]]
@@ -60,6 +63,30 @@ async def test_second_read_is_served_from_the_cache(
         uuid.UUID(listing["id"]),
     )
     assert (await client.get(f"{URL}/{listing['id']}")).json()["title"] == "Cached title"
+
+
+async def test_a_cache_hit_is_the_same_json_and_uses_no_database_connection(
+    client: AsyncClient, market_app: FastAPI, create_listing: CreateListing, owner: uuid.UUID
+) -> None:
+    listing = await create_listing(owner, title="Lampe \u00e9t\u00e9")
+    checkouts: list[str | None] = []
+
+    def on_checkout(*_: Any) -> None:
+        checkouts.append(current_request_id())  # the outbox relay's checkouts carry no request id
+
+    engine = market_app.state.runtime.engine.sync_engine
+    event.listen(engine, "checkout", on_checkout)
+    try:
+        miss = await client.get(f"{URL}/{listing['id']}", headers={"X-Request-ID": f"miss-{owner}"})
+        hit = await client.get(f"{URL}/{listing['id']}", headers={"X-Request-ID": f"hit-{owner}"})
+    finally:
+        event.remove(engine, "checkout", on_checkout)
+    assert f"miss-{owner}" in checkouts
+    assert f"hit-{owner}" not in checkouts
+    assert hit.status_code == 200
+    assert hit.headers["content-type"] == "application/json"
+    assert hit.content == miss.content
+    assert hit.json() == listing
 
 
 async def test_update_invalidates_the_cached_listing(
