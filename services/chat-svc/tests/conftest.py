@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -22,55 +21,16 @@ from chat_svc.core.config import Settings
 from chat_svc.main import create_app
 from chat_svc.models import Listing
 from servicekit.auth import issue_access_token
-from servicekit.testing import Database, alembic_upgrade, create_database, settings_for
+from servicekit.testing import import_platform_vhost, provisioned
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from infra.local.ports import free_port
-from infra.render.rabbitmq import render_definitions
 from infra.spec import load_spec
 
 SERVICE = "chat-svc"
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 ALEMBIC_INI = SERVICE_DIR / "migrations" / "alembic.ini"
-
-
-def isolated_definitions(
-    service: str, vhost: str, user: str, password: str, admin: str
-) -> tuple[dict[str, Any], list[int]]:
-    """The platform's real definitions, moved to *vhost*, keeping only *service*'s user (renamed *user*)."""
-    spec = load_spec("dev")
-    passwords = {s.name: secrets.token_urlsafe(8) for s in spec.services if s.manifest.needs.rabbitmq}
-    defs = render_definitions(spec, passwords)
-    defs["vhosts"] = [{"name": vhost}]
-    defs["users"] = [{"name": user, "password": password, "tags": []}]
-    defs["permissions"] = [{**p, "user": user} for p in defs["permissions"] if p["user"] == service]
-    defs["permissions"].append({"user": admin, "configure": ".*", "write": ".*", "read": ".*"})
-    defs["topic_permissions"] = [
-        {**p, "user": user} for p in defs["topic_permissions"] if p["user"] == service
-    ]
-    for key in ("permissions", "topic_permissions", "exchanges", "queues", "bindings"):
-        for item in defs[key]:
-            item["vhost"] = vhost
-    return defs, list(spec.config.rabbitmq.retry_delays_ms)
-
-
-def add_redis_user(server: Any, service: str) -> tuple[str, str]:
-    """An ACL user limited like production (``~<svc>:* &<svc>:*``); returns (user, password)."""
-    user, password = f"{service}-{secrets.token_hex(3)}", secrets.token_urlsafe(12)
-    client = server.client()
-    try:
-        client.acl_setuser(
-            user,
-            enabled=True,
-            passwords=[f"+{password}"],
-            keys=[f"{service}:*"],
-            channels=[f"{service}:*"],
-            commands=["+@all", "-@dangerous", "-@admin"],
-        )
-    finally:
-        client.close()
-    return user, password
 
 
 class _Server(uvicorn.Server):
@@ -118,37 +78,27 @@ async def serve(settings: Settings) -> AsyncIterator[Replica]:
 
 
 @pytest.fixture(scope="session")
-async def chat_db(postgres_server: Any) -> Database:
-    """A fresh database for chat-svc's tests."""
-    return await create_database(postgres_server, "chat_svc_test")
-
-
-@pytest.fixture(scope="session")
-async def chat_settings(chat_db: Database, redis_server: Any, rabbitmq_server: Any) -> Settings:
-    """Settings with the service's own least-privilege Redis and RabbitMQ users, migrated database."""
-    vhost = f"chat-test-{secrets.token_hex(3)}"
-    rabbit_user, rabbit_password = f"{SERVICE}-{secrets.token_hex(3)}", secrets.token_urlsafe(12)
-    defs, delays = isolated_definitions(SERVICE, vhost, rabbit_user, rabbit_password, rabbitmq_server.user)
-    await asyncio.to_thread(rabbitmq_server.import_definitions, defs)
-    redis_user, redis_password = add_redis_user(redis_server, SERVICE)
-    settings = settings_for(
+async def chat_settings(
+    postgres_server: Any, redis_server: Any, rabbitmq_server: Any
+) -> AsyncIterator[Settings]:
+    """Settings with the service's own migrated database and least-privilege Redis and RabbitMQ users
+    (the platform's real definitions in a private vhost)."""
+    spec = load_spec("dev")
+    broker = await import_platform_vhost(rabbitmq_server, spec, keep=[SERVICE], prefix="chat-test")
+    async with provisioned(
         Settings,
         SERVICE,
-        database=chat_db,
-        rabbitmq=rabbitmq_server,
-        rabbitmq_vhost=vhost,
-        rabbitmq_user=rabbit_user,
-        rabbitmq_password=rabbit_password,
-        rabbitmq_retry_delays_ms=delays,
-        redis_host=redis_server.host,
-        redis_port=redis_server.port,
+        postgres=postgres_server,
+        alembic_ini=ALEMBIC_INI,
+        database_name="chat_svc_test",
+        redis=redis_server,
         redis_db=3,
-        redis_user=redis_user,
-        redis_password=redis_password,
+        rabbitmq=rabbitmq_server,
+        broker=broker,
+        rabbitmq_retry_delays_ms=list(spec.config.rabbitmq.retry_delays_ms),
         log_level="WARNING",
-    )
-    await alembic_upgrade(ALEMBIC_INI, settings)
-    return settings
+    ) as service:
+        yield service.settings
 
 
 @pytest.fixture(scope="session")

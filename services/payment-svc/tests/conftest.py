@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -20,11 +19,10 @@ from payment_svc.main import create_app
 from payment_svc.models import Listing
 from payment_svc.processor import SandboxProcessor
 from servicekit.auth import issue_access_token
-from servicekit.testing import Database, alembic_upgrade, app_client, create_database, settings_for
+from servicekit.testing import app_client, import_platform_vhost, provisioned
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from infra.render.rabbitmq import render_definitions
 from infra.spec import load_spec
 
 SERVICE = "payment-svc"
@@ -32,83 +30,28 @@ SERVICE_DIR = Path(__file__).resolve().parents[1]
 ALEMBIC_INI = SERVICE_DIR / "migrations" / "alembic.ini"
 
 
-def isolated_definitions(
-    service: str, vhost: str, user: str, password: str, admin: str
-) -> tuple[dict[str, Any], list[int]]:
-    """The platform's real definitions, moved to *vhost*, keeping only *service*'s user (renamed *user*).
-
-    The service then runs with exactly its production permissions, isolated from other tests.
-    """
+@pytest.fixture(scope="session")
+async def payment_settings(
+    postgres_server: Any, redis_server: Any, rabbitmq_server: Any
+) -> AsyncIterator[Settings]:
+    """Settings with the service's own migrated database and least-privilege Redis and RabbitMQ users
+    (the platform's real definitions in a private vhost)."""
     spec = load_spec("dev")
-    passwords = {s.name: secrets.token_urlsafe(8) for s in spec.services if s.manifest.needs.rabbitmq}
-    defs = render_definitions(spec, passwords)
-    defs["vhosts"] = [{"name": vhost}]
-    defs["users"] = [{**u, "name": user} for u in defs["users"] if u["name"] == service]
-    defs["users"][0].pop("password_hash")
-    defs["users"][0]["password"] = password
-    defs["permissions"] = [{**p, "user": user} for p in defs["permissions"] if p["user"] == service]
-    defs["permissions"].append(
-        {"user": admin, "vhost": vhost, "configure": ".*", "write": ".*", "read": ".*"}
-    )
-    defs["topic_permissions"] = [
-        {**p, "user": user} for p in defs["topic_permissions"] if p["user"] == service
-    ]
-    for key in ("permissions", "topic_permissions", "exchanges", "queues", "bindings"):
-        for item in defs[key]:
-            item["vhost"] = vhost
-    return defs, list(spec.config.rabbitmq.retry_delays_ms)
-
-
-async def add_redis_user(server: Any, service: str) -> tuple[str, str]:
-    """An ACL user limited like production (``~<svc>:* &<svc>:*``); returns (user, password)."""
-    user, password = f"{service}-{secrets.token_hex(3)}", secrets.token_urlsafe(12)
-    client = server.client()
-    try:
-        client.acl_setuser(
-            user,
-            enabled=True,
-            passwords=[f"+{password}"],
-            keys=[f"{service}:*"],
-            channels=[f"{service}:*"],
-            commands=["+@all", "-@dangerous", "-@admin"],
-        )
-    finally:
-        client.close()
-    return user, password
-
-
-@pytest.fixture(scope="session")
-async def payment_db(postgres_server: Any) -> Database:
-    """A fresh database for payment-svc's tests."""
-    return await create_database(postgres_server, "payment_svc_test")
-
-
-@pytest.fixture(scope="session")
-async def payment_settings(payment_db: Database, redis_server: Any, rabbitmq_server: Any) -> Settings:
-    """Settings with the service's own least-privilege Redis and RabbitMQ users, migrated database."""
-    vhost = f"payment-test-{secrets.token_hex(3)}"
-    rabbit_user, rabbit_password = f"{SERVICE}-{secrets.token_hex(3)}", secrets.token_urlsafe(12)
-    defs, delays = isolated_definitions(SERVICE, vhost, rabbit_user, rabbit_password, rabbitmq_server.user)
-    await asyncio.to_thread(rabbitmq_server.import_definitions, defs)
-    redis_user, redis_password = await add_redis_user(redis_server, SERVICE)
-    settings = settings_for(
+    broker = await import_platform_vhost(rabbitmq_server, spec, keep=[SERVICE], prefix="payment-test")
+    async with provisioned(
         Settings,
         SERVICE,
-        database=payment_db,
-        rabbitmq=rabbitmq_server,
-        rabbitmq_vhost=vhost,
-        rabbitmq_user=rabbit_user,
-        rabbitmq_password=rabbit_password,
-        rabbitmq_retry_delays_ms=delays,
-        redis_host=redis_server.host,
-        redis_port=redis_server.port,
+        postgres=postgres_server,
+        alembic_ini=ALEMBIC_INI,
+        database_name="payment_svc_test",
+        redis=redis_server,
         redis_db=2,
-        redis_user=redis_user,
-        redis_password=redis_password,
+        rabbitmq=rabbitmq_server,
+        broker=broker,
+        rabbitmq_retry_delays_ms=list(spec.config.rabbitmq.retry_delays_ms),
         log_level="WARNING",
-    )
-    await alembic_upgrade(ALEMBIC_INI, settings)
-    return settings
+    ) as service:
+        yield service.settings
 
 
 @pytest.fixture(scope="session")

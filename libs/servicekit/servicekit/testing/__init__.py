@@ -21,8 +21,9 @@ from servicekit.testing.backends import (
     create_topology_vhost,
     delete_redis_user,
     delete_vhost,
-    import_isolated_vhost,
+    import_platform_vhost,
     isolated_definitions,
+    platform_definitions,
 )
 from servicekit.testing.contracts import OperationalContract, RoutePrefixContract
 from servicekit.testing.database import (
@@ -39,6 +40,7 @@ from servicekit.testing.migrations import (
     assert_models_match_migrations,
     migration_diff,
 )
+from servicekit.testing.provision import Provisioned, provisioned
 
 __all__ = [
     "TEST_JWT_SECRET",
@@ -46,6 +48,7 @@ __all__ = [
     "Database",
     "IsolatedVhost",
     "OperationalContract",
+    "Provisioned",
     "RoutePrefixContract",
     "add_redis_user",
     "alembic_downgrade",
@@ -58,9 +61,11 @@ __all__ = [
     "delete_redis_user",
     "delete_vhost",
     "drop_database",
-    "import_isolated_vhost",
+    "import_platform_vhost",
     "isolated_definitions",
     "migration_diff",
+    "platform_definitions",
+    "provisioned",
     "public_tables",
     "scratch_database",
     "settings_for",

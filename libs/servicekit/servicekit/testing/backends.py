@@ -1,11 +1,10 @@
 """Backend users and vhosts for tests, limited like production.
 
 Redis: an ACL user confined to the service's key prefix. RabbitMQ: a private vhost holding the
-platform's real topology and users, taken from definitions the caller renders (the repo's
-``infra.render.rabbitmq.render_definitions``: servicekit does not import ``infra``), or a vhost
-holding servicekit's own topology for a service's tests. Servers are the repo's test servers (duck
-typing: ``host``, ``port``, ``user``, ``password``, ``management_port``, ``url()``, ``client()``,
-``import_definitions()``).
+platform's real topology and users (rendered by the repo's ``infra``, imported lazily inside the
+test-only functions that need it), or a vhost holding servicekit's own topology. Servers are the
+repo's test servers (duck typing: ``host``, ``port``, ``user``, ``password``, ``management_port``,
+``url()``, ``client()``, ``import_definitions()``).
 """
 
 from __future__ import annotations
@@ -97,6 +96,22 @@ def isolated_definitions(
     return defs, {svc: Credentials(names[svc], passwords[svc]) for svc in kept}
 
 
+def platform_definitions(
+    spec: Any, *, vhost: str, suffix: str = "", keep: Collection[str] | None = None
+) -> tuple[dict[str, Any], dict[str, Credentials]]:
+    """:func:`isolated_definitions` of the platform's real definitions for *spec* (an
+    ``infra.spec.PlatformSpec``), rendered with fresh passwords.
+
+    Test-only: imports the monorepo's ``infra`` package lazily, here, so it works only in a checkout
+    (servicekit itself never imports ``infra``).
+    """
+    from infra.render.rabbitmq import render_definitions
+
+    passwords = {s.name: secrets.token_urlsafe(12) for s in spec.services if s.manifest.needs.rabbitmq}
+    definitions = render_definitions(spec, passwords)
+    return isolated_definitions(definitions, passwords, vhost=vhost, suffix=suffix, keep=keep)
+
+
 @dataclass(frozen=True)
 class IsolatedVhost:
     """A private vhost on a test broker and the renamed users of the services kept in it."""
@@ -105,20 +120,16 @@ class IsolatedVhost:
     users: dict[str, Credentials]
 
 
-async def import_isolated_vhost(
-    server: Any,
-    definitions: Mapping[str, Any],
-    passwords: Mapping[str, str],
-    *,
-    keep: Collection[str] | None = None,
-    prefix: str = "test",
+async def import_platform_vhost(
+    server: Any, spec: Any, *, keep: Collection[str] | None = None, prefix: str = "test"
 ) -> IsolatedVhost:
-    """Import :func:`isolated_definitions` into the running *server* under a fresh vhost
-    ``<prefix>-<tag>`` with users ``<service>-<tag>``; the services then run with exactly their
-    production permissions. The server's admin gets full rights on the vhost."""
+    """Import :func:`platform_definitions` of *spec* into the running *server* under a fresh vhost
+    ``<prefix>-<tag>``, users renamed ``<service>-<tag>``: the kept services (default: all) then
+    run with exactly their production permissions. The server's admin gets full rights on the vhost
+    (``import_definitions`` adds them). Test-only, like :func:`platform_definitions`."""
     tag = secrets.token_hex(3)
     vhost = f"{prefix}-{tag}"
-    defs, users = isolated_definitions(definitions, passwords, vhost=vhost, suffix=f"-{tag}", keep=keep)
+    defs, users = platform_definitions(spec, vhost=vhost, suffix=f"-{tag}", keep=keep)
     await asyncio.to_thread(server.import_definitions, defs)
     return IsolatedVhost(vhost, users)
 

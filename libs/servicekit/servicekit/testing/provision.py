@@ -1,0 +1,78 @@
+"""Provision a service for a test the way the platform does: its own database (migrated), its own
+Redis ACL user and its own RabbitMQ user on an isolated vhost; settings that log in as them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from servicekit.settings import Settings
+from servicekit.testing.app import settings_for
+from servicekit.testing.backends import IsolatedVhost, add_redis_user, delete_redis_user
+from servicekit.testing.database import Database, create_database, drop_database
+from servicekit.testing.migrations import alembic_upgrade
+
+S = TypeVar("S", bound=Settings)
+
+
+@dataclass(frozen=True)
+class Provisioned(Generic[S]):
+    """A provisioned service: its settings, its database and its Redis user (None without Redis)."""
+
+    settings: S
+    database: Database
+    redis_user: str | None
+
+
+@asynccontextmanager
+async def provisioned(
+    cls: type[S],
+    service: str,
+    *,
+    postgres: Any,
+    alembic_ini: Path | None = None,
+    database_name: str | None = None,
+    redis: Any = None,
+    redis_db: int = 0,
+    rabbitmq: Any = None,
+    broker: IsolatedVhost | None = None,
+    **overrides: Any,
+) -> AsyncIterator[Provisioned[S]]:
+    """*service* on the test servers: a fresh database on *postgres* (upgraded to head with
+    *alembic_ini* when given), an ACL user on *redis* limited to ``<service>:*`` (when given) and
+    *service*'s user in *broker* (an :func:`~servicekit.testing.import_platform_vhost` result) on
+    *rabbitmq*. Settings are :func:`settings_for` these plus *overrides*. The database and the Redis
+    user are removed when the block exits."""
+    database = await create_database(postgres, database_name)
+    redis_login = None
+    try:
+        values: dict[str, Any] = {}
+        if redis is not None:
+            redis_login = add_redis_user(redis, service)
+            values |= {"redis_user": redis_login.user, "redis_password": redis_login.password}
+        if broker is not None:
+            login = broker.users[service]
+            values |= {
+                "rabbitmq_vhost": broker.vhost,
+                "rabbitmq_user": login.user,
+                "rabbitmq_password": login.password,
+            }
+        settings = settings_for(
+            cls,
+            service,
+            database=database,
+            redis=redis,
+            redis_db=redis_db,
+            rabbitmq=rabbitmq,
+            **(values | overrides),
+        )
+        if alembic_ini is not None:
+            await alembic_upgrade(alembic_ini, settings)
+        yield Provisioned(settings, database, redis_login.user if redis_login else None)
+    finally:
+        await drop_database(postgres, database)
+        if redis_login is not None:
+            delete_redis_user(redis, redis_login.user)
