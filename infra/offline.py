@@ -235,6 +235,23 @@ def _empty_stack_trace() -> Any:
     return source_pb2.StackTrace()
 
 
+def _pause() -> None:
+    if gc.isenabled():
+        gc.disable()
+        _fast_restore.append(gc.enable)
+    from pulumi.runtime import resource as sdk_resource
+
+    original = getattr(sdk_resource, "_get_stack_trace", None)
+    if original is not None:  # an SDK without it has nothing to skip
+        sdk_resource._get_stack_trace = _empty_stack_trace
+        _fast_restore.append(lambda: setattr(sdk_resource, "_get_stack_trace", original))
+
+
+def _restore() -> None:
+    while _fast_restore:
+        _fast_restore.pop()()
+
+
 @contextlib.contextmanager
 def fast_runtime() -> Iterator[None]:
     """Pause the cyclic GC and the SDK's per-resource stack capture for the duration (re-entrant).
@@ -246,23 +263,19 @@ def fast_runtime() -> Iterator[None]:
     with _fast_lock:
         _fast_depth += 1
         if _fast_depth == 1:
-            if gc.isenabled():
-                gc.disable()
-                _fast_restore.append(gc.enable)
-            from pulumi.runtime import resource as sdk_resource
-
-            original = getattr(sdk_resource, "_get_stack_trace", None)
-            if original is not None:  # an SDK without it has nothing to skip
-                sdk_resource._get_stack_trace = _empty_stack_trace
-                _fast_restore.append(lambda: setattr(sdk_resource, "_get_stack_trace", original))
+            try:
+                _pause()
+            except BaseException:  # e.g. the SDK is missing: leave nothing paused
+                _fast_depth -= 1
+                _restore()
+                raise
     try:
         yield
     finally:
         with _fast_lock:
             _fast_depth -= 1
             if _fast_depth == 0:
-                while _fast_restore:
-                    _fast_restore.pop()()
+                _restore()
 
 
 def run_isolated(fn: Callable[[], Any]) -> Any:

@@ -69,3 +69,16 @@ def test_fast_runtime_leaves_a_disabled_gc_disabled():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_fast_runtime_restores_everything_when_pausing_fails(monkeypatch):
+    def broken_pause() -> None:
+        gc.disable()
+        offline._fast_restore.append(gc.enable)
+        raise ImportError("no pulumi")
+
+    monkeypatch.setattr(offline, "_pause", broken_pause)
+    with pytest.raises(ImportError), offline.fast_runtime():
+        pass
+    assert gc.isenabled()
+    assert offline._fast_depth == 0
