@@ -13,13 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import aio_pika
 import httpx
@@ -30,18 +28,20 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from servicekit.settings import Settings
 from servicekit.testing import (
+    Credentials,
     Database,
-    alembic_upgrade,
+    IsolatedVhost,
     app_client,
-    create_database,
-    drop_database,
-    settings_for,
+    delete_vhost,
+    import_platform_vhost,
+    provisioned,
 )
+from servicekit.testing import platform_definitions as servicekit_platform_definitions
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from infra.local.ports import free_port
 from infra.local.uvicorn_service import UvicornService
-from infra.render.rabbitmq import VHOST, render_definitions
+from infra.render.rabbitmq import VHOST
 from infra.spec import PlatformSpec, config_from_stack_file, load_spec, stack_file
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,14 +60,6 @@ def stack_spec(stack: str = STACK) -> PlatformSpec:
     count = len(load_spec(stack).config.rabbitmq.retry_delays_ms)
     config["rabbitmq"] = {**rabbit, "retryDelaysMs": short_delays(count)}
     return load_spec(stack, config=config)
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """A user name and its password."""
-
-    user: str
-    password: str
 
 
 @dataclass(frozen=True)
@@ -91,36 +83,17 @@ def platform_definitions(
     spec: PlatformSpec, *, vhost: str = VHOST, suffix: str = ""
 ) -> tuple[dict[str, Any], dict[str, Credentials]]:
     """Rendered definitions with fresh passwords, moved to *vhost*, users renamed ``<svc><suffix>``."""
-    passwords = {s.name: secrets.token_urlsafe(12) for s in spec.services if s.manifest.needs.rabbitmq}
-    defs = render_definitions(spec, passwords)
-    names = {svc: f"{svc}{suffix}" for svc in passwords}
-    for user in defs["users"]:
-        user["name"] = names[user["name"]]
-    for key in ("permissions", "topic_permissions"):
-        for item in defs[key]:
-            item["user"] = names[item["user"]]
-    if vhost != VHOST:
-        defs["vhosts"] = [{"name": vhost}]
-        for key in ("permissions", "topic_permissions", "exchanges", "queues", "bindings"):
-            for item in defs[key]:
-                item["vhost"] = vhost
-    return defs, {svc: Credentials(names[svc], pw) for svc, pw in passwords.items()}
+    return servicekit_platform_definitions(spec, vhost=vhost, suffix=suffix)
 
 
 @pytest.fixture
 async def isolated_broker(rabbitmq_server: Any) -> AsyncIterator[BrokerAccess]:
     """The platform topology and users in a fresh vhost of the session broker (deleted afterwards)."""
-    tag = secrets.token_hex(3)
     spec = stack_spec()
-    defs, users = platform_definitions(spec, vhost=f"it-{tag}", suffix=f"-{tag}")
-    await asyncio.to_thread(rabbitmq_server.import_definitions, defs)
-    access = BrokerAccess(rabbitmq_server, f"it-{tag}", users, list(spec.config.rabbitmq.retry_delays_ms))
-    yield access
-    base = f"http://{rabbitmq_server.host}:{rabbitmq_server.management_port}/api"
-    async with httpx.AsyncClient(auth=(rabbitmq_server.user, rabbitmq_server.password), timeout=10) as http:
-        await http.delete(f"{base}/vhosts/{quote(access.vhost, safe='')}")
-        for creds in users.values():
-            await http.delete(f"{base}/users/{quote(creds.user, safe='')}")
+    isolated = await import_platform_vhost(rabbitmq_server, spec, prefix="it")
+    delays = list(spec.config.rabbitmq.retry_delays_ms)
+    yield BrokerAccess(rabbitmq_server, isolated.vhost, isolated.users, delays)
+    await delete_vhost(rabbitmq_server, isolated.vhost, [creds.user for creds in isolated.users.values()])
 
 
 def private_broker_access(server: Any, spec: PlatformSpec, users: dict[str, Credentials]) -> BrokerAccess:
@@ -151,34 +124,6 @@ def service_kind(name: str) -> ServiceKind:
     )
 
 
-def add_redis_user(redis: Any, service: str) -> Credentials:
-    """A Redis ACL user limited like production (keys and channels ``<svc>:*``)."""
-    creds = Credentials(f"{service}-{secrets.token_hex(3)}", secrets.token_urlsafe(12))
-    client = redis.client()
-    try:
-        client.acl_setuser(
-            creds.user,
-            enabled=True,
-            passwords=[f"+{creds.password}"],
-            keys=[f"{service}:*"],
-            channels=[f"{service}:*"],
-            commands=["+@all", "-@dangerous", "-@admin"],
-        )
-    finally:
-        client.close()
-    return creds
-
-
-def delete_redis_user(redis: Any, user: str) -> None:
-    """Remove an ACL user made by :func:`add_redis_user` (no-op if the server is gone)."""
-    with contextlib.suppress(Exception):
-        client = redis.client()
-        try:
-            client.acl_deluser(user)
-        finally:
-            client.close()
-
-
 @dataclass
 class Deployed:
     """A service's database, Redis user and settings (migrated), ready to run."""
@@ -196,35 +141,18 @@ async def deployed(
     """Provision *name* like the platform would: own database (migrated), Redis ACL user, broker user."""
     kind = service_kind(name)
     need = load_spec(STACK).service(name).manifest.needs
-    database = await create_database(postgres)
-    redis_creds: Credentials | None = None
-    try:
-        rabbit = broker.users[name]
-        values: dict[str, Any] = {
-            "rabbitmq_vhost": broker.vhost,
-            "rabbitmq_user": rabbit.user,
-            "rabbitmq_password": rabbit.password,
-            "rabbitmq_retry_delays_ms": broker.delays_ms,
-            "log_level": "WARNING",
-        }
-        if need.redis is not None:
-            redis_creds = add_redis_user(redis, name)
-            values |= {
-                "redis_host": redis.host,
-                "redis_port": redis.port,
-                "redis_db": need.redis.db,
-                "redis_user": redis_creds.user,
-                "redis_password": redis_creds.password,
-            }
-        settings = settings_for(
-            kind.settings_cls, name, database=database, rabbitmq=broker.server, **(values | overrides)
-        )
-        await alembic_upgrade(kind.alembic_ini, settings)
-        yield Deployed(kind, database, settings, redis_creds.user if redis_creds else None)
-    finally:
-        await drop_database(postgres, database)
-        if redis_creds is not None:
-            delete_redis_user(redis, redis_creds.user)
+    async with provisioned(
+        kind.settings_cls,
+        name,
+        postgres=postgres,
+        alembic_ini=kind.alembic_ini,
+        redis=redis if need.redis is not None else None,
+        redis_db=need.redis.db if need.redis is not None else 0,
+        rabbitmq=broker.server,
+        broker=IsolatedVhost(broker.vhost, broker.users),
+        **({"rabbitmq_retry_delays_ms": broker.delays_ms, "log_level": "WARNING"} | overrides),
+    ) as service:
+        yield Deployed(kind, service.database, service.settings, service.redis_user)
 
 
 @dataclass

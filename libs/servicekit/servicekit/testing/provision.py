@@ -20,10 +20,10 @@ S = TypeVar("S", bound=Settings)
 
 @dataclass(frozen=True)
 class Provisioned(Generic[S]):
-    """A provisioned service: its settings, its database and its Redis user (None without Redis)."""
+    """A provisioned service: its settings, its database and its Redis user (None where not needed)."""
 
     settings: S
-    database: Database
+    database: Database | None
     redis_user: str | None
 
 
@@ -32,7 +32,7 @@ async def provisioned(
     cls: type[S],
     service: str,
     *,
-    postgres: Any,
+    postgres: Any = None,
     alembic_ini: Path | None = None,
     database_name: str | None = None,
     redis: Any = None,
@@ -41,12 +41,12 @@ async def provisioned(
     broker: IsolatedVhost | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Provisioned[S]]:
-    """*service* on the test servers: a fresh database on *postgres* (upgraded to head with
-    *alembic_ini* when given), an ACL user on *redis* limited to ``<service>:*`` (when given) and
+    """*service* on the test servers: a fresh database on *postgres* (when given; upgraded to head
+    with *alembic_ini* when given), an ACL user on *redis* limited to ``<service>:*`` (when given) and
     *service*'s user in *broker* (an :func:`~servicekit.testing.import_platform_vhost` result) on
     *rabbitmq*. Settings are :func:`settings_for` these plus *overrides*. The database and the Redis
     user are removed when the block exits."""
-    database = await create_database(postgres, database_name)
+    database = await create_database(postgres, database_name) if postgres is not None else None
     redis_login = None
     try:
         values: dict[str, Any] = {}
@@ -69,10 +69,11 @@ async def provisioned(
             rabbitmq=rabbitmq,
             **(values | overrides),
         )
-        if alembic_ini is not None:
+        if database is not None and alembic_ini is not None:
             await alembic_upgrade(alembic_ini, settings)
         yield Provisioned(settings, database, redis_login.user if redis_login else None)
     finally:
-        await drop_database(postgres, database)
+        if database is not None:
+            await drop_database(postgres, database)
         if redis_login is not None:
             delete_redis_user(redis, redis_login.user)
