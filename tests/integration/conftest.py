@@ -34,7 +34,7 @@ from servicekit.testing import (
     app_client,
     delete_vhost,
     import_platform_vhost,
-    provisioned,
+    provisioned_from_spec,
 )
 from servicekit.testing import platform_definitions as servicekit_platform_definitions
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -140,16 +140,15 @@ async def deployed(
 ) -> AsyncIterator[Deployed]:
     """Provision *name* like the platform would: own database (migrated), Redis ACL user, broker user."""
     kind = service_kind(name)
-    need = load_spec(STACK).service(name).manifest.needs
-    async with provisioned(
+    async with provisioned_from_spec(
+        load_spec(STACK),
         kind.settings_cls,
         name,
         postgres=postgres,
-        alembic_ini=kind.alembic_ini,
-        redis=redis if need.redis is not None else None,
-        redis_db=need.redis.db if need.redis is not None else 0,
+        redis=redis,
         rabbitmq=broker.server,
         broker=IsolatedVhost(broker.vhost, broker.users),
+        alembic_ini=kind.alembic_ini,
         **({"rabbitmq_retry_delays_ms": broker.delays_ms, "log_level": "WARNING"} | overrides),
     ) as service:
         yield Deployed(kind, service.database, service.settings, service.redis_user)

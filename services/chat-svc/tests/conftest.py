@@ -21,7 +21,7 @@ from chat_svc.core.config import Settings
 from chat_svc.main import create_app
 from chat_svc.models import Listing
 from servicekit.auth import issue_access_token
-from servicekit.testing import import_platform_vhost, provisioned
+from servicekit.testing import provisioned_from_spec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -82,21 +82,11 @@ async def chat_settings(
     postgres_server: Any, redis_server: Any, rabbitmq_server: Any
 ) -> AsyncIterator[Settings]:
     """Settings with the service's own migrated database and least-privilege Redis and RabbitMQ users
-    (the platform's real definitions in a private vhost)."""
+    (the platform's real definitions in a private vhost), as the dev stack's spec says."""
+    servers = {"postgres": postgres_server, "redis": redis_server, "rabbitmq": rabbitmq_server}
     spec = load_spec("dev")
-    broker = await import_platform_vhost(rabbitmq_server, spec, keep=[SERVICE], prefix="chat-test")
-    async with provisioned(
-        Settings,
-        SERVICE,
-        postgres=postgres_server,
-        alembic_ini=ALEMBIC_INI,
-        database_name="chat_svc_test",
-        redis=redis_server,
-        redis_db=3,
-        rabbitmq=rabbitmq_server,
-        broker=broker,
-        rabbitmq_retry_delays_ms=list(spec.config.rabbitmq.retry_delays_ms),
-        log_level="WARNING",
+    async with provisioned_from_spec(
+        spec, Settings, SERVICE, **servers, alembic_ini=ALEMBIC_INI, log_level="WARNING"
     ) as service:
         yield service.settings
 

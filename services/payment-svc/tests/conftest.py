@@ -19,7 +19,7 @@ from payment_svc.main import create_app
 from payment_svc.models import Listing
 from payment_svc.processor import SandboxProcessor
 from servicekit.auth import issue_access_token
-from servicekit.testing import app_client, import_platform_vhost, provisioned
+from servicekit.testing import app_client, provisioned_from_spec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -35,21 +35,11 @@ async def payment_settings(
     postgres_server: Any, redis_server: Any, rabbitmq_server: Any
 ) -> AsyncIterator[Settings]:
     """Settings with the service's own migrated database and least-privilege Redis and RabbitMQ users
-    (the platform's real definitions in a private vhost)."""
+    (the platform's real definitions in a private vhost), as the dev stack's spec says."""
+    servers = {"postgres": postgres_server, "redis": redis_server, "rabbitmq": rabbitmq_server}
     spec = load_spec("dev")
-    broker = await import_platform_vhost(rabbitmq_server, spec, keep=[SERVICE], prefix="payment-test")
-    async with provisioned(
-        Settings,
-        SERVICE,
-        postgres=postgres_server,
-        alembic_ini=ALEMBIC_INI,
-        database_name="payment_svc_test",
-        redis=redis_server,
-        redis_db=2,
-        rabbitmq=rabbitmq_server,
-        broker=broker,
-        rabbitmq_retry_delays_ms=list(spec.config.rabbitmq.retry_delays_ms),
-        log_level="WARNING",
+    async with provisioned_from_spec(
+        spec, Settings, SERVICE, **servers, alembic_ini=ALEMBIC_INI, log_level="WARNING"
     ) as service:
         yield service.settings
 

@@ -40,7 +40,7 @@ from servicekit.testing.migrations import (
     assert_models_match_migrations,
     migration_diff,
 )
-from servicekit.testing.provision import Provisioned, provisioned
+from servicekit.testing.provision import Provisioned, provisioned, provisioned_from_spec
 
 __all__ = [
     "TEST_JWT_SECRET",
@@ -66,6 +66,7 @@ __all__ = [
     "migration_diff",
     "platform_definitions",
     "provisioned",
+    "provisioned_from_spec",
     "public_tables",
     "scratch_database",
     "settings_for",

@@ -11,7 +11,13 @@ from typing import Any, Generic, TypeVar
 
 from servicekit.settings import Settings
 from servicekit.testing.app import settings_for
-from servicekit.testing.backends import IsolatedVhost, add_redis_user, delete_redis_user
+from servicekit.testing.backends import (
+    IsolatedVhost,
+    add_redis_user,
+    delete_redis_user,
+    delete_vhost,
+    import_platform_vhost,
+)
 from servicekit.testing.database import Database, create_database, drop_database
 from servicekit.testing.migrations import alembic_upgrade
 
@@ -77,3 +83,44 @@ async def provisioned(
             await drop_database(postgres, database)
         if redis_login is not None:
             delete_redis_user(redis, redis_login.user)
+
+
+@asynccontextmanager
+async def provisioned_from_spec(
+    spec: Any,
+    cls: type[S],
+    service: str,
+    *,
+    postgres: Any = None,
+    redis: Any = None,
+    rabbitmq: Any = None,
+    broker: IsolatedVhost | None = None,
+    alembic_ini: Path | None = None,
+    **overrides: Any,
+) -> AsyncIterator[Provisioned[S]]:
+    """:func:`provisioned` with what *spec* (an ``infra.spec.PlatformSpec``, duck-typed) says
+    *service* needs: a database, a Redis ACL user on the manifest's ``db``, a RabbitMQ user with the
+    stack's retry delays. Without *broker*, the service gets its own :func:`import_platform_vhost`
+    (deleted afterwards). Servers the service does not need are not touched."""
+    need = spec.service(service).manifest.needs
+    own_vhost = None
+    if need.rabbitmq is not None and broker is None:
+        own_vhost = broker = await import_platform_vhost(rabbitmq, spec, keep=[service], prefix=service)
+    delays = {"rabbitmq_retry_delays_ms": list(spec.config.rabbitmq.retry_delays_ms)}
+    try:
+        async with provisioned(
+            cls,
+            service,
+            postgres=postgres if need.postgres is not None else None,
+            alembic_ini=alembic_ini,
+            redis=redis if need.redis is not None else None,
+            redis_db=need.redis.db if need.redis is not None else 0,
+            rabbitmq=rabbitmq if need.rabbitmq is not None else None,
+            broker=broker if need.rabbitmq is not None else None,
+            **((delays if need.rabbitmq is not None else {}) | overrides),
+        ) as result:
+            yield result
+    finally:
+        if own_vhost is not None:
+            users = [login.user for login in own_vhost.users.values()]
+            await delete_vhost(rabbitmq, own_vhost.vhost, users)
