@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+import gc
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 
 from fastapi import APIRouter, FastAPI
 from fastapi.telemetry import TelemetryConfig
@@ -24,6 +25,30 @@ ExtraLifespan = Callable[[FastAPI, Runtime], AbstractAsyncContextManager[None]]
 NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
+@contextmanager
+def frozen_startup_objects(enabled: bool = True) -> Iterator[None]:
+    """While serving, keep the objects that exist at startup out of the cyclic GC's scans.
+
+    uvicorn and asyncio leave reference cycles behind every request, so the collector runs often,
+    and each full (generation 2) collection walks every tracked object: the imported modules,
+    SQLAlchemy/pydantic/FastAPI structures (~130k objects in marketplace-svc). Measured under wrk
+    (50 connections): ~25 full collections in 10 s of up to 130 ms each, a quarter of the process's
+    time and the whole p99 tail. ``gc.freeze()`` after startup moves those long-lived objects to the
+    permanent generation (``gc.collect()`` first, so startup garbage is not kept); collections then
+    scan only what requests create. ``gc.unfreeze()`` on shutdown hands them back (tests build many
+    apps in one process).
+    """
+    if not enabled:
+        yield
+        return
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def create_app(
     settings: Settings,
     *,
@@ -37,6 +62,7 @@ def create_app(
     prefetch: int = 10,
     check_timeout: float = CHECK_TIMEOUT_S,
     telemetry: TelemetryConfig | None = None,
+    freeze_gc: bool = True,
 ) -> FastAPI:
     """A FastAPI app with the platform's runtime wired in.
 
@@ -48,6 +74,8 @@ def create_app(
       log; every error as ``{"error": {"code", "message", "request_id", "details"?}}``.
     - *lifespan* runs inside the runtime's (clients are open) for service-specific tasks.
     - *telemetry* is passed to FastAPI; default :data:`NO_TELEMETRY` (native OpenTelemetry off).
+    - *freeze_gc*: once started, the objects built so far are moved out of the garbage collector's
+      reach (see :func:`frozen_startup_objects`).
     """
     if handlers and not settings.postgres_enabled:
         raise RuntimeError(
@@ -84,9 +112,11 @@ def create_app(
         try:
             if lifespan is not None:
                 async with lifespan(app, runtime):
-                    yield
+                    with frozen_startup_objects(freeze_gc):
+                        yield
             else:
-                yield
+                with frozen_startup_objects(freeze_gc):
+                    yield
         finally:
             await runtime.stop()
 

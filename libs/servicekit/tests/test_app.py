@@ -227,3 +227,13 @@ def test_dependencies_run_on_the_event_loop() -> None:
     providers = [deps.get_runtime, deps.get_app_settings, deps.get_redis, deps.get_cache]
     providers += [deps.get_session_store, deps.get_publisher, deps.get_sessionmaker]
     assert all(inspect.iscoroutinefunction(provider) for provider in providers)
+
+
+async def test_startup_objects_are_frozen_while_serving() -> None:
+    import gc
+
+    async with app_client(build_app()) as client:
+        frozen = gc.get_freeze_count()
+        assert (await client.get("/healthz")).status_code == 200
+    assert frozen > 10_000  # the modules, the app, the clients
+    assert gc.get_freeze_count() == 0  # handed back on shutdown
