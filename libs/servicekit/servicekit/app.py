@@ -8,14 +8,13 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, context
 
 from fastapi import APIRouter, FastAPI
 from fastapi.telemetry import TelemetryConfig
-from starlette.middleware.cors import CORSMiddleware
 
 from servicekit.errors import install_error_handlers
 from servicekit.health import CHECK_TIMEOUT_S, Check, add_health_routes
 from servicekit.logging import configure_logging
 from servicekit.messaging.consumer import EventHandlers
 from servicekit.metrics import Metrics, metrics_endpoint
-from servicekit.middleware import RequestContextMiddleware
+from servicekit.middleware import OriginCorsMiddleware, RequestContextMiddleware
 from servicekit.runtime import Runtime
 from servicekit.settings import Settings
 
@@ -132,7 +131,7 @@ def create_app(
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            OriginCorsMiddleware,
             allow_origins=settings.cors_origins,
             allow_credentials=True,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],

@@ -237,3 +237,49 @@ async def test_startup_objects_are_frozen_while_serving() -> None:
         assert (await client.get("/healthz")).status_code == 200
     assert frozen > 10_000  # the modules, the app, the clients
     assert gc.get_freeze_count() == 0  # handed back on shutdown
+
+
+async def test_cors_shortcut_answers_exactly_like_starlettes_middleware() -> None:
+    from fastapi.responses import JSONResponse
+    from httpx import ASGITransport, AsyncClient
+    from servicekit.middleware import OriginCorsMiddleware
+    from starlette.middleware.cors import CORSMiddleware
+
+    def app_with(middleware: type) -> FastAPI:
+        app = FastAPI()
+
+        @app.get("/plain")
+        async def plain() -> dict[str, bool]:
+            return {"ok": True}
+
+        @app.get("/varies")
+        async def varies() -> JSONResponse:
+            response = JSONResponse({"ok": True}, headers={"Vary": "Accept-Encoding"})
+            response.raw_headers.append((b"vary", b"Cookie"))
+            return response
+
+        app.add_middleware(
+            middleware,
+            allow_origins=["https://app.example.com"],
+            allow_credentials=True,
+            allow_methods=["GET"],
+            allow_headers=["Authorization"],
+            expose_headers=["X-Request-ID"],
+        )
+        return app
+
+    requests = [
+        ("GET", "/plain", {}),
+        ("GET", "/varies", {}),
+        ("GET", "/varies", {"Origin": "https://app.example.com"}),
+        ("GET", "/plain", {"Origin": "https://evil.example.com"}),
+        ("OPTIONS", "/plain", {"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET"}),
+    ]
+    answers = []
+    for middleware in (CORSMiddleware, OriginCorsMiddleware):
+        transport = ASGITransport(app=app_with(middleware))
+        async with AsyncClient(transport=transport, base_url="http://t") as client:
+            responses = [await client.request(m, url, headers=h) for m, url, h in requests]
+        answers.append([(r.status_code, r.headers.raw, r.content) for r in responses])
+    assert answers[1] == answers[0]
+    assert (b"vary", b"Accept-Encoding, Cookie, Origin") in answers[1][1][1]
