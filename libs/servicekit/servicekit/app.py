@@ -24,28 +24,52 @@ ExtraLifespan = Callable[[FastAPI, Runtime], AbstractAsyncContextManager[None]]
 NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
+#: Net allocations of GC-tracked objects between young-generation collections while serving
+#: (CPython's default is 700, which the objects of in-flight requests alone reach every few requests).
+GEN0_THRESHOLD = 5000
+
+
+class _Serving:
+    """Apps serving in this process, and the GC thresholds from before the first one started."""
+
+    apps = 0
+    thresholds: tuple[int, ...] = ()
+
+
 @contextmanager
-def frozen_startup_objects(enabled: bool = True) -> Iterator[None]:
-    """While serving, keep the objects that exist at startup out of the cyclic GC's scans.
+def tuned_gc(enabled: bool = True) -> Iterator[None]:
+    """While serving, keep the cyclic garbage collector off the hot path.
 
     uvicorn and asyncio leave reference cycles behind every request, so the collector runs often,
     and each full (generation 2) collection walks every tracked object: the imported modules,
     SQLAlchemy/pydantic/FastAPI structures (~130k objects in marketplace-svc). Measured under wrk
     (50 connections): ~25 full collections in 10 s of up to 130 ms each, a quarter of the process's
-    time and the whole p99 tail. ``gc.freeze()`` after startup moves those long-lived objects to the
-    permanent generation (``gc.collect()`` first, so startup garbage is not kept); collections then
-    scan only what requests create. ``gc.unfreeze()`` on shutdown hands them back (tests build many
-    apps in one process).
+    time and the whole p99 tail. So, once started:
+
+    - ``gc.collect()`` then ``gc.freeze()``: the long-lived objects move to the permanent
+      generation (startup garbage is not kept); collections scan only what requests create;
+    - the young-generation threshold goes from 700 to :data:`GEN0_THRESHOLD`: ~20x fewer
+      collections (4000 -> 180 per 8 s under that load), GC time 0.5 s -> 0.17 s.
+
+    When the last serving app of the process stops, ``gc.unfreeze()`` hands the objects back and the
+    thresholds are restored (tests run several apps in one process, sometimes overlapping).
     """
     if not enabled:
         yield
         return
+    if _Serving.apps == 0:
+        _Serving.thresholds = gc.get_threshold()
+    _Serving.apps += 1
     gc.collect()
     gc.freeze()
+    gc.set_threshold(GEN0_THRESHOLD, *_Serving.thresholds[1:])
     try:
         yield
     finally:
-        gc.unfreeze()
+        _Serving.apps -= 1
+        if _Serving.apps == 0:
+            gc.set_threshold(*_Serving.thresholds)
+            gc.unfreeze()
 
 
 def create_app(
@@ -61,7 +85,7 @@ def create_app(
     prefetch: int = 10,
     check_timeout: float = CHECK_TIMEOUT_S,
     telemetry: TelemetryConfig | None = None,
-    freeze_gc: bool = True,
+    tune_gc: bool = True,
 ) -> FastAPI:
     """A FastAPI app with the platform's runtime wired in.
 
@@ -73,8 +97,8 @@ def create_app(
       log; every error as ``{"error": {"code", "message", "request_id", "details"?}}``.
     - *lifespan* runs inside the runtime's (clients are open) for service-specific tasks.
     - *telemetry* is passed to FastAPI; default :data:`NO_TELEMETRY` (native OpenTelemetry off).
-    - *freeze_gc*: once started, the objects built so far are moved out of the garbage collector's
-      reach (see :func:`frozen_startup_objects`).
+    - *tune_gc*: once started, the objects built so far are moved out of the garbage collector's
+      reach and young collections run less often (see :func:`tuned_gc`).
     """
     if handlers and not settings.postgres_enabled:
         raise RuntimeError(
@@ -111,10 +135,10 @@ def create_app(
         try:
             if lifespan is not None:
                 async with lifespan(app, runtime):
-                    with frozen_startup_objects(freeze_gc):
+                    with tuned_gc(tune_gc):
                         yield
             else:
-                with frozen_startup_objects(freeze_gc):
+                with tuned_gc(tune_gc):
                     yield
         finally:
             await runtime.stop()

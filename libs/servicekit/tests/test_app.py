@@ -229,14 +229,22 @@ def test_dependencies_run_on_the_event_loop() -> None:
     assert all(inspect.iscoroutinefunction(provider) for provider in providers)
 
 
-async def test_startup_objects_are_frozen_while_serving() -> None:
+async def test_gc_is_tuned_while_serving_and_restored_after_the_last_app() -> None:
     import gc
 
-    async with app_client(build_app()) as client:
-        frozen = gc.get_freeze_count()
-        assert (await client.get("/healthz")).status_code == 200
+    from servicekit.app import GEN0_THRESHOLD
+
+    before, frozen_before = gc.get_threshold(), gc.get_freeze_count()
+    async with app_client(build_app()) as first:
+        frozen, serving = gc.get_freeze_count(), gc.get_threshold()
+        async with app_client(build_app()) as second:
+            assert (await second.get("/healthz")).status_code == 200
+        assert gc.get_threshold() == serving  # the first app still serves
+        assert (await first.get("/healthz")).status_code == 200
     assert frozen > 10_000  # the modules, the app, the clients
-    assert gc.get_freeze_count() == 0  # handed back on shutdown
+    assert serving == (GEN0_THRESHOLD, *before[1:])
+    assert gc.get_threshold() == before
+    assert (gc.get_freeze_count() == 0) == (frozen_before == 0)  # handed back by the last app
 
 
 async def test_cors_shortcut_answers_exactly_like_starlettes_middleware() -> None:
