@@ -11,7 +11,7 @@ from fastapi.telemetry import TelemetryConfig
 
 from servicekit.errors import install_error_handlers
 from servicekit.health import CHECK_TIMEOUT_S, Check, add_health_routes
-from servicekit.logging import configure_logging
+from servicekit.logging import configure_logging, flush_logs
 from servicekit.messaging.consumer import EventHandlers
 from servicekit.metrics import Metrics, metrics_endpoint
 from servicekit.middleware import OriginCorsMiddleware, RequestContextMiddleware
@@ -142,6 +142,7 @@ def create_app(
                     yield
         finally:
             await runtime.stop()
+            flush_logs()
 
     app = FastAPI(
         title=title or settings.service_name,

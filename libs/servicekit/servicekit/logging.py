@@ -10,6 +10,8 @@ once, one locked write + flush per line to every sink). Only foreign stdlib reco
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import json
 import logging
 import sys
@@ -68,32 +70,90 @@ def _render_json(_: Any, __: str, event_dict: dict[str, Any]) -> str:
         return json.dumps(event_dict, default=repr)
 
 
+#: Bytes written in one system call at most when lines are batched: a pipe write of up to PIPE_BUF
+#: (4096 on Linux) is atomic, so processes sharing stdout never interleave inside a line.
+MAX_WRITE_BYTES = 4096
+
+
 class _Sinks:
-    """The streams every line goes to; whole lines, written and flushed under one lock."""
+    """The streams every line goes to: whole lines, written and flushed under one lock.
+
+    On a thread running an event loop, INFO/DEBUG lines are batched: the first line of a loop
+    iteration schedules a flush with ``call_soon``, so every line logged in that iteration (under load,
+    many requests' access lines) goes out in one write per sink instead of one each, microseconds
+    later. Warnings and errors, and every line logged outside an event loop, flush at once (after the
+    pending lines, keeping their order). ``flush()`` runs on shutdown, on reconfiguration and at exit.
+    """
 
     def __init__(self, streams: list[IO[str]], owned: list[IO[str]]) -> None:
         self.streams = streams
         self.owned = owned  # opened here (the log file), closed on reconfiguration
         self.lock = threading.Lock()
+        self._pending: list[str] = []
+        self._scheduled = False
 
-    def write(self, line: str) -> None:
+    def write(self, line: str, *, urgent: bool = False) -> None:
+        loop = None if urgent else _running_loop()
         with self.lock:
-            for stream in self.streams:
-                try:
-                    stream.write(line)
+            self._pending.append(line)
+            if loop is None:
+                self._flush_locked()
+            elif not self._scheduled:
+                self._scheduled = True
+                loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        with self.lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        self._scheduled = False
+        if not self._pending:
+            return
+        chunks = _chunks(self._pending, MAX_WRITE_BYTES)
+        self._pending = []
+        for stream in self.streams:
+            try:
+                for chunk in chunks:
+                    stream.write(chunk)
                     stream.flush()
-                except (OSError, ValueError):  # closed or broken stream: never fail the caller
-                    continue
+            except (OSError, ValueError):  # closed or broken stream: never fail the caller
+                continue
 
     def close(self) -> None:
         with self.lock:
+            self._flush_locked()
             for stream in self.owned:
                 stream.close()
             self.streams = []
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _chunks(lines: list[str], limit: int) -> list[str]:
+    """*lines* joined into as few strings as possible of at most *limit* bytes (a longer line alone)."""
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in lines:
+        length = len(line) if line.isascii() else len(line.encode())
+        if current and size + length > limit:
+            chunks.append("".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += length
+    chunks.append("".join(current))
+    return chunks
+
+
 class _LineLogger:
-    """structlog's final logger: the renderer's string becomes one line in every sink."""
+    """structlog's final logger: the renderer's string becomes one line in every sink (warnings and
+    errors at once, the rest batched per event-loop iteration)."""
 
     def __init__(self, sinks: _Sinks) -> None:
         self._sinks = sinks
@@ -101,7 +161,11 @@ class _LineLogger:
     def msg(self, message: str) -> None:
         self._sinks.write(message + "\n")
 
-    debug = info = warning = warn = error = err = critical = fatal = exception = log = msg
+    def urgent(self, message: str) -> None:
+        self._sinks.write(message + "\n", urgent=True)
+
+    debug = info = log = msg
+    warning = warn = error = err = critical = fatal = exception = urgent
 
 
 class _SinkHandler(logging.Handler):
@@ -113,13 +177,25 @@ class _SinkHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.sinks.write(self.format(record) + "\n")
+            self.sinks.write(self.format(record) + "\n", urgent=record.levelno >= logging.WARNING)
         except Exception:
             self.handleError(record)
 
     def close(self) -> None:
         self.sinks.close()
         super().close()
+
+
+_current: list[_Sinks] = []  # the sinks of the latest configuration (flushed at exit)
+
+
+def flush_logs() -> None:
+    """Write out the lines still batched (servicekit's lifespan calls this when the app stops)."""
+    for sinks in _current:
+        sinks.flush()
+
+
+atexit.register(flush_logs)
 
 
 def configure_logging(
@@ -150,6 +226,7 @@ def configure_logging(
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         owned.append(open(log_file, "a", encoding="utf-8"))  # noqa: SIM115 - closed with the sinks
     sinks = _Sinks(streams + owned, owned)
+    _current[:] = [sinks]
 
     structlog.configure(
         processors=[

@@ -291,3 +291,28 @@ async def test_cors_shortcut_answers_exactly_like_starlettes_middleware() -> Non
         answers.append([(r.status_code, r.headers.raw, r.content) for r in responses])
     assert answers[1] == answers[0]
     assert (b"vary", b"Accept-Encoding, Cookie, Origin") in answers[1][1][1]
+
+
+async def test_info_lines_are_batched_per_loop_iteration_and_warnings_are_not(tmp_path: Path) -> None:
+    import asyncio
+
+    from servicekit.logging import configure_logging, get_logger
+
+    log_file = tmp_path / "svc.log"
+    configure_logging("log-svc", level="INFO", log_file=str(log_file))
+
+    def lines() -> list[str]:
+        return [json.loads(line)["event"] for line in log_file.read_text().splitlines()]
+
+    try:
+        log = get_logger("servicekit.test")
+        for n in range(3):
+            log.info(f"info_{n}")
+        assert lines() == []  # pending until this loop iteration ends
+        await asyncio.sleep(0)
+        assert lines() == ["info_0", "info_1", "info_2"]  # then all at once
+        log.info("info_3")
+        log.warning("warning_now")
+        assert lines()[3:] == ["info_3", "warning_now"]  # a warning flushes at once, in order
+    finally:
+        configure_logging("log-svc")
