@@ -90,7 +90,7 @@ class _Sinks:
         self.owned = owned  # opened here (the log file), closed on reconfiguration
         self.lock = threading.Lock()
         self._pending: list[str] = []
-        self._scheduled = False
+        self._flush_on: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
 
     def write(self, line: str, *, urgent: bool = False) -> None:
         loop = None if urgent else _running_loop()
@@ -98,8 +98,8 @@ class _Sinks:
             self._pending.append(line)
             if loop is None:
                 self._flush_locked()
-            elif not self._scheduled:
-                self._scheduled = True
+            elif self._flush_on is not loop:  # (a flush scheduled on a loop that died never ran)
+                self._flush_on = loop
                 loop.call_soon(self.flush)
 
     def flush(self) -> None:
@@ -107,7 +107,7 @@ class _Sinks:
             self._flush_locked()
 
     def _flush_locked(self) -> None:
-        self._scheduled = False
+        self._flush_on = None
         if not self._pending:
             return
         chunks = _chunks(self._pending, MAX_WRITE_BYTES)

@@ -316,3 +316,32 @@ async def test_info_lines_are_batched_per_loop_iteration_and_warnings_are_not(tm
         assert lines()[3:] == ["info_3", "warning_now"]  # a warning flushes at once, in order
     finally:
         configure_logging("log-svc")
+
+
+def test_batched_lines_survive_a_loop_that_stops_before_flushing(tmp_path: Path) -> None:
+    import asyncio
+
+    from servicekit.logging import configure_logging, get_logger
+
+    log_file = tmp_path / "svc.log"
+    configure_logging("log-svc", level="INFO", log_file=str(log_file))
+    log = get_logger("servicekit.test")
+
+    def log_and_stop(loop: asyncio.AbstractEventLoop) -> None:
+        log.info("on_a_loop_stopped_at_once")
+        loop.stop()  # the flush scheduled for the next iteration never runs
+
+    async def log_and_yield() -> None:
+        log.info("on_the_next_loop")
+        await asyncio.sleep(0)
+
+    try:
+        dead = asyncio.new_event_loop()
+        dead.call_soon(log_and_stop, dead)
+        dead.run_forever()
+        dead.close()
+        asyncio.run(log_and_yield())
+        events = [json.loads(line)["event"] for line in log_file.read_text().splitlines()]
+        assert events == ["on_a_loop_stopped_at_once", "on_the_next_loop"]
+    finally:
+        configure_logging("log-svc")
