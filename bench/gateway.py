@@ -97,7 +97,7 @@ def hello_world(port: int, log: Path) -> subprocess.Popen[bytes]:
     argv = [
         sys.executable, "-m", "uvicorn", "hello_app:create_app", "--factory", "--host", "127.0.0.1",
         "--port", str(port), "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1", "--no-server-header",
-        "--log-level", "warning", "--app-dir", str(Path(__file__).parent),
+        "--log-level", "warning", "--no-access-log", "--app-dir", str(Path(__file__).parent),
     ]  # fmt: skip
     proc = subprocess.Popen(argv, stdout=log.open("ab"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 20

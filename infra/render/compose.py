@@ -184,6 +184,9 @@ def _services(spec: PlatformSpec) -> dict[str, Any]:
                 str(port),
                 "--proxy-headers",
                 "--no-server-header",
+                "--no-access-log",
+                "--timeout-keep-alive",
+                "75",  # longer than nginx's upstream keepalive, so nginx never reuses a closing connection
                 "--reload",
                 "--reload-dir",
                 f"{SITE_PACKAGES}/{pkg}",

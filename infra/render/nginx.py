@@ -489,7 +489,7 @@ def _http_context(b: _Block, spec: PlatformSpec, addrs: GatewayAddresses) -> Non
     for name, target in sorted(addrs.upstreams.items()):
         b.open(f"upstream {_upstream_name(name)}")
         b.line(f"server {target} max_fails=3 fail_timeout=10s;")
-        b.line("keepalive 32;")
+        b.line("keepalive 64;")
         b.line("keepalive_timeout 60s;")
         b.close()
 

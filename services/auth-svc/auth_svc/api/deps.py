@@ -23,12 +23,12 @@ __all__ = [
 ]
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     """The settings the app was created with."""
     return request.app.state.settings
 
 
-def get_client_ip(request: Request) -> str:
+async def get_client_ip(request: Request) -> str:
     """The caller's address.
 
     uvicorn's ``--proxy-headers`` puts the gateway's ``X-Forwarded-For`` here only when the TCP peer is
@@ -38,7 +38,9 @@ def get_client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def get_limiter(redis: RedisDep, settings: Annotated[Settings, Depends(get_settings_dep)]) -> LoginLimiter:
+async def get_limiter(
+    redis: RedisDep, settings: Annotated[Settings, Depends(get_settings_dep)]
+) -> LoginLimiter:
     """The failed-login limiter over the service's Redis."""
     return LoginLimiter(
         redis,

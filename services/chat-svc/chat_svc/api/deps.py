@@ -25,17 +25,17 @@ def parse_user_id(subject: str) -> uuid.UUID:
         raise Unauthorized("token subject is not a user id", code="invalid_token") from exc
 
 
-def get_user_id(user: CurrentUser) -> uuid.UUID:
+async def get_user_id(user: CurrentUser) -> uuid.UUID:
     """The caller's user id (the access token's ``sub``)."""
     return parse_user_id(user.user_id)
 
 
-def get_hub(conn: HTTPConnection) -> Hub:
+async def get_hub(conn: HTTPConnection) -> Hub:
     """This replica's live-delivery hub (HTTP requests and WebSockets alike)."""
     return conn.app.state.hub
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     """The settings the app was created with."""
     return request.app.state.settings
 

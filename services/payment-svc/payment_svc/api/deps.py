@@ -16,7 +16,7 @@ from payment_svc.processor import PaymentProcessor
 __all__ = ["ProcessorDep", "SessionDep", "SettingsDep", "UserId"]
 
 
-def get_user_id(user: CurrentUser) -> uuid.UUID:
+async def get_user_id(user: CurrentUser) -> uuid.UUID:
     """The caller's user id (the access token's ``sub``, a UUID)."""
     try:
         return uuid.UUID(user.user_id)
@@ -24,12 +24,12 @@ def get_user_id(user: CurrentUser) -> uuid.UUID:
         raise Unauthorized("token subject is not a user id", code="invalid_token") from exc
 
 
-def get_processor(request: Request) -> PaymentProcessor:
+async def get_processor(request: Request) -> PaymentProcessor:
     """The payment-processor adapter chosen by ``PAYMENT_PROCESSOR``."""
     return request.app.state.processor
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     """The settings the app was created with."""
     return request.app.state.settings
 
