@@ -1,7 +1,8 @@
 """``platform diff``: what a change does to a stack's Kubernetes objects.
 
-The stack is rendered twice, concurrently, each in its own Python process running *that tree's* code:
-the base ref (exported with ``git archive`` into a temp dir) and the working tree. The manifests are
+The stack is rendered twice, concurrently, each in its own forked process running *that tree's* code:
+the base ref (exported with ``git archive`` into a temp dir) and the working tree. The third-party
+modules (Pulumi's SDK, most of a render's time) are imported once before forking and shared. The manifests are
 then compared object by object; list items that have a ``name`` are matched by name, so a change
 reads ``spec.template.spec.containers[name=app].resources.limits.memory: 256Mi -> 512Mi``.
 
@@ -12,14 +13,17 @@ renderer did not redact).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-import io
+import importlib
 import json
+import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,38 +35,6 @@ MASK = "<redacted>"
 MARKDOWN_LIMIT = 60_000
 MAX_TEXT_DIFF_LINES = 60
 WORKING_TREE = "working tree"
-
-#: Runs in the rendered tree (cwd first on sys.path, so its own ``infra`` is imported); writes
-#: ``{"manifests": [...]}`` or ``{"error", "hint"}`` to the file named by argv[2].
-_WORKER = """
-import json, sys
-from pathlib import Path
-stack, out = sys.argv[1], Path(sys.argv[2])
-# An editable install maps `infra` to the checkout it was installed from; drop that finder so a
-# module missing from this tree fails instead of silently coming from another checkout.
-for finder in list(sys.meta_path):
-    mapping = getattr(sys.modules.get(getattr(finder, "__module__", "")), "MAPPING", None)
-    if isinstance(mapping, dict) and "infra" in mapping:
-        sys.meta_path.remove(finder)
-try:
-    from infra.offline import render_stack
-except ImportError as exc:
-    out.write_text(json.dumps({"error": f"this tree has no offline renderer ({exc})",
-        "hint": "pick a base ref that contains infra/offline.py"}))
-    sys.exit(3)
-from infra.errors import PlatformError
-try:
-    manifests = render_stack(stack, Path.cwd())
-except PlatformError as exc:
-    out.write_text(json.dumps({"error": exc.message, "hint": exc.hint}))
-    sys.exit(3)
-out.write_text(json.dumps({"manifests": manifests}))
-# Skip the interpreter's final full collection over Pulumi's many objects (~0.4 s): nothing is left
-# to clean up that the OS would not reclaim.
-import gc
-gc.freeze()
-"""
-
 
 # ---------------------------------------------------------------- model
 
@@ -260,8 +232,11 @@ def _git(root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(["git", "-C", str(root), *args], capture_output=True, check=False)
 
 
-def export_tree(root: Path, ref: str, dest: Path) -> str:
-    """Extract the checkout at *ref* (the folder of *root* within its repo) into *dest*; the commit."""
+def export_tree(root: Path, ref: str, dest: Path, meanwhile: Callable[[], object] = lambda: None) -> str:
+    """Extract the checkout at *ref* (the folder of *root* within its repo) into *dest*; the commit.
+
+    ``git archive`` is piped into ``tar`` (both outside this process); *meanwhile* runs while they work.
+    """
     inside = _git(root, "rev-parse", "--show-prefix")
     if inside.returncode != 0:
         raise UsageError(
@@ -274,36 +249,133 @@ def export_tree(root: Path, ref: str, dest: Path) -> str:
             f"unknown git ref '{ref}'",
             hint="fetch it first (e.g. git fetch origin main) or pass a branch, tag or commit that exists",
         )
+    if shutil.which("tar") is None:
+        raise ToolMissingError("tar is not installed", hint="install tar (apt-get install tar)")
     commit = resolved.stdout.decode().strip()
     prefix = inside.stdout.decode().strip().rstrip("/")
-    archive = _git(root, "archive", "--format=tar", f"{commit}:{prefix}" if prefix else commit)
-    if archive.returncode != 0:
-        raise UsageError(
-            f"cannot export '{ref}': {archive.stderr.decode().strip()[:300]}",
-            hint="check that the ref contains this project",
+    treeish = f"{commit}:{prefix}" if prefix else commit
+    with tempfile.TemporaryFile() as archive_errors:
+        archive = subprocess.Popen(
+            ["git", "-C", str(root), "archive", "--format=tar", treeish],
+            stdout=subprocess.PIPE,
+            stderr=archive_errors,
         )
-    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(dest, filter="data")
+        extract = subprocess.Popen(
+            ["tar", "-x", "--no-same-owner", "-C", str(dest)],
+            stdin=archive.stdout,
+            stderr=subprocess.PIPE,
+        )
+        assert archive.stdout is not None
+        archive.stdout.close()  # tar holds the only read end now
+        meanwhile()
+        _, tar_errors = extract.communicate()
+        archive.wait()
+        archive_errors.seek(0)
+        failure = archive_errors.read().decode(errors="replace") if archive.returncode else ""
+    if archive.returncode or extract.returncode:
+        reason = (failure or tar_errors.decode(errors="replace")).strip()[:300]
+        raise UsageError(f"cannot export '{ref}': {reason}", hint="check that the ref contains this project")
     return commit
 
 
-def _start_render(tree: Path, stack: str, out: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-c", _WORKER, stack, str(out)],
-        cwd=tree,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+#: Third-party modules every render imports (the bulk of a render's time, see bench/render.py). They
+#: are imported once, before forking, and both renders share them; the trees' own code is not shared.
+SHARED_MODULES = (
+    "pulumi",
+    "pulumi.runtime",
+    "pulumi.runtime.mocks",
+    "pulumi_kubernetes",
+    "pulumi_random",
+    "pulumi_docker",
+    "pydantic",
+    "yaml",
+)
+#: The packages each tree brings itself; a forked render uses its own tree's copy of them.
+TREE_PACKAGES = ("infra",)
+#: This process's program; importing it also loads every third-party module its render needs.
+_PROGRAM = "infra.platform"
 
 
-def _collect(process: subprocess.Popen[bytes], out: Path, label: str) -> list[Manifest]:
-    _, stderr = process.communicate()
+def _preload_shared_modules() -> None:
+    for module in SHARED_MODULES:
+        with contextlib.suppress(ImportError):  # a tree that needs it will say so when it renders
+            importlib.import_module(module)
+    # Whatever goes wrong here (say, a syntax error in the working tree) is reported by the render.
+    with contextlib.suppress(Exception):
+        importlib.import_module(_PROGRAM)
+
+
+def _loaded_from(tree: Path) -> bool:
+    module = sys.modules.get(TREE_PACKAGES[0])
+    origin = getattr(module, "__file__", None)
+    return origin is not None and Path(origin).resolve().is_relative_to(tree.resolve())
+
+
+def _use_tree_code(tree: Path) -> None:
+    """Make ``import infra`` load *tree*'s own code (in a forked child, before rendering)."""
+    os.chdir(tree)
+    if _loaded_from(tree):
+        return  # this process already runs the tree's code (the usual working-tree case)
+    for module in [m for m in sys.modules if m.split(".", 1)[0] in TREE_PACKAGES]:
+        del sys.modules[module]
+    # An editable install maps `infra` to the checkout it was installed from; drop that finder so a
+    # module missing from this tree fails instead of silently coming from another checkout.
+    for finder in list(sys.meta_path):
+        mapping = getattr(sys.modules.get(getattr(finder, "__module__", "")), "MAPPING", None)
+        if isinstance(mapping, dict) and any(p in mapping for p in TREE_PACKAGES):
+            sys.meta_path.remove(finder)
+    sys.path.insert(0, str(tree))
+    importlib.invalidate_caches()
+
+
+def _render_tree(tree: Path, stack: str) -> dict[str, Any]:
+    """In a forked child: render *stack* with *tree*'s code; ``{"manifests"}`` or ``{"error", "hint"}``."""
+    _use_tree_code(tree)
+    try:
+        offline = importlib.import_module("infra.offline")
+    except ImportError as exc:
+        return {
+            "error": f"this tree has no offline renderer ({exc})",
+            "hint": "pick a base ref that contains infra/offline.py",
+        }
+    try:
+        return {"manifests": offline.render_stack(stack, tree)}
+    except importlib.import_module("infra.errors").PlatformError as exc:
+        return {"error": exc.message, "hint": exc.hint}
+
+
+def _fork_render(tree: Path, stack: str, out: Path) -> int:
+    """Render in a forked child that writes its result as JSON to *out*; the child's pid."""
+    log = out.with_suffix(".log")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:  # the child: never returns into the parent's code
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(fd, 2)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+        result = _render_tree(tree, stack)
+        out.write_text(json.dumps(result), encoding="utf-8")
+        code = 3 if "error" in result else 0
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        os._exit(code)  # no atexit handlers, no final garbage collection, no buffered parent output
+
+
+def _collect(pid: int, out: Path, label: str) -> list[Manifest]:
+    _, status = os.waitpid(pid, 0)
     try:
         data = json.loads(out.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        tail = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+        log = out.with_suffix(".log")
+        lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
         raise PlatformError(
-            f"rendering the {label} failed (exit {process.returncode}): {tail[0][:300]}",
+            f"rendering the {label} failed (exit {os.waitstatus_to_exitcode(status)}): "
+            f"{(lines or ['(no output)'])[-1][:300]}",
             hint="render it alone with `platform render` to see the full error",
         ) from None
     if "error" in data:
@@ -313,20 +385,25 @@ def _collect(process: subprocess.Popen[bytes], out: Path, label: str) -> list[Ma
 
 
 def render_both(root: Path, ref: str, stack: str) -> tuple[list[Manifest], list[Manifest]]:
-    """Render the stack at *ref* and in the working tree, concurrently; (base, head) manifests."""
+    """Render the stack at *ref* and in the working tree, concurrently; (base, head) manifests.
+
+    The shared third-party modules are imported once, then each tree renders in a forked child with
+    its own ``infra`` code, so the two renders cost one import plus two render bodies.
+    """
     with tempfile.TemporaryDirectory(prefix="platform-diff-") as tmp:
         base_tree, outputs = Path(tmp) / "base", Path(tmp)
         base_tree.mkdir()
-        export_tree(root, ref, base_tree)
+        export_tree(root, ref, base_tree, meanwhile=_preload_shared_modules)
         jobs = [
-            (f"base '{ref}'", _start_render(base_tree, stack, outputs / "base.json"), outputs / "base.json"),
-            (WORKING_TREE, _start_render(root, stack, outputs / "head.json"), outputs / "head.json"),
+            (f"base '{ref}'", base_tree, outputs / "base.json"),
+            (WORKING_TREE, root, outputs / "head.json"),
         ]
+        pids = [_fork_render(tree, stack, out) for _, tree, out in jobs]
         rendered: list[list[Manifest]] = []
         errors: list[PlatformError] = []
-        for label, process, out in jobs:  # always reap both processes
+        for (label, _, out), pid in zip(jobs, pids, strict=True):  # always reap both children
             try:
-                rendered.append(_collect(process, out, label))
+                rendered.append(_collect(pid, out, label))
             except PlatformError as exc:
                 errors.append(exc)
         if errors:

@@ -223,3 +223,13 @@ def test_outside_git_is_exit_2(tmp_path: Path) -> None:
     proc = platform(root, "diff", "--stack", "dev", "--base", "HEAD")
     assert proc.returncode == 2
     assert "is not inside a git repository" in proc.stderr
+
+
+def test_broken_working_tree_code_is_reported_in_one_line(repo: Path) -> None:
+    program = repo / "infra" / "platform.py"
+    program.write_text(program.read_text() + "\ndef broken(:\n")
+    proc = platform(repo, "diff", "--stack", "dev", "--base", "HEAD")
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[0].startswith("error: rendering the working tree failed (exit 1): ")
+    assert "SyntaxError" in proc.stderr
+    assert "Traceback" not in proc.stderr
