@@ -15,6 +15,7 @@ from servicekit.logging import configure_logging, flush_logs
 from servicekit.messaging.consumer import EventHandlers
 from servicekit.metrics import Metrics, metrics_endpoint
 from servicekit.middleware import OriginCorsMiddleware, RequestContextMiddleware
+from servicekit.routing import add_router
 from servicekit.runtime import Runtime
 from servicekit.settings import Settings
 
@@ -95,6 +96,8 @@ def create_app(
       outbox relay when *outbox* (default: PostgreSQL and RabbitMQ both enabled).
     - ``/healthz``, ``/readyz``, ``/metrics``; CORS from ``CORS_ORIGINS``; ``X-Request-ID``; access
       log; every error as ``{"error": {"code", "message", "request_id", "details"?}}``.
+    - *routers*: each plain router's routes become app routes (matched once per request, see
+      :mod:`servicekit.routing`); others are included as they are.
     - *lifespan* runs inside the runtime's (clients are open) for service-specific tasks.
     - *telemetry* is passed to FastAPI; default :data:`NO_TELEMETRY` (native OpenTelemetry off).
     - *tune_gc*: once started, the objects built so far are moved out of the garbage collector's
@@ -168,5 +171,5 @@ def create_app(
     add_health_routes(app)
     app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     for router in routers:
-        app.include_router(router)
+        add_router(app, router)
     return app

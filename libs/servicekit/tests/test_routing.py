@@ -1,0 +1,146 @@
+"""Routers added as flat app routes: same OpenAPI document and behaviour as ``include_router``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Response, WebSocket
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from servicekit.app import create_app
+from servicekit.errors import Forbidden
+from servicekit.routing import add_router, flattenable
+from servicekit.testing import app_client
+
+from .conftest import make_settings
+
+
+class Thing(BaseModel):
+    id: int
+    name: str
+
+
+async def team_header(x_team: str = Header("none")) -> str:
+    if x_team == "blocked":
+        raise Forbidden("team blocked", code="team_blocked")
+    return x_team
+
+
+def demo_router() -> APIRouter:
+    """Prefix, tags, router dependencies, responses, a response model, a status code, a
+    ``response_model=None`` override, a custom response class and a websocket route."""
+    router = APIRouter(
+        prefix="/api/demo",
+        tags=["demo"],
+        dependencies=[Depends(team_header)],
+        responses={418: {"description": "teapot"}},
+    )
+
+    @router.get("/things/{thing_id}", response_model=Thing, summary="One thing")
+    async def get_thing(thing_id: int) -> dict[str, object]:
+        return {"id": thing_id, "name": "lamp", "secret": "not in the model"}
+
+    @router.post("/things", status_code=201, tags=["writes"], responses={409: {"description": "dup"}})
+    async def create_thing(thing: Thing) -> Thing:
+        """Create a thing.\f internal notes"""
+        return thing
+
+    @router.get("/raw", response_model=None)
+    async def raw() -> dict[str, str]:
+        return {"raw": "yes"}
+
+    @router.delete("/things/{thing_id}", status_code=204, response_class=Response, deprecated=True)
+    async def delete_thing(thing_id: int) -> Response:
+        return Response(status_code=204)
+
+    @router.websocket("/ws")
+    async def ws(socket: WebSocket, team: str = Depends(team_header)) -> None:
+        await socket.accept()
+        await socket.send_text(f"hello {team}")
+        await socket.close()
+
+    return router
+
+
+def test_flat_routes_give_the_same_openapi_document_as_include_router() -> None:
+    included, flat = FastAPI(), FastAPI()
+    included.include_router(demo_router())
+    add_router(flat, demo_router())
+    assert all(not type(route).__name__.startswith("_Included") for route in flat.router.routes)
+    assert flat.openapi() == included.openapi()
+
+
+async def test_flat_routes_behave_like_included_ones() -> None:
+    async with app_client(create_app(make_settings(), routers=[demo_router()])) as client:
+        thing = await client.get("/api/demo/things/3")
+        blocked = await client.get("/api/demo/things/3", headers={"X-Team": "blocked"})
+        created = await client.post("/api/demo/things", json={"id": 1, "name": "a"})
+        raw = await client.get("/api/demo/raw")
+        deleted = await client.delete("/api/demo/things/3")
+        not_allowed = await client.put("/api/demo/things/3")
+        metrics = (await client.get("/metrics")).text
+    assert thing.json() == {"id": 3, "name": "lamp"}  # filtered by the response model
+    assert blocked.status_code == 403
+    assert blocked.json()["error"]["code"] == "team_blocked"  # the router's dependency ran
+    assert created.status_code == 201
+    assert raw.json() == {"raw": "yes"}
+    assert deleted.status_code == 204
+    assert not_allowed.status_code == 405
+    assert not_allowed.json()["error"]["code"] == "method_not_allowed"
+    assert 'route="/api/demo/things/{thing_id}",service="demo-svc",status="200"' in metrics
+
+
+async def test_flat_websocket_route_runs_the_router_dependencies() -> None:
+    app = FastAPI()
+    add_router(app, demo_router())
+    incoming = [{"type": "websocket.connect"}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0) if incoming else {"type": "websocket.disconnect", "code": 1000}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "websocket", "asgi": {"version": "3.0"}, "path": "/api/demo/ws", "raw_path": b"/api/demo/ws",
+        "root_path": "", "query_string": b"", "headers": [(b"x-team", b"a")], "scheme": "ws",
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2), "subprotocols": [], "state": {},
+    }  # fmt: skip
+    await app(scope, receive, send)
+    assert [m["type"] for m in sent] == ["websocket.accept", "websocket.send", "websocket.close"]
+    assert sent[1]["text"] == "hello a"
+
+
+async def test_dependency_overrides_of_the_app_apply_to_flat_routes() -> None:
+    app = FastAPI()
+    add_router(app, demo_router())
+    app.dependency_overrides[team_header] = lambda: "overridden"
+    async with app_client(app) as client:
+        assert (await client.get("/api/demo/things/1", headers={"X-Team": "blocked"})).status_code == 200
+
+
+async def test_routers_that_cannot_be_flattened_are_included() -> None:
+    nested, inner = APIRouter(prefix="/a"), APIRouter(prefix="/b")
+
+    @inner.get("/c")
+    async def c() -> dict[str, int]:
+        return {"c": 1}
+
+    nested.include_router(inner)
+
+    @asynccontextmanager
+    async def lifespan(_: object) -> AsyncIterator[None]:
+        yield
+
+    with_lifespan = APIRouter(lifespan=lifespan)
+    assert flattenable(demo_router())
+    assert not flattenable(nested)
+    assert not flattenable(with_lifespan)
+    app = FastAPI()
+    add_router(app, nested)
+    assert not any(isinstance(route, APIRoute) and route.path == "/a/b/c" for route in app.router.routes)
+    async with app_client(app) as client:
+        assert (await client.get("/a/b/c")).json() == {"c": 1}
