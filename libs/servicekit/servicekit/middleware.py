@@ -12,7 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.errors import error_body
-from servicekit.logging import get_logger, reset_request_id, set_request_id
+from servicekit.logging import DirectLogger, get_logger, reset_request_id, set_request_id
 from servicekit.metrics import Metrics
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -53,6 +53,7 @@ class RequestContextMiddleware:
         self.app = app
         self.metrics = metrics
         self.log = get_logger("servicekit.access")
+        self.access = DirectLogger("servicekit.access")  # the per-request line, rendered directly
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -86,8 +87,8 @@ class RequestContextMiddleware:
             route = route_template(scope)
             method = scope.get("method", "GET")
             self.metrics.observe_request(method, route, status, elapsed)
-            level = "debug" if scope.get("path") in QUIET_PATHS and status < 500 else "info"
-            getattr(self.log, level)(
+            quiet = scope.get("path") in QUIET_PATHS and status < 500
+            (self.access.debug if quiet else self.access.info)(
                 "request",
                 method=method,
                 path=scope.get("path"),
