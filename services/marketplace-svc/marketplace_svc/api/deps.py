@@ -19,11 +19,11 @@ __all__ = [
     "CacheDep",
     "CurrentUser",
     "Reads",
-    "ReadsDep",
     "RuntimeDep",
     "SessionDep",
     "SessionMakerDep",
     "SettingsDep",
+    "reads_of",
 ]
 
 
@@ -34,7 +34,7 @@ async def get_settings_dep(request: Request) -> Settings:
 
 @dataclass(frozen=True, slots=True)
 class Reads:
-    """What a cached read needs, as one dependency (FastAPI resolves each dependency per request)."""
+    """What a cached read needs."""
 
     cache: Cache
     sessions: async_sessionmaker[AsyncSession]
@@ -42,8 +42,13 @@ class Reads:
     settings: Settings
 
 
-async def get_reads(request: Request) -> Reads:
-    """The cache, the session factory and the settings of the running app."""
+def reads_of(request: Request) -> Reads:
+    """The cache, the session factory and the settings of the running app.
+
+    A plain function the read routes call with their ``request``, not a dependency: FastAPI solves
+    every dependency per request (its own parameter extraction, cache key, sub-response; ~10 us of
+    the ~150 us a cached read costs), and these values never change while the app runs.
+    """
     runtime = request.app.state.runtime
     if runtime.cache is None or runtime.sessionmaker is None:
         raise RuntimeError("marketplace-svc needs Redis and PostgreSQL (REDIS_HOST, POSTGRES_HOST)")
@@ -51,4 +56,3 @@ async def get_reads(request: Request) -> Reads:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-ReadsDep = Annotated[Reads, Depends(get_reads)]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from servicekit.auth import Principal
 from servicekit.errors import Forbidden, NotFound, Unauthorized
 from sqlalchemy import select
 
-from marketplace_svc.api.deps import CacheDep, CurrentUser, ReadsDep, RuntimeDep, SessionDep
+from marketplace_svc.api.deps import CacheDep, CurrentUser, RuntimeDep, SessionDep, reads_of
 from marketplace_svc.core import listings
 from marketplace_svc.core.cache_keys import invalidate_listing, listing_key, search_key
 from marketplace_svc.core.config import ROUTE_PREFIX
@@ -53,8 +53,9 @@ async def create_listing(
 
 
 @router.get("", response_model=ListingPage)
-async def search_listings(params: Annotated[SearchParams, Query()], reads: ReadsDep) -> Response:
+async def search_listings(params: Annotated[SearchParams, Query()], request: Request) -> Response:
     """Search by text, price range and status; newest first, ``limit``/``offset`` with ``total``."""
+    reads = reads_of(request)
 
     async def load() -> ListingPage:
         async with reads.sessions() as session:  # only on a miss: a hit touches no database connection
@@ -66,8 +67,9 @@ async def search_listings(params: Annotated[SearchParams, Query()], reads: Reads
 
 
 @router.get("/{listing_id}", response_model=ListingOut)
-async def get_listing(listing_id: uuid.UUID, reads: ReadsDep) -> Response:
+async def get_listing(listing_id: uuid.UUID, request: Request) -> Response:
     """One listing (cached; a miss for an unknown id is not cached)."""
+    reads = reads_of(request)
 
     async def load() -> ListingOut:
         async with reads.sessions() as session:  # only on a miss
