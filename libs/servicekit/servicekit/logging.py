@@ -16,8 +16,8 @@ import json
 import logging
 import sys
 import threading
+import time
 from contextvars import ContextVar
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -56,9 +56,31 @@ def _service_adder(service: str) -> structlog.types.Processor:
     return add_service
 
 
+class _Second:
+    """The formatted UTC second of the latest timestamp (formatting it is most of the cost)."""
+
+    second = -1
+    text = ""
+
+
+def utc_timestamp(now: float | None = None) -> str:
+    """ISO 8601 UTC with microseconds and a ``Z`` suffix (``2026-01-02T03:04:05.000006Z``) of *now*
+    (default: the current time); the date and time part is formatted once per second."""
+    if now is None:
+        now = time.time()
+    second = int(now)
+    micros = round((now - second) * 1_000_000)  # rounded like datetime.fromtimestamp
+    if micros == 1_000_000:
+        second, micros = second + 1, 0
+    if second != _Second.second:
+        _Second.text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _Second.second = second
+    return f"{_Second.text}.{micros:06d}Z"
+
+
 def _add_timestamp(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    """``timestamp``: ISO 8601 UTC with microseconds, ``Z`` suffix (``2026-01-02T03:04:05.000006Z``)."""
-    event_dict["timestamp"] = datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+    """``timestamp``: :func:`utc_timestamp`."""
+    event_dict["timestamp"] = utc_timestamp()
     return event_dict
 
 
@@ -129,10 +151,7 @@ class _Sinks:
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
+    return asyncio._get_running_loop()  # None outside a loop (no exception raised and caught)
 
 
 def _chunks(lines: list[str], limit: int) -> list[str]:
@@ -194,6 +213,7 @@ class _Direct:
 
     level = logging.NOTSET
     processors: list[structlog.types.Processor] | None = None
+    plain: list[structlog.types.Processor] = []  # the same without the stack/exception renderers
     sinks: _Sinks | None = None
 
 
@@ -242,6 +262,7 @@ def configure_logging(
         renderer,
     ]
     _Direct.level, _Direct.processors, _Direct.sinks = numeric_level, processors, sinks
+    _Direct.plain = [*shared, renderer]
 
     structlog.configure(
         processors=processors,
@@ -306,6 +327,8 @@ class DirectLogger:
             return
         if _LEVELS[method] < _Direct.level:
             return
+        if "exc_info" not in fields and "stack_info" not in fields:
+            processors = _Direct.plain  # the two renderers would only pop those keys
         fields["event"] = event
         line: Any = fields
         for processor in processors:

@@ -1,8 +1,10 @@
-"""DirectLogger (the access log's path) writes exactly the lines structlog's loggers write."""
+"""The access log's fast paths: DirectLogger writes exactly structlog's lines; cached timestamps."""
 
 from __future__ import annotations
 
 import json
+import random
+from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
@@ -13,6 +15,7 @@ from servicekit.logging import (
     get_logger,
     reset_request_id,
     set_request_id,
+    utc_timestamp,
 )
 
 
@@ -58,3 +61,25 @@ def test_direct_lines_follow_level_and_console_format(tmp_path: Path) -> None:
     structlog_line, direct_line = _lines(log_file)
     assert all(part in direct_line for part in ("probe", "path=/healthz", "[debug"))
     assert structlog_line.split(" ", 1)[1] == direct_line.split(" ", 1)[1]  # after the timestamp
+
+
+def test_direct_lines_render_stack_info_like_structlog(tmp_path: Path) -> None:
+    log_file = tmp_path / "svc.log"
+    configure_logging("direct-svc", level="INFO", log_file=str(log_file))
+    try:
+        DirectLogger("x").info("with_stack", stack_info=True)
+    finally:
+        configure_logging("direct-svc")
+    (line,) = _lines(log_file)
+    assert "stack" in json.loads(line)
+    assert "stack_info" not in json.loads(line)
+
+
+def test_cached_timestamps_equal_datetime_formatting() -> None:
+    rng = random.Random(7)
+    boundary = 1_767_225_600  # 2026-01-01T00:00:00Z
+    moments = [0.0, 1.5, boundary - 1e-6, boundary - 4e-7, boundary, boundary + 1e-6, boundary + 6e-7]
+    moments += [rng.uniform(0, 2e9) for _ in range(20_000)]
+    for now in moments:
+        expected = datetime.fromtimestamp(now, UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+        assert utc_timestamp(now) == expected, now
