@@ -15,7 +15,7 @@ from servicekit.logging import configure_logging, flush_logs
 from servicekit.messaging.consumer import EventHandlers
 from servicekit.metrics import Metrics, metrics_endpoint
 from servicekit.middleware import OriginCorsMiddleware, RequestContextMiddleware
-from servicekit.routing import add_router
+from servicekit.routing import add_routes_in_order
 from servicekit.runtime import Runtime
 from servicekit.settings import Settings
 
@@ -96,8 +96,9 @@ def create_app(
       outbox relay when *outbox* (default: PostgreSQL and RabbitMQ both enabled).
     - ``/healthz``, ``/readyz``, ``/metrics``; CORS from ``CORS_ORIGINS``; ``X-Request-ID``; access
       log; every error as ``{"error": {"code", "message", "request_id", "details"?}}``.
-    - *routers*: each plain router's routes become app routes (matched once per request, see
-      :mod:`servicekit.routing`); others are included as they are.
+    - *routers*: each plain router's routes become app routes (matched once per request), matched
+      before the platform's and the docs routes; none may shadow a platform route (see
+      :mod:`servicekit.routing`). Other routers are included as they are.
     - *lifespan* runs inside the runtime's (clients are open) for service-specific tasks.
     - *telemetry* is passed to FastAPI; default :data:`NO_TELEMETRY` (native OpenTelemetry off).
     - *tune_gc*: once started, the objects built so far are moved out of the garbage collector's
@@ -166,10 +167,12 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key"],
             expose_headers=["X-Request-ID"],
         )
-    # Platform routes on the app itself (an included router is one more level to match per request),
-    # ahead of the service's routes so that none can shadow a probe.
+    add_routes_in_order(app, routers, _add_platform_routes)
+    return app
+
+
+def _add_platform_routes(app: FastAPI) -> None:
+    """``/healthz``, ``/readyz`` and ``/metrics``, on the app itself (an included router is one more
+    level to match per request)."""
     add_health_routes(app)
     app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
-    for router in routers:
-        add_router(app, router)
-    return app

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
 from fastapi import APIRouter, Depends, FastAPI, Header, Response, WebSocket
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
@@ -144,3 +145,36 @@ async def test_routers_that_cannot_be_flattened_are_included() -> None:
     assert not any(isinstance(route, APIRoute) and route.path == "/a/b/c" for route in app.router.routes)
     async with app_client(app) as client:
         assert (await client.get("/a/b/c")).json() == {"c": 1}
+
+
+async def test_service_routes_come_first_and_platform_routes_still_answer() -> None:
+    app = create_app(make_settings(), routers=[demo_router()])
+    paths = [getattr(route, "path", None) for route in app.router.routes]
+    assert paths.index("/api/demo/things/{thing_id}") < paths.index("/healthz") < paths.index("/docs")
+    async with app_client(app) as client:
+        assert (await client.get("/healthz")).json() == {"status": "ok"}
+        assert (await client.get("/metrics")).status_code == 200
+        assert "/api/demo/things/{thing_id}" in (await client.get("/openapi.json")).json()["paths"]
+        assert (await client.get("/docs")).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/{anything}", "/healthz", "/docs"])
+def test_a_service_route_that_would_shadow_a_platform_route_is_refused(path: str) -> None:
+    router = APIRouter()
+
+    @router.get(path)
+    async def greedy() -> dict[str, str]:
+        return {}
+
+    with pytest.raises(RuntimeError, match="a platform route"):
+        create_app(make_settings(), routers=[router])
+
+
+def test_a_service_route_with_another_method_on_a_platform_path_is_allowed() -> None:
+    router = APIRouter()
+
+    @router.post("/metrics")
+    async def push() -> dict[str, str]:
+        return {}
+
+    create_app(make_settings(), routers=[router])
