@@ -14,7 +14,7 @@ from servicekit.health import CHECK_TIMEOUT_S, Check, add_health_routes
 from servicekit.logging import configure_logging, flush_logs
 from servicekit.messaging.consumer import EventHandlers
 from servicekit.metrics import Metrics, metrics_endpoint
-from servicekit.middleware import OriginCorsMiddleware, RequestContextMiddleware
+from servicekit.middleware import RequestContextMiddleware
 from servicekit.routing import add_routes_in_order
 from servicekit.runtime import Runtime
 from servicekit.settings import Settings
@@ -157,16 +157,18 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, metrics=metrics)
-    if settings.cors_origins:
-        app.add_middleware(
-            OriginCorsMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_credentials=True,
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key"],
-            expose_headers=["X-Request-ID"],
-        )
+    cors = (
+        {
+            "allow_origins": settings.cors_origins,
+            "allow_credentials": True,
+            "allow_methods": ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            "allow_headers": ["Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key"],
+            "expose_headers": ["X-Request-ID"],
+        }
+        if settings.cors_origins
+        else None
+    )
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, cors=cors)
     add_routes_in_order(app, routers, _add_platform_routes)
     return app
 

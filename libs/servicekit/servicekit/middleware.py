@@ -1,4 +1,4 @@
-"""ASGI middleware: request id, access log, HTTP metrics and the last-resort 500."""
+"""ASGI middleware: request id, access log, HTTP metrics, CORS and the last-resort 500."""
 
 from __future__ import annotations
 
@@ -47,19 +47,49 @@ def new_request_id() -> str:
 
 
 class RequestContextMiddleware:
-    """Assigns the request id, logs and measures every request, renders unexpected errors as 500."""
+    """Assigns the request id, logs and measures every request, renders unexpected errors as 500.
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    With *cors* (``CORSMiddleware`` options), CORS is answered in the same layer, as if Starlette's
+    ``CORSMiddleware`` wrapped this middleware: requests with an ``Origin`` header (and preflights,
+    which it answers itself) go through Starlette's middleware; without one (server-to-server calls,
+    the gateway's proxied traffic, probes) Starlette's middleware would only merge ``Origin`` into
+    ``Vary``, yet parse the request headers and wrap the response on every request (~10 us), so
+    that merge is done here directly, in the one ``send`` wrapper this layer has anyway.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, cors: dict[str, Any] | None = None) -> None:
         self.app = app
         self.metrics = metrics
         self.log = get_logger("servicekit.access")
         self.access = DirectLogger("servicekit.access")  # the per-request line, rendered directly
+        self.cors = CORSMiddleware(self._cross_origin, **cors) if cors else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._websocket(scope, receive, send)
             return
+        incoming: bytes | None = None
+        origin = False
+        for key, value in scope.get("headers", []):
+            if key == b"x-request-id":
+                if incoming is None:
+                    incoming = value
+            elif key == b"origin":
+                origin = True
+        if origin and self.cors is not None:
+            await self.cors(scope, receive, send)
+            return
+        request_id = _valid_request_id(incoming) or new_request_id()
+        await self._serve(scope, receive, send, request_id, merge_vary=self.cors is not None)
+
+    async def _cross_origin(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Behind Starlette's CORS middleware (requests with an ``Origin``)."""
         request_id = _incoming_request_id(scope) or new_request_id()
+        await self._serve(scope, receive, send, request_id, merge_vary=False)
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, request_id: str, *, merge_vary: bool
+    ) -> None:
         token = set_request_id(request_id)
         start = time.perf_counter()
         status = 500
@@ -72,7 +102,7 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
                 headers.append((b"x-request-id", request_id.encode()))
-                message = {**message, "headers": headers}
+                message = {**message, "headers": vary_origin(headers) if merge_vary else headers}
             await send(message)
 
         try:
@@ -81,7 +111,8 @@ class RequestContextMiddleware:
             self.log.exception("unhandled_error", path=scope.get("path"), method=scope.get("method"))
             status = 500
             if not started:
-                await _send_json(send, 500, error_body("internal_error", "internal server error"), request_id)
+                body = error_body("internal_error", "internal server error")
+                await _send_json(send_wrapper, 500, body, request_id)
         finally:
             elapsed = time.perf_counter() - start
             route = route_template(scope)
@@ -110,32 +141,6 @@ class RequestContextMiddleware:
             reset_request_id(token)
 
 
-class OriginCorsMiddleware:
-    """Starlette's ``CORSMiddleware``, run only for requests that carry an ``Origin`` header.
-
-    Without one (server-to-server calls, the gateway's proxied API traffic, probes) Starlette's
-    middleware only merges ``Origin`` into ``Vary`` — yet parses the request headers and wraps the
-    response headers on every request (~10 us). This does exactly that merge directly; preflights and
-    cross-origin requests go through Starlette's middleware unchanged.
-    """
-
-    def __init__(self, app: ASGIApp, **options: Any) -> None:
-        self.app = app
-        self.cors = CORSMiddleware(app, **options)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or any(key == b"origin" for key, _ in scope["headers"]):
-            await self.cors(scope, receive, send)
-            return
-
-        async def send_with_vary(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = vary_origin(list(message.get("headers", [])))
-            await send(message)
-
-        await self.app(scope, receive, send_with_vary)
-
-
 def vary_origin(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """*headers* with ``Origin`` appended to ``Vary`` the way Starlette's ``MutableHeaders`` sets it:
     all ``vary`` values joined into the first one's place (or appended), the others removed."""
@@ -153,9 +158,16 @@ def vary_origin(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]
 def _incoming_request_id(scope: Scope) -> str | None:
     for key, value in scope.get("headers", []):
         if key == b"x-request-id":
-            candidate = value.decode("latin-1")
-            return candidate if _VALID_REQUEST_ID.match(candidate) else None
+            return _valid_request_id(value)
     return None
+
+
+def _valid_request_id(value: bytes | None) -> str | None:
+    """*value* as a request id when it looks like one (bounded, no control characters)."""
+    if value is None:
+        return None
+    candidate = value.decode("latin-1")
+    return candidate if _VALID_REQUEST_ID.match(candidate) else None
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any], request_id: str) -> None:

@@ -247,13 +247,22 @@ async def test_gc_is_tuned_while_serving_and_restored_after_the_last_app() -> No
     assert (gc.get_freeze_count() == 0) == (frozen_before == 0)  # handed back by the last app
 
 
-async def test_cors_shortcut_answers_exactly_like_starlettes_middleware() -> None:
+async def test_cors_in_the_request_layer_answers_exactly_like_starlettes_middleware_around_it() -> None:
     from fastapi.responses import JSONResponse
     from httpx import ASGITransport, AsyncClient
-    from servicekit.middleware import OriginCorsMiddleware
+    from servicekit.metrics import Metrics
+    from servicekit.middleware import RequestContextMiddleware
     from starlette.middleware.cors import CORSMiddleware
 
-    def app_with(middleware: type) -> FastAPI:
+    cors = {
+        "allow_origins": ["https://app.example.com"],
+        "allow_credentials": True,
+        "allow_methods": ["GET"],
+        "allow_headers": ["Authorization"],
+        "expose_headers": ["X-Request-ID"],
+    }
+
+    def app_with(merged: bool) -> FastAPI:
         app = FastAPI()
 
         @app.get("/plain")
@@ -266,31 +275,46 @@ async def test_cors_shortcut_answers_exactly_like_starlettes_middleware() -> Non
             response.raw_headers.append((b"vary", b"Cookie"))
             return response
 
-        app.add_middleware(
-            middleware,
-            allow_origins=["https://app.example.com"],
-            allow_credentials=True,
-            allow_methods=["GET"],
-            allow_headers=["Authorization"],
-            expose_headers=["X-Request-ID"],
-        )
+        @app.get("/boom")
+        async def boom() -> None:
+            raise RuntimeError("unexpected")
+
+        if merged:
+            app.add_middleware(RequestContextMiddleware, metrics=Metrics("m"), cors=cors)
+        else:  # the reference: Starlette's middleware outside the request layer
+            app.add_middleware(RequestContextMiddleware, metrics=Metrics("r"))
+            app.add_middleware(CORSMiddleware, **cors)
         return app
 
+    allowed, evil = {"Origin": "https://app.example.com"}, {"Origin": "https://evil.example.com"}
+    preflight = {"Access-Control-Request-Method": "GET"}
     requests = [
         ("GET", "/plain", {}),
         ("GET", "/varies", {}),
-        ("GET", "/varies", {"Origin": "https://app.example.com"}),
-        ("GET", "/plain", {"Origin": "https://evil.example.com"}),
-        ("OPTIONS", "/plain", {"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET"}),
+        ("GET", "/varies", allowed),
+        ("GET", "/plain", evil),
+        ("OPTIONS", "/plain", {**allowed, **preflight}),
+        ("OPTIONS", "/plain", {**evil, **preflight}),
+        ("GET", "/boom", {}),
+        ("GET", "/boom", allowed),
+        ("GET", "/nowhere", {}),
+        ("GET", "/plain", {"X-Request-ID": "second-id", "Origin": "https://app.example.com"}),
     ]
     answers = []
-    for middleware in (CORSMiddleware, OriginCorsMiddleware):
-        transport = ASGITransport(app=app_with(middleware))
+    for merged in (False, True):
+        transport = ASGITransport(app=app_with(merged), raise_app_exceptions=False)
         async with AsyncClient(transport=transport, base_url="http://t") as client:
-            responses = [await client.request(m, url, headers=h) for m, url, h in requests]
+            responses = [
+                await client.request(m, url, headers={"X-Request-ID": f"rid-{i}", **h})
+                for i, (m, url, h) in enumerate(requests)
+            ]
         answers.append([(r.status_code, r.headers.raw, r.content) for r in responses])
     assert answers[1] == answers[0]
     assert (b"vary", b"Accept-Encoding, Cookie, Origin") in answers[1][1][1]
+    assert answers[1][6][0] == 500
+    assert (b"vary", b"Origin") in answers[1][6][1]
+    assert answers[1][4][0] == 200
+    assert answers[1][5][0] == 400
 
 
 async def test_info_lines_are_batched_per_loop_iteration_and_warnings_are_not(tmp_path: Path) -> None:
