@@ -5,19 +5,22 @@ hello-world under the same uvicorn settings hit directly; then 200 clients for 3
 
 Starts its own `platform dev` (temp state dir, the dev stack with the rate limit lifted so wrk measures
 the proxy, not the limiter), runs wrk side by side in one run, prints ratios (targets: req/s >= 0.6x,
-p99 <= 2x) and the 5xx count of the soak, then stops everything.
+p99 <= 2x), the CPU the service worker (and the hello-world) used per request, and the 5xx count of
+the soak, then stops everything.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -67,9 +70,31 @@ def wrk(
     return {
         "rps": rps,
         "p99_ms": p99,
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
         "non_2xx_3xx": int(non2xx.group(1)) if non2xx else 0,
         "5xx": int(fivexx.group(1)) if fivexx else 0,
     }
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by *pids* (from /proc; gone processes count 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def with_cpu_per_request(pids: list[int], run: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """*run*'s wrk result plus the CPU microseconds *pids* used per request meanwhile."""
+    before = cpu_seconds(pids)
+    result = run()
+    used = cpu_seconds(pids) - before
+    requests = result["requests"]
+    return {**result, "cpu_us_per_request": round(used * 1e6 / requests, 1) if requests else 0.0}
 
 
 def cached_listing(https_port: int, ca: str) -> str:
@@ -129,8 +154,12 @@ def main() -> int:
         hello = hello_world(free_port(), state_dir / "logs" / "hello.log")
         hello_url = f"http://127.0.0.1:{hello.args[hello.args.index('--port') + 1]}/hello"
         gateway = wrk(url, args.connections, args.duration)
-        through = wrk(url, args.connections, args.duration, header=BYPASS_NGINX_CACHE)
-        direct = wrk(hello_url, args.connections, args.duration)
+        service = state.component("marketplace-svc")
+        through = with_cpu_per_request(
+            service.alive_pids() if service else [],
+            lambda: wrk(url, args.connections, args.duration, header=BYPASS_NGINX_CACHE),
+        )
+        direct = with_cpu_per_request([hello.pid], lambda: wrk(hello_url, args.connections, args.duration))
         script = state_dir / "count5xx.lua"
         script.write_text(COUNT_5XX)
         soak = wrk(url, 200, args.soak, str(script), header=BYPASS_NGINX_CACHE)
