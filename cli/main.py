@@ -10,6 +10,7 @@ import sys
 
 import typer
 
+from cli import process
 from cli.commands import dev, services, stack
 from cli.output import failure
 from infra.errors import PlatformError
@@ -77,6 +78,7 @@ def run() -> None:
     """
     import gc
 
+    process.short_lived = True
     code = main()
     gc.freeze()
     sys.exit(code)

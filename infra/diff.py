@@ -13,15 +13,19 @@ renderer did not redact).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import difflib
 import importlib
 import json
 import os
+import select
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +39,8 @@ MASK = "<redacted>"
 MARKDOWN_LIMIT = 60_000
 MAX_TEXT_DIFF_LINES = 60
 WORKING_TREE = "working tree"
+#: A render that takes longer is stuck: its process is killed and the diff fails (never hangs).
+RENDER_TIMEOUT_S = 600.0
 
 # ---------------------------------------------------------------- model
 
@@ -354,6 +360,9 @@ def _fork_render(tree: Path, stack: str, out: Path) -> int:
         return pid
     code = 1
     try:  # the child: never returns into the parent's code
+        # An event loop inherited from the parent shares its epoll instance with the parent and the
+        # sibling (the SDK runs on the current loop): abandon it, unclosed, for a loop of our own.
+        asyncio.set_event_loop(asyncio.new_event_loop())
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(fd, 2)
         os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
@@ -366,8 +375,38 @@ def _fork_render(tree: Path, stack: str, out: Path) -> int:
         os._exit(code)  # no atexit handlers, no final garbage collection, no buffered parent output
 
 
-def _collect(pid: int, out: Path, label: str) -> list[Manifest]:
-    _, status = os.waitpid(pid, 0)
+def _wait(pid: int, deadline: float) -> int:
+    """The exit status of child *pid*; SIGKILLed (and reported as such) once *deadline* passes."""
+    pidfd = os.pidfd_open(pid)  # readable once the child has exited
+    try:
+        select.select([pidfd], [], [], max(0.0, deadline - time.monotonic()))
+    finally:
+        os.close(pidfd)
+    finished, status = os.waitpid(pid, os.WNOHANG)
+    if finished:
+        return status
+    os.kill(pid, signal.SIGKILL)
+    return os.waitpid(pid, 0)[1]
+
+
+def _kill_unreaped(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            finished, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            continue  # reaped already
+        if not finished:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+
+
+def _collect(pid: int, out: Path, label: str, deadline: float) -> list[Manifest]:
+    status = _wait(pid, deadline)
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL and time.monotonic() >= deadline:
+        raise PlatformError(
+            f"rendering the {label} did not finish within {RENDER_TIMEOUT_S:.0f} s",
+            hint="render it alone with `platform render` to see where it stops",
+        )
     try:
         data = json.loads(out.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -399,13 +438,17 @@ def render_both(root: Path, ref: str, stack: str) -> tuple[list[Manifest], list[
             (WORKING_TREE, root, outputs / "head.json"),
         ]
         pids = [_fork_render(tree, stack, out) for _, tree, out in jobs]
+        deadline = time.monotonic() + RENDER_TIMEOUT_S
         rendered: list[list[Manifest]] = []
         errors: list[PlatformError] = []
-        for (label, _, out), pid in zip(jobs, pids, strict=True):  # always reap both children
-            try:
-                rendered.append(_collect(pid, out, label))
-            except PlatformError as exc:
-                errors.append(exc)
+        try:
+            for (label, _, out), pid in zip(jobs, pids, strict=True):
+                try:
+                    rendered.append(_collect(pid, out, label, deadline))
+                except PlatformError as exc:
+                    errors.append(exc)
+        finally:
+            _kill_unreaped(pids)  # whatever went wrong above, no child outlives the diff
         if errors:
             raise errors[0]
     old, new = rendered

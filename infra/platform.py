@@ -26,10 +26,14 @@ def build_platform(spec: PlatformSpec) -> None:
     rabbitmq = RabbitMQ("rabbitmq", RabbitMQArgs(spec=spec), in_ns)
     images = {}
     for svc in spec.services:
+        # The exact resources this service needs, not whole components: depending on a component
+        # means depending on every child of it (O(services^2) edges, most of a large render's time).
+        needs = [
+            secrets.jwt,
+            *(r for data in (postgres, redis, rabbitmq) for r in data.dependencies_for(svc)),
+        ]
         service = FastApiService(
-            svc.name,
-            FastApiServiceArgs(spec=spec, service=svc, depends_on=[secrets, postgres, redis, rabbitmq]),
-            in_ns,
+            svc.name, FastApiServiceArgs(spec=spec, service=svc, depends_on=needs), in_ns
         )
         images[svc.name] = service.image
     logging = Logging("logging", LoggingArgs(spec=spec), in_ns)

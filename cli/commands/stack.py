@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from cli import process
 from cli.output import info, result, result_json
 from infra.errors import PlatformError, UsageError
 
@@ -114,7 +115,7 @@ def render(
         _prepare_out_dir(out)
     from infra.offline import dump_manifests, render_stack, write_manifests
 
-    manifests = render_stack(stack, root)
+    manifests = render_stack(stack, root, freeze=process.short_lived)
     if out is None:
         result(dump_manifests(manifests, fmt.value))
         return
@@ -145,7 +146,7 @@ def check(
     spec = load_spec(stack, root)
     from infra.offline import render_stack
 
-    manifests = render_stack(stack, root)
+    manifests = render_stack(stack, root, freeze=process.short_lived)
     report = run_checks(
         stack,
         manifests,

@@ -393,6 +393,12 @@ class Postgres(pulumi.ComponentResource):
             self._exporter(name, spec, child)
         self.register_outputs({"service": self.service.metadata.name, "host": "postgres", "port": PORT})
 
+    def dependencies_for(self, svc: ServiceSpec) -> list[pulumi.Resource]:
+        """What a workload of *svc* waits for: its credentials and the Job creating its database."""
+        if svc.name not in self.service_secrets:
+            return []
+        return [self.service_secrets[svc.name], self.bootstrap]
+
     def _exporter(self, name: str, spec: PlatformSpec, child: pulumi.ResourceOptions) -> None:
         stack = spec.stack
         labels = lbl.labels("postgres-exporter", stack, "database")

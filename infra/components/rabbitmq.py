@@ -12,7 +12,7 @@ import pulumi_random as random
 from infra import labels as lbl
 from infra.components import images, kube
 from infra.render.rabbitmq import ADMIN_USER, render_definitions
-from infra.spec import PlatformSpec
+from infra.spec import PlatformSpec, ServiceSpec
 
 AMQP_PORT = 5672
 METRICS_PORT = 15692
@@ -222,3 +222,9 @@ class RabbitMQ(pulumi.ComponentResource):
             opts=child,
         )
         self.register_outputs({"service": self.service.metadata.name, "host": "rabbitmq", "port": AMQP_PORT})
+
+    def dependencies_for(self, svc: ServiceSpec) -> list[pulumi.Resource]:
+        """What a workload of *svc* waits for: its credentials and the broker with its definitions."""
+        if svc.name not in self.service_secrets:
+            return []
+        return [self.service_secrets[svc.name], self.statefulset]

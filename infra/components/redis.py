@@ -12,7 +12,7 @@ import pulumi_random as random
 from infra import labels as lbl
 from infra.components import images, kube
 from infra.render.redis import EXPORTER_USER, redis_users, render_redis_acl, render_redis_conf
-from infra.spec import PlatformSpec
+from infra.spec import PlatformSpec, ServiceSpec
 
 PORT = 6379
 EXPORTER_PORT = 9121
@@ -194,3 +194,9 @@ class Redis(pulumi.ComponentResource):
             opts=child,
         )
         self.register_outputs({"service": self.service.metadata.name, "host": "redis", "port": PORT})
+
+    def dependencies_for(self, svc: ServiceSpec) -> list[pulumi.Resource]:
+        """What a workload of *svc* waits for: its credentials and the server with its ACL loaded."""
+        if svc.name not in self.service_secrets:
+            return []
+        return [self.service_secrets[svc.name], self.statefulset]

@@ -72,7 +72,7 @@ def test_every_skipped_checkov_check_has_a_reason(reports: dict[str, Any], stack
     assert all(s["reason"] and s["reason"] != "(no reason given)" for s in skipped), skipped
 
 
-def _broken(stack: str, root: Path) -> list[dict[str, Any]]:
+def _broken(stack: str, root: Path, **_: Any) -> list[dict[str, Any]]:
     """A Service whose selector matches nothing and a Deployment with an unknown field."""
     return [
         {

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from infra import diff as diff_module
 from infra.diff import (
     MARKDOWN_LIMIT,
     Change,
@@ -22,6 +23,7 @@ from infra.diff import (
     format_text,
     render_both,
 )
+from infra.errors import PlatformError
 
 REPO = Path(__file__).resolve().parents[2]
 PLATFORM = str(Path(sys.executable).parent / "platform")
@@ -233,3 +235,29 @@ def test_broken_working_tree_code_is_reported_in_one_line(repo: Path) -> None:
     assert proc.stderr.splitlines()[0].startswith("error: rendering the working tree failed (exit 1): ")
     assert "SyntaxError" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_renders_in_a_process_that_already_has_an_event_loop(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forked renders must not reuse this process's loop: its executor's threads do not exist there."""
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    loop.run_until_complete(loop.run_in_executor(None, lambda: None))  # as an in-process render leaves it
+    monkeypatch.setattr(diff_module, "RENDER_TIMEOUT_S", 60.0)  # a stuck render fails instead of hanging
+    try:
+        old, new = render_both(repo, "HEAD", "dev")
+    finally:
+        loop.close()
+        asyncio.set_event_loop_policy(None)  # a fresh policy: the next get_event_loop() makes a loop
+    assert old == new
+
+
+def test_a_stuck_render_is_killed_and_reported(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    program = repo / "infra" / "platform.py"
+    program.write_text(program.read_text() + "\nimport time\ntime.sleep(3600)\n")
+    monkeypatch.setattr(diff_module, "RENDER_TIMEOUT_S", 5.0)
+    with pytest.raises(PlatformError, match=r"rendering the working tree did not finish within 5 s"):
+        render_both(repo, "HEAD", "dev")

@@ -82,3 +82,21 @@ def test_fast_runtime_restores_everything_when_pausing_fails(monkeypatch):
         pass
     assert gc.isenabled()
     assert offline._fast_depth == 0
+
+
+def test_fast_runtime_freezes_what_the_render_left_only_when_asked():
+    before = gc.get_freeze_count()
+    with offline.fast_runtime():
+        leftovers = [[] for _ in range(1000)]
+    assert gc.get_freeze_count() == before
+    try:
+        with offline.fast_runtime(freeze=True):
+            leftovers += [[] for _ in range(1000)]
+        assert gc.get_freeze_count() >= before + 2000
+        assert gc.isenabled()
+        frozen = gc.get_freeze_count()
+        with offline.fast_runtime():  # the request does not outlive the render that made it
+            leftovers += [[] for _ in range(1000)]
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()

@@ -149,3 +149,24 @@ def test_image_is_content_tagged_and_built_from_repo_root(run_mocked, dev_spec):
         "containers"
     ][0]
     assert container["image"] == name
+
+
+def test_workload_waits_for_its_own_credentials_and_the_data_servers_only():
+    from infra.offline import render
+
+    depends = set(render("dev").depends_on("marketplace-svc-deployment"))
+    assert {
+        "postgres-marketplace-svc-db",
+        "postgres-bootstrap",
+        "redis-marketplace-svc-redis",
+        "redis-statefulset",
+        "rabbitmq-marketplace-svc-credentials",
+        "rabbitmq-statefulset",
+        "shared-jwt",
+    } <= depends
+    assert not {d for d in depends if d.startswith(("postgres-", "redis-", "rabbitmq-")) and "-svc-" in d} - {
+        "postgres-marketplace-svc-db",
+        "redis-marketplace-svc-redis",
+        "rabbitmq-marketplace-svc-credentials",
+    }  # no other service's Secret, no whole component (which would expand to all of its children)
+    assert "postgres-backup" not in depends
