@@ -49,9 +49,6 @@ DOCS_BEGIN = "<!-- bench/render.py: begin -->"
 DOCS_END = "<!-- bench/render.py: end -->"
 #: Top-level packages of the Pulumi SDKs the program uses; the floor imports exactly these trees.
 SDK_PACKAGES = ("pulumi", "pulumi_kubernetes", "pulumi_random", "pulumi_docker")
-#: ``platform`` as the console script runs it, but freezing the heap before exit so the
-#: interpreter's final garbage collection has nothing to walk.
-FREEZE_EXIT = "import gc, sys; from cli.main import main; rc = main(sys.argv[1:]); gc.freeze(); sys.exit(rc)"
 
 
 @dataclass
@@ -234,12 +231,6 @@ def report(cases: dict[str, Case], counts: dict[str, dict[str, int]], modules: l
     for text, num, den, target in targets:
         ratio = num.wall / den.wall
         lines.append(f"| {text} | {ratio:.2f} | {num.cpu / den.cpu:.2f} | {verdict(ratio, target)} |")
-    what_if = cases["dev_nogc_exit"]
-    lines += [
-        "",
-        f"What-if (not a target): dev render with `gc.freeze()` before exit = "
-        f"{what_if.wall / floor.wall:.2f}x the import floor (wall), {what_if.cpu / floor.cpu:.2f}x (CPU).",
-    ]
     return "\n".join(lines) + "\n"
 
 
@@ -284,13 +275,6 @@ def main() -> None:
             "diff": Case(
                 "`platform diff --stack dev --base HEAD`",
                 [PLATFORM, "diff", "-s", "dev", "--base", "HEAD"],
-                ROOT,
-            ),
-            # What `platform` would cost if its entry point skipped the final GC pass at exit (not
-            # a target row: it shows what a one-line cli/main.py change would buy).
-            "dev_nogc_exit": Case(
-                "same, `gc.freeze()` before exit (what-if)",
-                [PYTHON, "-c", FREEZE_EXIT, *render("dev_nogc_exit")],
                 ROOT,
             ),
             "help": Case("`platform --help`", [PLATFORM, "--help"], ROOT),
