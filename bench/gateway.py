@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -138,6 +139,9 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--soak", type=int, default=30, help="seconds of the 200-client run")
+    parser.add_argument(
+        "--keep-state", action="store_true", help="keep the platform's state dir (logs, ~0.5 GB of data)"
+    )
     args = parser.parse_args()
     spec = load_spec("dev")
     lifted = spec.config.gateway.model_copy(update={"rate_limit": RateLimit(rps=1_000_000, burst=1_000_000)})
@@ -168,6 +172,10 @@ def main() -> int:
             hello.terminate()
             hello.wait(10)
         runner.down()
+        if args.keep_state:
+            print(f"state kept in {state_dir}", file=sys.stderr)
+        else:
+            shutil.rmtree(state_dir, ignore_errors=True)
     report = {
         "connections": args.connections,
         "duration_s": args.duration,
