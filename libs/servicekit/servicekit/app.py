@@ -98,7 +98,9 @@ def create_app(
       log; every error as ``{"error": {"code", "message", "request_id", "details"?}}``.
     - *routers*: each plain router's routes become app routes (matched once per request), matched
       before the platform's and the docs routes; none may shadow a platform route (see
-      :mod:`servicekit.routing`). Other routers are included as they are.
+      :mod:`servicekit.routing`). Other routers are included as they are. Endpoints that only
+      take parameters and return a ``Response`` get a lean handler (``LeanRoute``) unless
+      *telemetry* is given.
     - *lifespan* runs inside the runtime's (clients are open) for service-specific tasks.
     - *telemetry* is passed to FastAPI; default :data:`NO_TELEMETRY` (native OpenTelemetry off).
     - *tune_gc*: once started, the objects built so far are moved out of the garbage collector's
@@ -169,7 +171,8 @@ def create_app(
         else None
     )
     app.add_middleware(RequestContextMiddleware, metrics=metrics, cors=cors)
-    add_routes_in_order(app, routers, _add_platform_routes)
+    # Lean handlers record no FastAPI telemetry: only when it is off (the default).
+    add_routes_in_order(app, routers, _add_platform_routes, lean=telemetry is None)
     return app
 
 

@@ -15,11 +15,20 @@ service route shadows a platform route.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import inspect
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi import routing as fastapi_routing
+from fastapi.dependencies.utils import get_typed_return_annotation, request_params_to_args
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, APIWebSocketRoute
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 _DEFAULT_LIFESPAN = type(APIRouter().lifespan_context)
 
@@ -39,8 +48,95 @@ def flattenable(router: APIRouter) -> bool:
     return True
 
 
-def add_router(app: FastAPI, router: APIRouter) -> None:
-    """Add *router*'s routes to *app* as app routes when :func:`flattenable`, else include it."""
+class LeanRoute(APIRoute):
+    """An ``APIRoute`` answered by a short handler when FastAPI's general one would only extract
+    parameters and return the endpoint's ``Response`` (:func:`lean_eligible`): path, query, header
+    and cookie parameters validated by FastAPI's own ``request_params_to_args`` (same values, same
+    422 errors), the ``Request`` passed if asked for, the endpoint awaited, its response returned.
+    FastAPI's handler also reads the body, solves dependencies, builds a sub-response for headers
+    and status, handles streaming and serialises return values - none of which such an endpoint
+    uses - and costs ~18 us per request more (marketplace-svc's cached listing read: ~60 -> ~43 us
+    CPU in-process). Any other endpoint keeps FastAPI's handler.
+
+    Only for apps without FastAPI's native telemetry (the lean handler records none).
+    """
+
+    lean = False
+
+    def get_route_handler(self) -> Handler:
+        """FastAPI's handler, or the lean one for an eligible endpoint declared on this route."""
+        handler = super().get_route_handler()
+        context_var = getattr(fastapi_routing, "_effective_route_context_var", None)
+        in_included_router = context_var is None or context_var.get() is not None
+        if in_included_router or not lean_eligible(self):
+            return handler  # an included router's context may add dependencies to this route
+        self.lean = True
+        return _lean_handler(self)
+
+
+def lean_eligible(route: APIRoute) -> bool:
+    """True when *route*'s endpoint is an ``async def`` annotated to return a ``Response`` that
+    takes only path/query/header/cookie parameters and the ``Request``: no dependencies (the
+    route's or router's ``dependencies=`` included), no body, no other special parameter."""
+    dependant = route.dependant
+    call = dependant.call
+    special = (
+        dependant.websocket_param_name,
+        dependant.http_connection_param_name,
+        dependant.response_param_name,
+        dependant.background_tasks_param_name,
+        dependant.security_scopes_param_name,
+    )
+    if dependant.dependencies or dependant.body_params or route.body_field is not None or any(special):
+        return False
+    if call is None or not inspect.iscoroutinefunction(call) or dependant.concurrency is not None:
+        return False
+    try:
+        returns = get_typed_return_annotation(call)
+    except Exception:  # an annotation that does not resolve: leave it to FastAPI
+        return False
+    return inspect.isclass(returns) and issubclass(returns, Response)
+
+
+#: Where each kind of parameter comes from, in the order FastAPI reads them (path, query, header, cookie).
+_SOURCES: tuple[tuple[str, Callable[[Request], Any]], ...] = (
+    ("path_params", lambda request: request.path_params),
+    ("query_params", lambda request: request.query_params),
+    ("header_params", lambda request: request.headers),
+    ("cookie_params", lambda request: request.cookies),
+)
+
+
+def _lean_handler(route: APIRoute) -> Handler:
+    dependant = route.dependant
+    call = dependant.call
+    assert call is not None
+    # Only the sources some parameter reads (FastAPI parses the query string and cookies anyway).
+    sources = [(fields, read) for kind, read in _SOURCES if (fields := getattr(dependant, kind))]
+    request_name = dependant.request_param_name
+
+    async def lean_handler(request: Request) -> Response:
+        values: dict[str, Any] = {}
+        errors: list[Any] = []
+        for fields, read in sources:
+            found, failed = request_params_to_args(fields, read(request))
+            values.update(found)
+            errors += failed
+        if errors:
+            raise RequestValidationError(errors, body=None)
+        if request_name:
+            values[request_name] = request
+        response = await call(**values)
+        if not isinstance(response, Response):
+            raise TypeError(f"{route.name} is annotated to return a Response, returned {type(response)}")
+        return response
+
+    return lean_handler
+
+
+def add_router(app: FastAPI, router: APIRouter, *, lean: bool = False) -> None:
+    """Add *router*'s routes to *app* as app routes when :func:`flattenable`, else include it.
+    With *lean*, plain ``APIRoute`` routes become :class:`LeanRoute` routes."""
     if not flattenable(router):
         app.include_router(router)
         return
@@ -74,7 +170,7 @@ def add_router(app: FastAPI, router: APIRouter) -> None:
             include_in_schema=route.include_in_schema,
             response_class=route.response_class,
             name=route.name,
-            route_class_override=type(route),
+            route_class_override=LeanRoute if lean and type(route) is APIRoute else type(route),
             callbacks=route.callbacks,
             openapi_extra=route.openapi_extra,
             generate_unique_id_function=route.generate_unique_id_function,
@@ -83,7 +179,11 @@ def add_router(app: FastAPI, router: APIRouter) -> None:
 
 
 def add_routes_in_order(
-    app: FastAPI, routers: Iterable[APIRouter], add_platform_routes: Callable[[FastAPI], None]
+    app: FastAPI,
+    routers: Iterable[APIRouter],
+    add_platform_routes: Callable[[FastAPI], None],
+    *,
+    lean: bool = False,
 ) -> None:
     """The service's routes first, then the platform's (*add_platform_routes*: probes, ``/metrics``),
     then the docs routes FastAPI added when the app was created. Every route matched before the one
@@ -91,12 +191,12 @@ def add_routes_in_order(
     that matter; probes and scrapes come every few seconds.
 
     Raises ``RuntimeError`` when a service route would answer a platform route's path (a probe must
-    never be shadowed).
+    never be shadowed). *lean*: see :func:`add_router`.
     """
     framework = list(app.router.routes)
     del app.router.routes[:]
     for router in routers:
-        add_router(app, router)
+        add_router(app, router, lean=lean)
     first_platform = len(app.router.routes)
     add_platform_routes(app)
     app.router.routes.extend(framework)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, Header, Response, WebSocket
+from fastapi import APIRouter, Cookie, Depends, FastAPI, Header, Query, Request, Response, WebSocket
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel
-from servicekit.app import create_app
-from servicekit.errors import Forbidden
-from servicekit.routing import add_router, flattenable
+from pydantic import BaseModel, Field
+from servicekit.app import NO_TELEMETRY, create_app
+from servicekit.errors import Forbidden, NotFound
+from servicekit.routing import LeanRoute, add_router, flattenable
 from servicekit.testing import app_client
 
 from .conftest import make_settings
@@ -178,3 +180,83 @@ def test_a_service_route_with_another_method_on_a_platform_path_is_allowed() -> 
         return {}
 
     create_app(make_settings(), routers=[router])
+
+
+class Filters(BaseModel):
+    q: str
+    limit: int = Field(10, ge=1, le=100)
+
+
+def lean_router() -> APIRouter:
+    """Endpoints a lean handler answers (parameters in, a Response out) and ones it must not."""
+    router = APIRouter(prefix="/api/lean", tags=["lean"])
+
+    @router.get("/items/{item_id}", response_model=Thing)
+    async def item(item_id: uuid.UUID, request: Request) -> Response:
+        if item_id.int == 0:
+            raise NotFound("no such item", code="item_not_found")
+        return JSONResponse({"id": str(item_id), "path": request.url.path})
+
+    @router.get("/search")
+    async def search(
+        filters: Annotated[Filters, Query()],
+        x_team: Annotated[str | None, Header()] = None,
+        session: Annotated[str | None, Cookie()] = None,
+    ) -> Response:
+        return JSONResponse({"filters": filters.model_dump(), "team": x_team, "session": session})
+
+    @router.get("/with-dependency")
+    async def with_dependency(team: Annotated[str, Depends(team_header)]) -> Response:
+        return JSONResponse({"team": team})
+
+    @router.get("/returns-dict")
+    async def returns_dict() -> dict[str, int]:
+        return {"n": 1}
+
+    @router.get("/sync")
+    def sync() -> Response:
+        return JSONResponse({"sync": True})
+
+    return router
+
+
+def test_only_endpoints_that_take_parameters_and_return_a_response_are_lean() -> None:
+    app = create_app(make_settings(), routers=[lean_router()])
+    lean = {route.path: route.lean for route in app.router.routes if isinstance(route, LeanRoute)}
+    assert lean == {
+        "/api/lean/items/{item_id}": True,
+        "/api/lean/search": True,
+        "/api/lean/with-dependency": False,
+        "/api/lean/returns-dict": False,
+        "/api/lean/sync": False,
+    }
+    with_telemetry = create_app(make_settings(), routers=[lean_router()], telemetry=NO_TELEMETRY)
+    assert not any(isinstance(route, LeanRoute) for route in with_telemetry.router.routes)
+
+
+async def test_lean_handlers_answer_exactly_like_fastapis() -> None:
+    requests: list[tuple[str, dict[str, str]]] = [
+        (f"/api/lean/items/{uuid.UUID(int=5)}", {}),
+        ("/api/lean/items/" + uuid.UUID(int=5).hex.upper(), {}),  # other spellings of a UUID
+        ("/api/lean/items/not-a-uuid", {}),
+        (f"/api/lean/items/{uuid.UUID(int=0)}", {}),  # the endpoint raises NotFound
+        ("/api/lean/search?q=lamp&limit=5", {"X-Team": "a", "Cookie": "session=s1"}),
+        ("/api/lean/search?limit=500", {}),  # q missing, limit too large: two errors
+        ("/api/lean/search?q=x&q=y", {}),
+        ("/api/lean/with-dependency", {"X-Team": "blocked"}),
+        ("/api/lean/returns-dict", {}),
+        ("/api/lean/sync", {}),
+    ]
+    answers = []
+    for telemetry in (None, NO_TELEMETRY):  # lean handlers, FastAPI's handlers
+        app = create_app(make_settings(), routers=[lean_router()], telemetry=telemetry)
+        async with app_client(app) as client:
+            responses = [
+                await client.get(url, headers={"X-Request-ID": f"rid-{i}", **headers})
+                for i, (url, headers) in enumerate(requests)
+            ]
+            openapi = (await client.get("/openapi.json")).json()
+        answers.append(([(r.status_code, r.headers.raw, r.content) for r in responses], openapi))
+    assert answers[0] == answers[1]
+    statuses = [status for status, _, _ in answers[0][0]]
+    assert statuses == [200, 200, 422, 404, 200, 422, 200, 403, 200, 200]
