@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import difflib
+import gc
 import importlib
 import json
 import os
@@ -363,6 +364,10 @@ def _fork_render(tree: Path, stack: str, out: Path) -> int:
         # An event loop inherited from the parent shares its epoll instance with the parent and the
         # sibling (the SDK runs on the current loop): abandon it, unclosed, for a loop of our own.
         asyncio.set_event_loop(asyncio.new_event_loop())
+        # No collection in this short-lived child: one would walk (and so copy) every page of the
+        # heap it shares with the parent.
+        gc.disable()
+        gc.freeze()
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(fd, 2)
         os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
@@ -423,25 +428,50 @@ def _collect(pid: int, out: Path, label: str, deadline: float) -> list[Manifest]
     return list(data["manifests"])
 
 
-def render_both(root: Path, ref: str, stack: str) -> tuple[list[Manifest], list[Manifest]]:
+def _render_here(root: Path, stack: str, freeze: bool) -> list[Manifest]:
+    """Render the working tree in this process (its ``infra`` is the working tree's)."""
+    from infra.offline import render_stack
+
+    try:
+        return render_stack(stack, root, freeze=freeze)
+    except PlatformError as exc:
+        raise PlatformError(f"{WORKING_TREE}: {exc.message}", hint=exc.hint) from None
+    except Exception as exc:  # broken working-tree code: one line, as from a forked render
+        raise PlatformError(
+            f"rendering the {WORKING_TREE} failed: {type(exc).__name__}: {exc}"[:400],
+            hint="render it alone with `platform render` to see the full error",
+        ) from None
+
+
+def render_both(
+    root: Path, ref: str, stack: str, *, freeze: bool = False
+) -> tuple[list[Manifest], list[Manifest]]:
     """Render the stack at *ref* and in the working tree, concurrently; (base, head) manifests.
 
-    The shared third-party modules are imported once, then each tree renders in a forked child with
-    its own ``infra`` code, so the two renders cost one import plus two render bodies.
+    The shared third-party modules are imported once, then the base renders in a forked child with
+    its own ``infra`` code while the working tree renders here (or in a second child when this
+    process runs another checkout's code), so the two renders cost one import plus two render
+    bodies. *freeze*: see :func:`infra.offline.fast_runtime` (for processes that exit right after).
     """
     with tempfile.TemporaryDirectory(prefix="platform-diff-") as tmp:
         base_tree, outputs = Path(tmp) / "base", Path(tmp)
         base_tree.mkdir()
         export_tree(root, ref, base_tree, meanwhile=_preload_shared_modules)
-        jobs = [
-            (f"base '{ref}'", base_tree, outputs / "base.json"),
-            (WORKING_TREE, root, outputs / "head.json"),
-        ]
+        jobs = [(f"base '{ref}'", base_tree, outputs / "base.json")]
+        here = _loaded_from(root)
+        if not here:
+            jobs.append((WORKING_TREE, root, outputs / "head.json"))
         pids = [_fork_render(tree, stack, out) for _, tree, out in jobs]
         deadline = time.monotonic() + RENDER_TIMEOUT_S
         rendered: list[list[Manifest]] = []
-        errors: list[PlatformError] = []
+        errors: list[PlatformError] = []  # the base's first
+        head_error: list[PlatformError] = []
         try:
+            if here:
+                try:
+                    head = _render_here(root, stack, freeze)
+                except PlatformError as exc:
+                    head_error.append(exc)
             for (label, _, out), pid in zip(jobs, pids, strict=True):
                 try:
                     rendered.append(_collect(pid, out, label, deadline))
@@ -449,15 +479,17 @@ def render_both(root: Path, ref: str, stack: str) -> tuple[list[Manifest], list[
                     errors.append(exc)
         finally:
             _kill_unreaped(pids)  # whatever went wrong above, no child outlives the diff
-        if errors:
-            raise errors[0]
+        if errors or head_error:
+            raise (errors + head_error)[0]
+    if here:
+        rendered.append(head)
     old, new = rendered
     return old, new
 
 
-def diff_stack(stack: str, root: Path, base: str) -> StackDiff:
-    """Render *stack* at *base* and in the working tree, and compare them."""
-    old, new = render_both(root, base, stack)
+def diff_stack(stack: str, root: Path, base: str, *, freeze: bool = False) -> StackDiff:
+    """Render *stack* at *base* and in the working tree, and compare them (*freeze*: see above)."""
+    old, new = render_both(root, base, stack, freeze=freeze)
     return diff_manifests(stack, base, old, new)
 
 

@@ -181,7 +181,7 @@ def diff(
 
     root = find_root()
     load_spec(stack, root)
-    outcome = stack_diff.diff_stack(stack, root, base)
+    outcome = stack_diff.diff_stack(stack, root, base, freeze=process.short_lived)
     if fmt is DiffFormat.json:
         result_json(outcome.to_dict())
     elif fmt is DiffFormat.markdown:

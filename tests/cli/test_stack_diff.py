@@ -261,3 +261,29 @@ def test_a_stuck_render_is_killed_and_reported(repo: Path, monkeypatch: pytest.M
     monkeypatch.setattr(diff_module, "RENDER_TIMEOUT_S", 5.0)
     with pytest.raises(PlatformError, match=r"rendering the working tree did not finish within 5 s"):
         render_both(repo, "HEAD", "dev")
+
+
+def test_working_tree_renders_in_this_process_when_it_runs_that_code(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forked: list[Path] = []
+    fork_render = diff_module._fork_render
+    monkeypatch.setattr(diff_module, "_loaded_from", lambda tree: tree == repo)
+    monkeypatch.setattr(
+        diff_module, "_fork_render", lambda tree, *a: forked.append(tree) or fork_render(tree, *a)
+    )
+    old, new = render_both(repo, "HEAD", "dev")
+    assert len(forked) == 1  # only the base was forked
+    assert forked[0] != repo
+    assert old == new
+
+
+def test_working_tree_spec_error_rendered_in_this_process_names_the_tree(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(diff_module, "_loaded_from", lambda tree: tree == repo)
+    stack_file = repo / "stacks" / "Pulumi.dev.yaml"
+    text = stack_file.read_text()
+    stack_file.write_text(text.replace("auth-svc: {replicas: 1}", "auth-svc: {replicas: -1}"))
+    with pytest.raises(PlatformError, match=r"^working tree: .*replicas"):
+        render_both(repo, "HEAD", "dev")
