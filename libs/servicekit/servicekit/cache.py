@@ -8,6 +8,11 @@ misses return the same decoded JSON. ``get_or_load_json`` returns the JSON text 
 that answer with it as is (no decode, no response-model re-validation on a hit). When Redis fails,
 reads fall through to the loader (logged and counted as ``cache_requests_total{outcome="error"}``)
 and Redis is skipped for a short cool-down.
+
+A load that overlaps an invalidation does not cache what it read: :meth:`Cache.invalidate` bumps a
+per-key generation, a miss notes the generation before loading, and the value is stored only if the
+generation is still the same (one script). Without this, a read that loaded the row just before a
+write committed would put the old value back after the write's invalidation, for a whole TTL.
 """
 
 from __future__ import annotations
@@ -28,6 +33,19 @@ from servicekit.metrics import Metrics
 
 Loader = Callable[[], Awaitable[Any]]
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+#: KEYS: value, generation, lock; ARGV: encoded value, generation seen before loading ("" = none),
+#: ttl ms, lock token ("" = no lock held). Stores only if no invalidation happened meanwhile.
+_STORE_IF_CURRENT = """
+local stored = 0
+if (redis.call('get', KEYS[2]) or '') == ARGV[2] then
+  redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[3])
+  stored = 1
+end
+if ARGV[4] ~= '' and redis.call('get', KEYS[3]) == ARGV[4] then redis.call('del', KEYS[3]) end
+return stored
+"""
+#: How long a key's generation outlives its last invalidation (far longer than any load).
+GENERATION_TTL_MS = 600_000
 _REDIS_ERRORS = (RedisError, OSError, TimeoutError)
 
 
@@ -79,14 +97,26 @@ class Cache:
             future.set_result(value)
             return value
         finally:
-            self._inflight.pop(key, None)
+            if self._inflight.get(key) is future:  # an invalidation may have started a new load
+                del self._inflight[key]
 
     async def invalidate(self, *keys: str) -> None:
-        """Delete *keys* (call after the write commits). Errors are logged, not raised."""
+        """Delete *keys* (call after the write commits). Errors are logged, not raised.
+
+        Loads of these keys already under way are not cached, and callers arriving from now on
+        do not join them.
+        """
         if not keys:
             return
+        for key in keys:
+            self._inflight.pop(key, None)
         try:
-            await self.redis.delete(*(self.key(k) for k in keys))
+            async with self.redis.pipeline(transaction=True) as pipe:
+                for key in keys:
+                    pipe.incr(self._generation_key(key))
+                    pipe.pexpire(self._generation_key(key), GENERATION_TTL_MS)
+                pipe.delete(*(self.key(k) for k in keys))
+                await pipe.execute()
         except _REDIS_ERRORS as exc:
             self._redis_failed("invalidate", exc)
 
@@ -98,6 +128,9 @@ class Cache:
             await self.redis.set(self.key(key), _encode(value), px=int(ttl * 1000))
         except _REDIS_ERRORS as exc:
             self._redis_failed("set", exc)
+
+    def _generation_key(self, key: str) -> str:
+        return f"{self.prefix}gen:{key}"
 
     def _is_down(self) -> bool:
         return time.monotonic() < self._down_until
@@ -121,7 +154,11 @@ class Cache:
                 return cached
             token = uuid.uuid4().hex
             lock = f"{self.prefix}lock:{key}"
-            locked = await self.redis.set(lock, token, nx=True, px=self.lock_ttl_ms)
+            generation_key = self._generation_key(key)
+            async with self.redis.pipeline(transaction=False) as pipe:  # one round trip
+                pipe.set(lock, token, nx=True, px=self.lock_ttl_ms)
+                pipe.get(generation_key)
+                locked, generation = await pipe.execute()
         except _REDIS_ERRORS as exc:
             self._redis_failed("get", exc)
             return await self._fallthrough(loader)
@@ -132,17 +169,31 @@ class Cache:
                 return waited
         try:
             encoded = _encode(await loader())
-            try:
-                await self.redis.set(full, encoded, px=int(ttl * 1000))
-            except _REDIS_ERRORS as exc:
-                self._redis_failed("set", exc)
-            return encoded
-        finally:
+        except BaseException:
             if locked:
-                try:
-                    await self.redis.eval(_RELEASE, 1, lock, token)
-                except _REDIS_ERRORS as exc:
-                    self._redis_failed("unlock", exc)
+                await self._release(lock, token)
+            raise
+        try:  # store unless invalidated meanwhile, and release the lock: one script
+            await self.redis.eval(
+                _STORE_IF_CURRENT,
+                3,
+                full,
+                generation_key,
+                lock,
+                encoded,
+                generation or "",
+                int(ttl * 1000),
+                token if locked else "",
+            )
+        except _REDIS_ERRORS as exc:
+            self._redis_failed("set", exc)
+        return encoded
+
+    async def _release(self, lock: str, token: str) -> None:
+        try:
+            await self.redis.eval(_RELEASE, 1, lock, token)
+        except _REDIS_ERRORS as exc:
+            self._redis_failed("unlock", exc)
 
     async def _wait_for_other(self, full: str) -> str | None:
         """Another replica is loading *full*: poll briefly for its value."""

@@ -68,6 +68,58 @@ async def test_invalidate_forces_a_reload(redis_server: Any) -> None:
     await cache.redis.aclose()
 
 
+class GatedLoader:
+    """Returns its current value once released; counts calls."""
+
+    def __init__(self, value: Any) -> None:
+        self.value, self.calls = value, 0
+        self.started, self.release = asyncio.Event(), asyncio.Event()
+
+    async def __call__(self) -> Any:
+        self.calls += 1
+        value = self.value  # what a database read returns at this moment
+        self.started.set()
+        await self.release.wait()
+        return value
+
+
+async def test_a_load_overlapping_an_invalidation_does_not_cache_what_it_read(redis_server: Any) -> None:
+    cache, _ = cache_for(redis_server)
+    load = GatedLoader("active")
+    reading = asyncio.create_task(cache.get_or_load("listing:1", load, ttl=30))
+    await load.started.wait()
+    load.value = "sold"  # the write commits, then invalidates, while the read is still loading
+    await cache.invalidate("listing:1")
+    load.release.set()
+    assert await reading == "active"  # the overlapping read may answer with what it read ...
+    assert await cache.get_or_load("listing:1", load, ttl=30) == "sold"  # ... but did not cache it
+    assert load.calls == 2
+    assert await cache.get_or_load("listing:1", load, ttl=30) == "sold"
+    assert load.calls == 2  # a load that did not overlap an invalidation is cached
+    await cache.redis.aclose()
+
+
+async def test_callers_after_an_invalidation_do_not_join_the_load_under_way(redis_server: Any) -> None:
+    cache, _ = cache_for(redis_server)
+    load = GatedLoader("active")
+    first = asyncio.create_task(cache.get_or_load("listing:2", load, ttl=30))
+    await load.started.wait()
+    load.value = "sold"
+    await cache.invalidate("listing:2")
+    second = asyncio.create_task(cache.get_or_load("listing:2", load, ttl=30))
+    load.release.set()
+    assert (await first, await second) == ("active", "sold")
+    assert load.calls == 2
+    await cache.redis.aclose()
+
+
+async def test_invalidation_generations_expire(redis_server: Any) -> None:
+    cache, metrics = cache_for(redis_server)
+    await cache.invalidate("listing:3")
+    assert 0 < await cache.redis.pttl(f"{metrics.service}:cache:gen:listing:3") <= 600_000
+    await cache.redis.aclose()
+
+
 async def test_concurrent_misses_load_once_in_process(redis_server: Any) -> None:
     cache, _ = cache_for(redis_server)
     load = Loader([1, 2, 3])
