@@ -382,14 +382,19 @@ def _fork_render(tree: Path, stack: str, out: Path) -> int:
 
 def _wait(pid: int, deadline: float) -> int:
     """The exit status of child *pid*; SIGKILLed (and reported as such) once *deadline* passes."""
-    pidfd = os.pidfd_open(pid)  # readable once the child has exited
-    try:
-        select.select([pidfd], [], [], max(0.0, deadline - time.monotonic()))
-    finally:
-        os.close(pidfd)
-    finished, status = os.waitpid(pid, os.WNOHANG)
-    if finished:
-        return status
+    if hasattr(os, "pidfd_open"):  # Linux: sleep until the child exits or the deadline passes
+        pidfd = os.pidfd_open(pid)  # readable once the child has exited
+        try:
+            select.select([pidfd], [], [], max(0.0, deadline - time.monotonic()))
+        finally:
+            os.close(pidfd)
+    while True:  # elsewhere (macOS): poll
+        finished, status = os.waitpid(pid, os.WNOHANG)
+        if finished:
+            return status
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.005)
     os.kill(pid, signal.SIGKILL)
     return os.waitpid(pid, 0)[1]
 
@@ -453,6 +458,11 @@ def render_both(
     process runs another checkout's code), so the two renders cost one import plus two render
     bodies. *freeze*: see :func:`infra.offline.fast_runtime` (for processes that exit right after).
     """
+    if not hasattr(os, "fork"):
+        raise UsageError(
+            "platform diff renders the base ref in a forked process, and this system has no fork()",
+            hint="run it on Linux or macOS (on Windows: inside WSL), as CI does",
+        )
     with tempfile.TemporaryDirectory(prefix="platform-diff-") as tmp:
         base_tree, outputs = Path(tmp) / "base", Path(tmp)
         base_tree.mkdir()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from infra.diff import (
     format_text,
     render_both,
 )
-from infra.errors import PlatformError
+from infra.errors import PlatformError, UsageError
 
 REPO = Path(__file__).resolve().parents[2]
 PLATFORM = str(Path(sys.executable).parent / "platform")
@@ -287,3 +288,24 @@ def test_working_tree_spec_error_rendered_in_this_process_names_the_tree(
     stack_file.write_text(text.replace("auth-svc: {replicas: 1}", "auth-svc: {replicas: -1}"))
     with pytest.raises(PlatformError, match=r"^working tree: .*replicas"):
         render_both(repo, "HEAD", "dev")
+
+
+def test_waiting_without_pidfd_polls_until_the_child_exits(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """macOS has no os.pidfd_open: the renders are still collected, and a stuck one is killed."""
+    monkeypatch.delattr(os, "pidfd_open", raising=False)
+    old, new = render_both(repo, "HEAD", "dev")
+    assert old == new
+    program = repo / "infra" / "platform.py"
+    program.write_text(program.read_text() + "\nimport time\ntime.sleep(3600)\n")
+    monkeypatch.setattr(diff_module, "RENDER_TIMEOUT_S", 3.0)
+    with pytest.raises(PlatformError, match="did not finish within 3 s"):
+        render_both(repo, "HEAD", "dev")
+
+
+def test_without_fork_it_is_a_usage_error_with_a_hint(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "fork")
+    with pytest.raises(UsageError, match="no fork") as failure:
+        render_both(repo, "HEAD", "dev")
+    assert "WSL" in failure.value.hint
