@@ -34,17 +34,17 @@ from servicekit.metrics import Metrics
 Loader = Callable[[], Awaitable[Any]]
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 #: KEYS: value, generation, lock; ARGV: encoded value, generation seen before loading ("" = none),
-#: ttl ms, lock token ("" = no lock held). Stores only if no invalidation happened meanwhile.
+#: ttl ms, lock token ("" = no lock held). Releases the lock first (so a failing SET, e.g. OOM, cannot
+#: leave it held), then stores only if no invalidation happened meanwhile.
 _STORE_IF_CURRENT = """
-local stored = 0
-if (redis.call('get', KEYS[2]) or '') == ARGV[2] then
-  redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[3])
-  stored = 1
-end
 if ARGV[4] ~= '' and redis.call('get', KEYS[3]) == ARGV[4] then redis.call('del', KEYS[3]) end
-return stored
+if (redis.call('get', KEYS[2]) or '') ~= ARGV[2] then return 0 end
+local result = redis.pcall('set', KEYS[1], ARGV[1], 'PX', ARGV[3])
+if type(result) == 'table' and result.err then return redis.error_reply(result.err) end
+return 1
 """
-#: How long a key's generation outlives its last invalidation (far longer than any load).
+#: How long a key's generation outlives its last invalidation (far longer than any load). Each
+#: invalidation sets a fresh random generation, so an expired one can never come back (no ABA).
 GENERATION_TTL_MS = 600_000
 _REDIS_ERRORS = (RedisError, OSError, TimeoutError)
 
@@ -104,7 +104,7 @@ class Cache:
         """Delete *keys* (call after the write commits). Errors are logged, not raised.
 
         Loads of these keys already under way are not cached, and callers arriving from now on
-        do not join them.
+        do not join them nor wait for their lock.
         """
         if not keys:
             return
@@ -113,9 +113,8 @@ class Cache:
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
                 for key in keys:
-                    pipe.incr(self._generation_key(key))
-                    pipe.pexpire(self._generation_key(key), GENERATION_TTL_MS)
-                pipe.delete(*(self.key(k) for k in keys))
+                    pipe.set(self._generation_key(key), uuid.uuid4().hex, px=GENERATION_TTL_MS)
+                pipe.delete(*(self.key(k) for k in keys), *(self._lock_key(k) for k in keys))
                 await pipe.execute()
         except _REDIS_ERRORS as exc:
             self._redis_failed("invalidate", exc)
@@ -131,6 +130,9 @@ class Cache:
 
     def _generation_key(self, key: str) -> str:
         return f"{self.prefix}gen:{key}"
+
+    def _lock_key(self, key: str) -> str:
+        return f"{self.prefix}lock:{key}"
 
     def _is_down(self) -> bool:
         return time.monotonic() < self._down_until
@@ -153,7 +155,7 @@ class Cache:
                 self.metrics.count_cache("hit")
                 return cached
             token = uuid.uuid4().hex
-            lock = f"{self.prefix}lock:{key}"
+            lock = self._lock_key(key)
             generation_key = self._generation_key(key)
             async with self.redis.pipeline(transaction=False) as pipe:  # one round trip
                 pipe.set(lock, token, nx=True, px=self.lock_ttl_ms)
@@ -164,7 +166,7 @@ class Cache:
             return await self._fallthrough(loader)
         self.metrics.count_cache("miss")
         if not locked:
-            waited = await self._wait_for_other(full)
+            waited = await self._wait_for_other(full, lock)
             if waited is not None:
                 return waited
         try:
@@ -173,7 +175,7 @@ class Cache:
             if locked:
                 await self._release(lock, token)
             raise
-        try:  # store unless invalidated meanwhile, and release the lock: one script
+        try:  # release the lock and store unless invalidated meanwhile: one script
             await self.redis.eval(
                 _STORE_IF_CURRENT,
                 3,
@@ -182,31 +184,47 @@ class Cache:
                 lock,
                 encoded,
                 generation or "",
-                int(ttl * 1000),
+                max(1, int(ttl * 1000)),
                 token if locked else "",
             )
         except _REDIS_ERRORS as exc:
             self._redis_failed("set", exc)
+            if locked:
+                await self._release(lock, token)
+        except BaseException:  # cancelled while storing
+            if locked:
+                await self._release(lock, token)
+            raise
         return encoded
 
     async def _release(self, lock: str, token: str) -> None:
+        """Best effort: a lock left behind expires after ``lock_ttl_ms``."""
         try:
             await self.redis.eval(_RELEASE, 1, lock, token)
         except _REDIS_ERRORS as exc:
             self._redis_failed("unlock", exc)
 
-    async def _wait_for_other(self, full: str) -> str | None:
-        """Another replica is loading *full*: poll briefly for its value."""
+    async def _wait_for_other(self, full: str, lock: str) -> str | None:
+        """Another replica holds *lock* to load *full*: poll briefly for its value.
+
+        ``None`` (load it yourself) once the lock is gone without a value - the other load failed
+        or was invalidated - or after ``lock_wait_s``.
+        """
         deadline = time.monotonic() + self.lock_wait_s
         while time.monotonic() < deadline:
             await asyncio.sleep(0.025)
             try:
-                cached = await self.redis.get(full)
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.get(full)
+                    pipe.exists(lock)
+                    cached, still_locked = await pipe.execute()
             except _REDIS_ERRORS as exc:
                 self._redis_failed("get", exc)
                 return None
             if cached is not None:
                 return cached
+            if not still_locked:
+                return None
         return None
 
 

@@ -21,9 +21,12 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi import routing as fastapi_routing
+from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.utils import get_typed_return_annotation, request_params_to_args
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, APIWebSocketRoute
+from fastapi.utils import is_body_allowed_for_status_code
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
@@ -127,11 +130,23 @@ def _lean_handler(route: APIRoute) -> Handler:
         if request_name:
             values[request_name] = request
         response = await call(**values)
-        if not isinstance(response, Response):
-            raise TypeError(f"{route.name} is annotated to return a Response, returned {type(response)}")
+        if not isinstance(response, Response):  # annotated wrongly: answer as FastAPI would
+            response = _as_fastapi_would(route, response)
         return response
 
     return lean_handler
+
+
+def _as_fastapi_would(route: APIRoute, content: Any) -> Response:
+    """What FastAPI answers for a returned value that is not a Response (no response model)."""
+    response_class = route.response_class
+    if isinstance(response_class, DefaultPlaceholder):
+        response_class = response_class.value
+    extra = {} if route.status_code is None else {"status_code": route.status_code}
+    response: Response = response_class(jsonable_encoder(content), **extra)
+    if not is_body_allowed_for_status_code(response.status_code):
+        response.body = b""
+    return response
 
 
 def add_router(app: FastAPI, router: APIRouter, *, lean: bool = False) -> None:
@@ -213,7 +228,7 @@ def check_not_shadowed(routes: Sequence[BaseRoute], platform: Sequence[BaseRoute
         method = "GET" if "GET" in methods else sorted(methods)[0]
         first = next((r for r in routes if _full_match(r, path, method)), None)
         if first is not route:
-            shadow = getattr(first, "path", first)
+            shadow = getattr(first, "path", None) or type(first).__name__  # an included router: no path
             raise RuntimeError(
                 f"the route {shadow} answers {method} {path}, a platform route\n"
                 f"hint: serve the service's routes under its prefix (e.g. /api/<service>/...)"

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from redis.exceptions import ResponseError
 from servicekit.cache import Cache
 from servicekit.errors import Unauthorized
 from servicekit.metrics import Metrics
@@ -113,10 +114,63 @@ async def test_callers_after_an_invalidation_do_not_join_the_load_under_way(redi
     await cache.redis.aclose()
 
 
-async def test_invalidation_generations_expire(redis_server: Any) -> None:
+async def test_invalidation_generations_expire_and_are_never_reused(redis_server: Any) -> None:
     cache, metrics = cache_for(redis_server)
+    generation = f"{metrics.service}:cache:gen:listing:3"
     await cache.invalidate("listing:3")
-    assert 0 < await cache.redis.pttl(f"{metrics.service}:cache:gen:listing:3") <= 600_000
+    first = await cache.redis.get(generation)
+    assert 0 < await cache.redis.pttl(generation) <= 600_000
+    await cache.redis.delete(generation)
+    await cache.invalidate("listing:3")
+    assert await cache.redis.get(generation) != first
+    await cache.redis.aclose()
+
+
+async def test_a_read_after_an_invalidation_does_not_wait_for_the_refused_load(redis_server: Any) -> None:
+    cache, _ = cache_for(redis_server)
+    other_replica, _ = cache_for(redis_server, cache.prefix.split(":")[0])
+    load = GatedLoader("active")
+    first = asyncio.create_task(cache.get_or_load("listing:4", load, ttl=30))
+    await load.started.wait()  # holds the key's lock
+    waiting = asyncio.create_task(other_replica.get_or_load("listing:4", Loader("sold", delay=0), ttl=30))
+    await asyncio.sleep(0.1)  # the other replica is polling for the value
+    await cache.invalidate("listing:4")
+    here = cache.get_or_load("listing:4", Loader("sold", delay=0), ttl=30)
+    assert await asyncio.wait_for(here, 1.0) == "sold"  # not lock_wait_s (2 s) behind the refused load
+    assert await asyncio.wait_for(waiting, 1.0) == "sold"
+    load.release.set()
+    assert await first == "active"
+    await cache.redis.aclose()
+    await other_replica.redis.aclose()
+
+
+async def test_an_expired_generation_cannot_come_back(redis_server: Any) -> None:
+    cache, metrics = cache_for(redis_server)
+    await cache.invalidate("listing:5")
+    load = GatedLoader("active")
+    reading = asyncio.create_task(cache.get_or_load("listing:5", load, ttl=30))
+    await load.started.wait()
+    await cache.redis.delete(f"{metrics.service}:cache:gen:listing:5")  # as if it had expired
+    load.value = "sold"
+    await cache.invalidate("listing:5")
+    load.release.set()
+    await reading
+    assert await cache.get_or_load("listing:5", load, ttl=30) == "sold"
+    await cache.redis.aclose()
+
+
+async def test_a_failed_store_releases_the_lock(redis_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache, metrics = cache_for(redis_server)
+    real_eval = cache.redis.eval
+
+    async def store_fails(script: str, *args: Any) -> Any:
+        if "'set'" in script:  # the store; the lock release goes through
+            raise ResponseError("OOM command not allowed when used memory > 'maxmemory'.")
+        return await real_eval(script, *args)
+
+    monkeypatch.setattr(cache.redis, "eval", store_fails)
+    assert await cache.get_or_load("k", Loader("v", delay=0), ttl=30) == "v"  # answered anyway
+    assert await cache.redis.exists(f"{metrics.service}:cache:lock:k") == 0
     await cache.redis.aclose()
 
 

@@ -217,6 +217,14 @@ def lean_router() -> APIRouter:
     def sync() -> Response:
         return JSONResponse({"sync": True})
 
+    @router.get("/annotated-wrongly")
+    async def annotated_wrongly(n: int) -> Response:
+        return {"n": n}  # type: ignore[return-value]  # FastAPI serialises it anyway
+
+    @router.delete("/annotated-wrongly", status_code=204)
+    async def annotated_wrongly_none(n: int) -> Response:
+        return None  # type: ignore[return-value]
+
     return router
 
 
@@ -229,6 +237,7 @@ def test_only_endpoints_that_take_parameters_and_return_a_response_are_lean() ->
         "/api/lean/with-dependency": False,
         "/api/lean/returns-dict": False,
         "/api/lean/sync": False,
+        "/api/lean/annotated-wrongly": True,
     }
     with_telemetry = create_app(make_settings(), routers=[lean_router()], telemetry=NO_TELEMETRY)
     assert not any(isinstance(route, LeanRoute) for route in with_telemetry.router.routes)
@@ -246,6 +255,7 @@ async def test_lean_handlers_answer_exactly_like_fastapis() -> None:
         ("/api/lean/with-dependency", {"X-Team": "blocked"}),
         ("/api/lean/returns-dict", {}),
         ("/api/lean/sync", {}),
+        ("/api/lean/annotated-wrongly?n=3", {}),
     ]
     answers = []
     for telemetry in (None, NO_TELEMETRY):  # lean handlers, FastAPI's handlers
@@ -255,8 +265,11 @@ async def test_lean_handlers_answer_exactly_like_fastapis() -> None:
                 await client.get(url, headers={"X-Request-ID": f"rid-{i}", **headers})
                 for i, (url, headers) in enumerate(requests)
             ]
+            responses.append(
+                await client.delete("/api/lean/annotated-wrongly?n=1", headers={"X-Request-ID": "rid-del"})
+            )
             openapi = (await client.get("/openapi.json")).json()
         answers.append(([(r.status_code, r.headers.raw, r.content) for r in responses], openapi))
     assert answers[0] == answers[1]
     statuses = [status for status, _, _ in answers[0][0]]
-    assert statuses == [200, 200, 422, 404, 200, 422, 200, 403, 200, 200]
+    assert statuses == [200, 200, 422, 404, 200, 422, 200, 403, 200, 200, 200, 204]
