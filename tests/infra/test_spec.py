@@ -56,7 +56,7 @@ def test_stack_overrides_replace_manifest_resources() -> None:
 def test_event_maps() -> None:
     spec = load_spec("dev", REPO)
     assert spec.publishers["listing.created"] == ["marketplace-svc"]
-    assert spec.consumers["payment-svc"] == ["listing.created", "listing.updated"]
+    assert spec.consumers["payment-svc"] == ["listing.created", "listing.updated", "listing.deleted"]
     assert "auth-svc" not in spec.consumers
 
 

@@ -38,6 +38,11 @@ class ListingUpdated(_ListingEvent):
     """A listing changed (fields or status); the payload is its full new state."""
 
 
+@register_event("listing.deleted")
+class ListingDeleted(_ListingEvent):
+    """The owner deleted a listing: its last state, ``status`` ``deleted``, ``updated_at`` the deletion."""
+
+
 class PaymentSucceeded(BaseModel):
     """The part of payment-svc's ``payment.succeeded`` this service reads (other fields ignored)."""
 

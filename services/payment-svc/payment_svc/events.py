@@ -1,4 +1,4 @@
-"""Events payment-svc publishes (payment.succeeded/failed) and consumes (listing.created/updated)."""
+"""Events payment-svc publishes (payment.succeeded/failed) and consumes (listing.created/updated/deleted)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,11 @@ class PaymentFailed(_PaymentEvent):
 
 
 async def upsert_listing(envelope: Envelope, session: AsyncSession) -> None:
-    """Apply listing.created/updated to the read model, ignoring events older than what is stored."""
+    """Apply listing.created/updated/deleted to the read model, ignoring events older than what is stored.
+
+    A deleted listing stays as a row with status ``deleted`` (a tombstone), so a late
+    ``listing.updated`` cannot bring it back and payments for it are refused.
+    """
     event = envelope.parse(ListingEvent)
     values = {
         "id": event.id,
@@ -65,4 +69,5 @@ def build_handlers() -> EventHandlers:
     handlers = EventHandlers()
     handlers.add("listing.created", upsert_listing)
     handlers.add("listing.updated", upsert_listing)
+    handlers.add("listing.deleted", upsert_listing)
     return handlers

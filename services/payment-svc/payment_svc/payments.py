@@ -98,7 +98,7 @@ async def pay(
         existing = await _existing(session, buyer_id, idempotency_key)
         if existing is not None:
             return _replay(existing, request_fp)
-        if listing is None:
+        if listing is None or listing.status == "deleted":
             raise NotFound("listing not found", code="listing_not_found")
         if listing.seller_id == buyer_id:
             raise Forbidden("you cannot buy your own listing", code="own_listing")

@@ -88,3 +88,31 @@ async def test_older_listing_update_is_ignored(publish_listing, wait_for_listing
     await publish_listing("listing.created", marker, owner)
     await wait_for_listing(marker)
     assert (await wait_for_listing(listing)).price_minor == 1000
+
+
+async def test_listing_deleted_leaves_a_tombstone_and_paying_for_it_is_404(
+    client, auth, publish_listing, wait_for_listing, seed_listing
+) -> None:
+    owner = uuid.uuid4()
+    listing = await seed_listing(owner)
+    deleted_at = datetime.now(UTC) + timedelta(seconds=5)
+    await publish_listing("listing.deleted", listing, owner, status="deleted", updated_at=deleted_at)
+    await wait_for_listing(listing, lambda row: row.status == "deleted")
+    r = await _pay(client, auth(uuid.uuid4()), listing, "4242424242424242")
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "listing_not_found"
+
+
+async def test_a_late_update_does_not_bring_a_deleted_listing_back(
+    publish_listing, wait_for_listing, seed_listing
+) -> None:
+    owner = uuid.uuid4()
+    listing = await seed_listing(owner)
+    now = datetime.now(UTC)
+    await publish_listing("listing.deleted", listing, owner, status="deleted", updated_at=now)
+    await wait_for_listing(listing, lambda row: row.status == "deleted")
+    await publish_listing("listing.updated", listing, owner, updated_at=now - timedelta(seconds=1))
+    marker = uuid.uuid4()  # a later event on the same queue proves the late update was consumed first
+    await publish_listing("listing.created", marker, owner)
+    await wait_for_listing(marker)
+    assert (await wait_for_listing(listing)).status == "deleted"

@@ -11,7 +11,7 @@ from servicekit.messaging.outbox import publish_in_transaction
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from marketplace_svc.events import ListingCreated, ListingUpdated
+from marketplace_svc.events import ListingCreated, ListingDeleted, ListingUpdated
 from marketplace_svc.models import Listing
 from marketplace_svc.schemas import ListingCreate, ListingOut, ListingPage, SearchParams
 
@@ -84,3 +84,12 @@ async def apply_changes(session: AsyncSession, listing: Listing, changes: dict[s
     await session.flush()
     await publish_in_transaction(session, new_event(ListingUpdated.of(listing), producer=PRODUCER))
     return True
+
+
+async def delete(session: AsyncSession, listing: Listing) -> None:
+    """Delete *listing* and queue ``listing.deleted``; the caller commits."""
+    deleted = {"status": "deleted", "updated_at": datetime.now(UTC)}
+    last_state = ListingDeleted.of(listing).model_copy(update=deleted)
+    await session.delete(listing)
+    await session.flush()
+    await publish_in_transaction(session, new_event(last_state, producer=PRODUCER))

@@ -112,11 +112,12 @@ async def update_listing(
 
 @router.delete("/{listing_id}", status_code=204, response_class=Response)
 async def delete_listing(
-    listing_id: uuid.UUID, principal: CurrentUser, session: SessionDep, cache: CacheDep
+    listing_id: uuid.UUID, principal: CurrentUser, session: SessionDep, cache: CacheDep, runtime: RuntimeDep
 ) -> Response:
-    """Delete a listing (owner only, else 403)."""
+    """Delete a listing (owner only, else 403); publishes ``listing.deleted``."""
     listing = await _owned(session, listing_id, principal)
-    await session.delete(listing)
+    await listings.delete(session, listing)
     await session.commit()
     await invalidate_listing(cache, listing_id)
+    _notify(runtime)
     return Response(status_code=204)

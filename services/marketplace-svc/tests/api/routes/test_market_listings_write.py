@@ -216,6 +216,32 @@ async def test_owner_deletes_a_listing(
     assert (await client.get(f"{URL}/{listing['id']}")).status_code == 404
 
 
+async def test_delete_queues_listing_deleted_with_the_last_state(
+    client: AsyncClient,
+    create_listing: CreateListing,
+    token_for: TokenFor,
+    owner: uuid.UUID,
+    market_db: Database,
+) -> None:
+    listing = await create_listing(owner)
+    await client.delete(f"{URL}/{listing['id']}", headers=token_for(owner))
+    assert await _outbox(market_db, listing["id"]) == ["listing.created", "listing.deleted"]
+    conn = await asyncpg.connect(market_db.url)
+    try:
+        payload = json.loads(
+            await conn.fetchval(
+                "SELECT envelope->'payload' FROM outbox WHERE event_type = 'listing.deleted' "
+                "AND envelope->'payload'->>'id' = $1",
+                listing["id"],
+            )
+        )
+    finally:
+        await conn.close()
+    assert (payload["status"], payload["owner_id"]) == ("deleted", str(owner))
+    assert payload["title"] == BODY["title"]
+    assert payload["updated_at"] > listing["updated_at"]
+
+
 async def test_only_the_owner_may_delete(
     client: AsyncClient, create_listing: CreateListing, token_for: TokenFor, owner: uuid.UUID
 ) -> None:
