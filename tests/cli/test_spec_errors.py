@@ -54,9 +54,9 @@ CASES: dict[str, tuple[str, Callable[[Data], None], str, str]] = {
     "overlapping route": (svc("chat-svc"), lambda d: d.update(route="/api/auth/chat"), "route", "overlaps"),
     "consumed event nobody publishes": (
         svc("chat-svc"),
-        lambda d: d["needs"]["rabbitmq"].update(consumes=["listing.deleted"]),
+        lambda d: d["needs"]["rabbitmq"].update(consumes=["listing.archived"]),
         "needs.rabbitmq.consumes",
-        "no service publishes 'listing.deleted'",
+        "no service publishes 'listing.archived'",
     ),
     "stack entry for unknown service": (
         DEV,
