@@ -3,12 +3,19 @@ and accepted by docker-compose 1.29 (`config`) and the compose-spec JSON schema.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import aio_pika
+import aiormq
+import httpx
 import pytest
 import yaml
 
@@ -75,3 +82,44 @@ def test_no_secret_is_rendered_only_variables() -> None:
     used = set(re.findall(r"\$\{([A-Z0-9_]+)\}", text))
     assert used == set(env_variables(SPEC))
     assert all(value.startswith("change-me-") for value in re.findall(r"=(.*)", render_env_example(SPEC)))
+
+
+async def test_rabbitmq_init_gives_each_service_its_own_least_privilege_user(
+    rabbitmq_server: Any, tmp_path: Path
+) -> None:
+    """The generated init script, run against a real broker's management API, as compose runs it."""
+    files = generated_files(SPEC)
+    for rel in ("compose/rabbitmq-init.py", "compose/rabbitmq-topology.json"):
+        (tmp_path / Path(rel).name).write_text(files[rel])
+    info = rabbitmq_server.info
+    names = [name for name in env_variables(SPEC) if name.endswith("_RABBITMQ_PASSWORD")]
+    passwords = {name: secrets.token_urlsafe(16) for name in names}
+    env = {
+        **os.environ,
+        **passwords,
+        "RABBITMQ_API": info.management_url,
+        "RABBITMQ_ADMIN_USER": rabbitmq_server.user,
+        "RABBITMQ_ADMIN_PASSWORD": rabbitmq_server.password,
+    }
+    init = [sys.executable, str(tmp_path / "rabbitmq-init.py"), str(tmp_path / "rabbitmq-topology.json")]
+    proc = await asyncio.create_subprocess_exec(*init, env=env, stderr=asyncio.subprocess.PIPE)
+    _, stderr = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, stderr.decode()
+    users = [s.name for s in SPEC.services if s.manifest.needs.rabbitmq]
+    try:
+        url = rabbitmq_server.url("market", "marketplace-svc", passwords["MARKETPLACE_SVC_RABBITMQ_PASSWORD"])
+        connection = await aio_pika.connect(url)
+        async with connection:
+            channel = await connection.channel(publisher_confirms=True)
+            events = await channel.get_exchange("events", ensure=False)
+            await events.publish(aio_pika.Message(b"{}"), routing_key="listing.created")  # its own event
+            with pytest.raises(aiormq.exceptions.ChannelAccessRefused):
+                await events.publish(aio_pika.Message(b"{}"), routing_key="payment.succeeded")
+        with pytest.raises(aio_pika.exceptions.ProbableAuthenticationError):
+            await aio_pika.connect(rabbitmq_server.url("market", "marketplace-svc", "not-the-password"))
+        assert "password" not in files["compose/rabbitmq-topology.json"].replace("password_env", "")
+    finally:
+        async with httpx.AsyncClient(auth=(rabbitmq_server.user, rabbitmq_server.password)) as api:
+            for user in users:
+                await api.delete(f"{info.management_url}/api/users/{user}")
+            await api.delete(f"{info.management_url}/api/vhosts/market")
