@@ -70,6 +70,8 @@ class Cache:
         self.cooldown_s = cooldown_s
         self._inflight: dict[str, asyncio.Future[Any]] = {}
         self._down_until = 0.0
+        #: Keys whose invalidation failed (Redis unreachable); retried before Redis is read again.
+        self._unsent_invalidations: set[str] = set()
         self.log = get_logger("servicekit.cache")
 
     def key(self, key: str) -> str:
@@ -104,12 +106,17 @@ class Cache:
         """Delete *keys* (call after the write commits). Errors are logged, not raised.
 
         Loads of these keys already under way are not cached, and callers arriving from now on
-        do not join them nor wait for their lock.
+        do not join them nor wait for their lock. If Redis cannot be reached, the invalidation is
+        kept and sent before this process reads Redis again (so it never serves what it failed to
+        invalidate; other replicas rely on the entry's TTL).
         """
         if not keys:
             return
         for key in keys:
             self._inflight.pop(key, None)
+        await self._send_invalidations({*keys, *self._unsent_invalidations})
+
+    async def _send_invalidations(self, keys: set[str]) -> bool:
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
                 for key in keys:
@@ -117,7 +124,11 @@ class Cache:
                 pipe.delete(*(self.key(k) for k in keys), *(self._lock_key(k) for k in keys))
                 await pipe.execute()
         except _REDIS_ERRORS as exc:
+            self._unsent_invalidations |= keys
             self._redis_failed("invalidate", exc)
+            return False
+        self._unsent_invalidations -= keys
+        return True
 
     async def set(self, key: str, value: Any, ttl: float) -> None:
         """Store *value* under *key* for *ttl* seconds (best effort)."""
@@ -147,6 +158,8 @@ class Cache:
 
     async def _load_through(self, key: str, loader: Loader, ttl: float) -> str:
         if self._is_down():
+            return await self._fallthrough(loader)
+        if self._unsent_invalidations and not await self._send_invalidations(set(self._unsent_invalidations)):
             return await self._fallthrough(loader)
         full = self.key(key)
         try:

@@ -174,6 +174,28 @@ async def test_a_failed_store_releases_the_lock(redis_server: Any, monkeypatch: 
     await cache.redis.aclose()
 
 
+async def test_an_invalidation_that_failed_is_sent_before_redis_is_read_again(
+    redis_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache, _ = cache_for(redis_server)
+    cache.cooldown_s = 0.0  # Redis is tried again at once
+    load = Loader("v1", delay=0)
+    await cache.get_or_load("k", load, ttl=30)
+    reachable = cache.redis.pipeline
+
+    def unreachable(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("redis unreachable")
+
+    monkeypatch.setattr(cache.redis, "pipeline", unreachable)
+    load.value = "v2"
+    await cache.invalidate("k")  # logged, not raised, and kept
+    monkeypatch.setattr(cache.redis, "pipeline", reachable)
+    assert await cache.get_or_load("k", load, ttl=30) == "v2"  # not the "v1" still in Redis
+    assert await cache.get_or_load("k", load, ttl=30) == "v2"
+    assert load.calls == 2
+    await cache.redis.aclose()
+
+
 async def test_concurrent_misses_load_once_in_process(redis_server: Any) -> None:
     cache, _ = cache_for(redis_server)
     load = Loader([1, 2, 3])
