@@ -361,8 +361,9 @@ def _fork_render(tree: Path, stack: str, out: Path) -> int:
         return pid
     code = 1
     try:  # the child: never returns into the parent's code
-        # An event loop inherited from the parent shares its epoll instance with the parent and the
-        # sibling (the SDK runs on the current loop): abandon it, unclosed, for a loop of our own.
+        # An inherited event loop is unusable here: its default executor's threads do not exist after
+        # fork (the SDK's registrations would wait forever) and its epoll instance is shared with the
+        # parent. Abandon it, unclosed (closing would touch the shared epoll), for a loop of our own.
         asyncio.set_event_loop(asyncio.new_event_loop())
         # No collection in this short-lived child: one would walk (and so copy) every page of the
         # heap it shares with the parent.
