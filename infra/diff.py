@@ -319,10 +319,11 @@ def _loaded_from(tree: Path) -> bool:
 
 
 def _use_tree_code(tree: Path) -> None:
-    """Make ``import infra`` load *tree*'s own code (in a forked child, before rendering)."""
+    """Make ``import infra`` load *tree*'s own code (in a forked child, before rendering).
+
+    Only trees whose code this process does not run are forked (see :func:`render_both`).
+    """
     os.chdir(tree)
-    if _loaded_from(tree):
-        return  # this process already runs the tree's code (the usual working-tree case)
     for module in [m for m in sys.modules if m.split(".", 1)[0] in TREE_PACKAGES]:
         del sys.modules[module]
     # An editable install maps `infra` to the checkout it was installed from; drop that finder so a
