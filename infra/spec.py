@@ -69,6 +69,7 @@ RESERVED_NAMES = frozenset(
         # gateway
         "gateway",
         "gateway-config",
+        "gateway-tls",
         "nginx",
         # monitoring and logging
         "prometheus",

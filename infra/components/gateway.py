@@ -108,11 +108,14 @@ class Gateway(pulumi.ComponentResource):
         }
         if gw.autoscale is None:
             deployment_spec["replicas"] = gw.replicas
+        self.certificate = self._certificate(name, spec, labels) if cfg.tls.cluster_issuer else None
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=kube.meta("gateway", spec, labels, kube.checkov_skips(CKV_K8S_43=kube.SKIP_DIGEST)),
             spec=deployment_spec,
-            opts=kube.child(self, depends_on=[self.config_map]),
+            opts=kube.child(
+                self, depends_on=[self.config_map, *([self.certificate] if self.certificate else [])]
+            ),
         )
         service_ports = [{"name": "http", "port": 80, "target_port": "http", "protocol": "TCP"}]
         if cfg.tls.enabled:
@@ -122,7 +125,9 @@ class Gateway(pulumi.ComponentResource):
             metadata=kube.meta("gateway", spec, labels),
             spec={
                 "type": "ClusterIP",
-                "selector": self.deployment.spec.selector.match_labels,
+                # The same labels the Deployment selects, not its output: an output resolves only
+                # once the Deployment is ready, and the Service (and the Ingress after it) would wait.
+                "selector": selector,
                 "ports": service_ports,
             },
             opts=child,
@@ -131,8 +136,8 @@ class Gateway(pulumi.ComponentResource):
         if cfg.tls.enabled:
             # The gateway terminates TLS itself (HSTS, ciphers); the controller re-encrypts to it.
             annotations["nginx.ingress.kubernetes.io/backend-protocol"] = "HTTPS"
-            if cfg.tls.cluster_issuer:
-                annotations["cert-manager.io/cluster-issuer"] = cfg.tls.cluster_issuer
+            # No cert-manager.io/cluster-issuer here: the Certificate above is explicit, and
+            # ingress-shim would create a second one for the same Secret.
         backend_port = "https" if cfg.tls.enabled else "http"
         ingress_spec: dict = {
             "ingress_class_name": gw.ingress_class,
@@ -164,7 +169,7 @@ class Gateway(pulumi.ComponentResource):
             metadata=kube.meta("gateway", spec, labels),
             spec={
                 "max_unavailable": 1,
-                "selector": {"match_labels": self.deployment.spec.selector.match_labels},
+                "selector": {"match_labels": selector},
             },
             opts=child,
         )
@@ -212,3 +217,30 @@ class Gateway(pulumi.ComponentResource):
         scheme = "https" if cfg.tls.enabled else "http"
         self.url = f"{scheme}://{cfg.domain}"
         self.register_outputs({"url": self.url})
+
+    def _certificate(
+        self, name: str, spec: PlatformSpec, labels: dict[str, str]
+    ) -> k8s.apiextensions.CustomResource:
+        """cert-manager issues Secret ``platform:tls.secretName`` from this, without the Ingress.
+
+        Declared explicitly and awaited (``pulumi.com/waitFor: condition=Ready``) before the gateway
+        Deployment, whose pods mount the Secret: the ACME HTTP-01 challenge is answered by
+        cert-manager's own solver Ingress, so nothing here waits for the gateway.
+        """
+        tls = spec.config.tls
+        return k8s.apiextensions.CustomResource(
+            f"{name}-certificate",
+            api_version="cert-manager.io/v1",
+            kind="Certificate",
+            metadata=kube.meta(tls.secret_name, spec, labels, {"pulumi.com/waitFor": "condition=Ready"}),
+            spec={
+                "secretName": tls.secret_name,
+                "dnsNames": [spec.config.domain],
+                "issuerRef": {
+                    "name": tls.cluster_issuer,
+                    "kind": "ClusterIssuer",
+                    "group": "cert-manager.io",
+                },
+            },
+            opts=kube.child(self),
+        )

@@ -271,7 +271,8 @@ class FastApiService(pulumi.ComponentResource):
             metadata=kube.meta(svc_name, spec, labels),
             spec={
                 "type": "ClusterIP",
-                "selector": self.deployment.spec.selector.match_labels,
+                # The labels themselves, not the Deployment's output (which waits for its rollout).
+                "selector": selector,
                 "ports": [{"name": "http", "port": port, "target_port": "http", "protocol": "TCP"}],
             },
             opts=child,
@@ -281,7 +282,7 @@ class FastApiService(pulumi.ComponentResource):
             metadata=kube.meta(svc_name, spec, labels),
             spec={
                 "max_unavailable": 1,
-                "selector": {"match_labels": self.deployment.spec.selector.match_labels},
+                "selector": {"match_labels": selector},
             },
             opts=child,
         )

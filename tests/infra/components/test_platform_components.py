@@ -76,11 +76,12 @@ def test_rabbitmq_loads_definitions_at_boot(run_mocked):
     } in volumes
 
 
-def test_gateway_ingress_has_tls_and_cert_manager_issuer(run_mocked):
+def test_gateway_ingress_has_tls_from_the_issuers_certificate(run_mocked):
     manifests = run_mocked("prod", lambda spec: Gateway("gw", GatewayArgs(spec=spec))).manifests
     ingress = find(manifests, "Ingress", "gateway")
-    assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "letsencrypt-prod"
     assert ingress["spec"]["tls"] == [{"hosts": ["market.example.com"], "secretName": "gateway-tls"}]
+    certificate = find(manifests, "Certificate", "gateway-tls")
+    assert certificate["spec"]["issuerRef"]["name"] == "letsencrypt-prod"
 
 
 @pytest.mark.parametrize(("stack", "expected"), [("dev", False), ("prod", True)])
