@@ -25,6 +25,7 @@ def build_platform(spec: PlatformSpec) -> None:
     redis = Redis("redis", RedisArgs(spec=spec), in_ns)
     rabbitmq = RabbitMQ("rabbitmq", RabbitMQArgs(spec=spec), in_ns)
     images = {}
+    upstreams = []
     for svc in spec.services:
         # The exact resources this service needs, not whole components: depending on a component
         # means depending on every child of it (O(services^2) edges, most of a large render's time).
@@ -36,9 +37,10 @@ def build_platform(spec: PlatformSpec) -> None:
             svc.name, FastApiServiceArgs(spec=spec, service=svc, depends_on=needs), in_ns
         )
         images[svc.name] = service.image
+        upstreams.append(service.service)
     logging = Logging("logging", LoggingArgs(spec=spec), in_ns)
     Monitoring("monitoring", MonitoringArgs(spec=spec, loki_url=logging.loki_url), in_ns)
-    gateway = Gateway("gateway", GatewayArgs(spec=spec), in_ns)
+    gateway = Gateway("gateway", GatewayArgs(spec=spec, upstreams=upstreams), in_ns)
     pulumi.export("gateway_url", gateway.url)
     pulumi.export("namespace", namespace.name)
     pulumi.export("images", images)

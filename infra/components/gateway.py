@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -42,6 +43,9 @@ class GatewayArgs:
     spec: PlatformSpec
     #: Size limit of the proxy-cache emptyDir.
     cache_size: str = "512Mi"
+    #: The Services nginx proxies to: nginx resolves ``upstream`` hosts when it starts and exits on
+    #: one that does not exist yet, so the gateway's pods start only after every one of them.
+    upstreams: Sequence[pulumi.Resource] = ()
 
 
 class Gateway(pulumi.ComponentResource):
@@ -114,7 +118,12 @@ class Gateway(pulumi.ComponentResource):
             metadata=kube.meta("gateway", spec, labels, kube.checkov_skips(CKV_K8S_43=kube.SKIP_DIGEST)),
             spec=deployment_spec,
             opts=kube.child(
-                self, depends_on=[self.config_map, *([self.certificate] if self.certificate else [])]
+                self,
+                depends_on=[
+                    self.config_map,
+                    *([self.certificate] if self.certificate else []),
+                    *args.upstreams,
+                ],
             ),
         )
         service_ports = [{"name": "http", "port": 80, "target_port": "http", "protocol": "TCP"}]
