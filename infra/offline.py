@@ -59,8 +59,16 @@ class Captured:
     inputs: dict[str, Any]
     #: False for component resources (``platform:*``), which have no inputs of their own.
     custom: bool = True
-    #: Logical names of the resources this one explicitly depends on (``depends_on``).
+    #: Logical names of the resources this one depends on (``depends_on`` and the resources whose
+    #: outputs its inputs use).
     dependencies: tuple[str, ...] = ()
+    #: Logical name of the parent component ('' for top-level resources).
+    parent: str = ""
+    #: Logical name of the explicit provider ('' = the default provider of the package).
+    provider: str = ""
+    #: Engine options that change the plan: ``replace_with`` (logical names), ``replace_on_changes``,
+    #: ``delete_before_replace``, ``ignore_changes``.
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -89,15 +97,52 @@ def mock_password(stack: str, name: str, length: int) -> str:
     return (digest * (length // len(digest) + 1))[:length]
 
 
-def _make_monitor(mocks: Any, dependencies: dict[tuple[str, str], tuple[str, ...]]) -> Any:
+def _urn_name(urn: str) -> str:
+    """The logical name at the end of a URN (``urn:pulumi:dev::platform::<type>::<name>``)."""
+    return urn.rsplit("::", 1)[-1] if urn else ""
+
+
+def _provider_name(reference: str) -> str:
+    """The provider's logical name in a provider reference (``<urn>::<id>``); '' for none."""
+    parts = reference.split("::")
+    return parts[3] if len(parts) >= 5 else ""
+
+
+@dataclass(frozen=True)
+class _Registration:
+    dependencies: tuple[str, ...]
+    parent: str
+    provider: str
+    options: dict[str, Any]
+
+
+def _registration(request: Any) -> _Registration:
+    options: dict[str, Any] = {}
+    if request.replace_with:
+        options["replace_with"] = sorted(_urn_name(urn) for urn in request.replace_with)
+    if request.replaceOnChanges:
+        options["replace_on_changes"] = sorted(request.replaceOnChanges)
+    if request.deleteBeforeReplaceDefined:
+        options["delete_before_replace"] = bool(request.deleteBeforeReplace)
+    if request.ignoreChanges:
+        options["ignore_changes"] = sorted(request.ignoreChanges)
+    return _Registration(
+        dependencies=tuple(sorted(_urn_name(urn) for urn in request.dependencies)),
+        parent=_urn_name(request.parent),
+        provider=_provider_name(request.provider),
+        options=options,
+    )
+
+
+def _make_monitor(mocks: Any, registrations: dict[tuple[str, str], _Registration]) -> Any:
     from pulumi.runtime.mocks import MockMonitor
 
     class DependencyMonitor(MockMonitor):
-        """The SDK's mock monitor, also recording each registration's explicit dependencies."""
+        """The SDK's mock monitor, also recording each registration's graph: dependencies, parent,
+        provider and the engine options that change a plan."""
 
         def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
-            names = tuple(sorted(urn.rsplit("::", 1)[-1] for urn in request.dependencies))
-            dependencies[(request.type, request.name)] = names
+            registrations[(request.type, request.name)] = _registration(request)
             return super().RegisterResource(request)
 
     return DependencyMonitor(mocks)
@@ -201,11 +246,11 @@ def _run(stack: str, root: Path, program: Callable[[], None] | None) -> Rendered
     from pulumi.runtime.sync_await import _sync_await
 
     captured: list[Captured] = []
-    dependencies: dict[tuple[str, str], tuple[str, ...]] = {}
+    registrations: dict[tuple[str, str], _Registration] = {}
     ROOT.set(None)
     set_all_config(_engine_config(config_from_stack_file(stack_file(root, stack))), [])
     mocks = _make_mocks(stack, captured)
-    set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=_make_monitor(mocks, dependencies))
+    set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=_make_monitor(mocks, registrations))
     SETTINGS.outputs.clear()
 
     def default_program() -> None:
@@ -220,7 +265,12 @@ def _run(stack: str, root: Path, program: Callable[[], None] | None) -> Rendered
         resolved = _sync_await(output.future())
         outputs[key] = REDACTED if _sync_await(output.is_secret()) else _clean(resolved)
     for res in captured:
-        res.dependencies = dependencies.get((res.type, res.name), ())
+        registration = registrations.get((res.type, res.name))
+        if registration is not None:
+            res.dependencies = registration.dependencies
+            res.parent = registration.parent
+            res.provider = registration.provider
+            res.options = registration.options
     return Rendered(to_manifests(captured), _other_resources(captured), outputs, captured)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
+from infra.components.cluster import kubernetes_provider
 from infra.components.gateway import Gateway, GatewayArgs
 from infra.components.logs import Logging, LoggingArgs
 from infra.components.monitoring import Monitoring, MonitoringArgs
@@ -18,8 +19,11 @@ from infra.spec import PlatformSpec
 
 def build_platform(spec: PlatformSpec) -> None:
     """Declare every resource of *spec*'s stack and export the stack outputs."""
-    namespace = Namespace("platform", NamespaceArgs(spec=spec))
-    in_ns = pulumi.ResourceOptions(depends_on=[namespace])
+    # Every Kubernetes resource goes through this provider (children inherit it from their component):
+    # the stack's own cluster context, ConfigMaps and Secrets updated in place.
+    provider = pulumi.ResourceOptions(providers=[kubernetes_provider(spec)])
+    namespace = Namespace("platform", NamespaceArgs(spec=spec), provider)
+    in_ns = pulumi.ResourceOptions.merge(provider, pulumi.ResourceOptions(depends_on=[namespace]))
     secrets = SharedSecrets("shared", SharedSecretsArgs(spec=spec), in_ns)
     postgres = Postgres("postgres", PostgresArgs(spec=spec), in_ns)
     redis = Redis("redis", RedisArgs(spec=spec), in_ns)

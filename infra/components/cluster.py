@@ -1,0 +1,32 @@
+"""The stack's Kubernetes provider: which cluster, and how the provider updates ConfigMaps and Secrets.
+
+Rules taken from pulumi-kubernetes' provider (provider/pkg/provider/diff.go, ``forceNewProperties``;
+SDK pinned at 4.34.2, see :mod:`infra.lifecycle.rules`): with the provider's defaults a change of a
+ConfigMap's ``data``/``binaryData`` or a Secret's ``data``/``stringData`` *replaces* the object, and a
+fixed ``metadata.name`` makes that a delete-before-replace, so pods starting in the gap cannot mount
+it. This provider turns on ``enableConfigMapMutable`` and ``enableSecretMutable``: both are updated in
+place, and the pod-template checksums roll whatever reads them at boot (docs/adr/0004).
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.spec import PlatformSpec
+
+#: Logical name of the explicit provider every Kubernetes resource of the program uses.
+PROVIDER_NAME = "kubernetes"
+
+
+def kubernetes_provider(spec: PlatformSpec) -> k8s.Provider:
+    """The one provider of the stack: its cluster (``platform:cluster``), mutable ConfigMaps/Secrets."""
+    cluster = spec.config.cluster
+    return k8s.Provider(
+        PROVIDER_NAME,
+        context=cluster.context,
+        kubeconfig=cluster.kubeconfig,
+        enable_config_map_mutable=True,
+        enable_secret_mutable=True,
+        opts=pulumi.ResourceOptions(),
+    )
