@@ -167,12 +167,24 @@ def _make_mocks(stack: str, captured: list[Captured]) -> Any:
     return CaptureMocks()
 
 
+#: The Pulumi secrets the program reads (``pulumi config set --secret platform:<key>``). Their values
+#: never exist offline: every render sees these placeholders, marked secret, so the code paths that
+#: use them run and their output is redacted like any other secret.
+SECRET_CONFIG_PLACEHOLDERS = {
+    "registryPassword": "offline-placeholder-registry-password",
+    "alertWebhookUrl": "https://alerts.invalid/offline-placeholder",
+}
+
+
 def _engine_config(config: dict[str, Any]) -> dict[str, str]:
-    """Stack-file values as the engine passes them: strings as-is, everything else JSON."""
-    return {
+    """Stack-file values as the engine passes them: strings as-is, everything else JSON; plus the
+    placeholders of :data:`SECRET_CONFIG_PLACEHOLDERS`."""
+    values = {
         f"{PROJECT}:{key}": value if isinstance(value, str) else json.dumps(value)
         for key, value in config.items()
     }
+    values |= {f"{PROJECT}:{key}": value for key, value in SECRET_CONFIG_PLACEHOLDERS.items()}
+    return values
 
 
 def _is_secret(value: Any) -> bool:
@@ -248,7 +260,10 @@ def _run(stack: str, root: Path, program: Callable[[], None] | None) -> Rendered
     captured: list[Captured] = []
     registrations: dict[tuple[str, str], _Registration] = {}
     ROOT.set(None)
-    set_all_config(_engine_config(config_from_stack_file(stack_file(root, stack))), [])
+    set_all_config(
+        _engine_config(config_from_stack_file(stack_file(root, stack))),
+        [f"{PROJECT}:{key}" for key in SECRET_CONFIG_PLACEHOLDERS],
+    )
     mocks = _make_mocks(stack, captured)
     set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=_make_monitor(mocks, registrations))
     SETTINGS.outputs.clear()

@@ -96,6 +96,7 @@ RESERVED_NAMES = frozenset(
         "promtail-config",
         # namespace-wide objects
         "jwt-signing",
+        "registry-pull",
         "default-deny",
         "allow-dns",
         "platform",

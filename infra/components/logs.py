@@ -43,11 +43,29 @@ class Logging(pulumi.ComponentResource):
         loki_labels = lbl.labels("loki", stack, "logging")
         loki_selector = lbl.selector_labels("loki", stack)
         loki_data = {"config.yaml": _yaml(render_loki_config(spec, data_dir="/loki", port=LOKI_PORT))}
-        k8s.core.v1.ConfigMap(
-            f"{name}-loki-config",
-            metadata=kube.meta("loki-config", spec, loki_labels),
-            data=loki_data,
-            opts=child,
+        loki_config = kube.config_map(
+            f"{name}-loki-config", "loki-config", spec, loki_labels, loki_data, child
+        )
+        loki = kube.container(
+            "loki",
+            images.image("loki"),
+            kube.MEDIUM,
+            args=["-config.file=/etc/loki/config.yaml"],
+            ports=[{"name": "http", "container_port": LOKI_PORT, "protocol": "TCP"}],
+            startup_probe=kube.http_probe("/ready", "http", period=5, failures=60),
+            liveness_probe=kube.http_probe("/ready", "http", period=15, failures=5),
+            readiness_probe=kube.http_probe("/ready", "http", period=5),
+            mounts=[
+                {"name": "config", "mount_path": "/etc/loki", "read_only": True},
+                {"name": "data", "mount_path": "/loki"},
+            ],
+        )
+        loki_pod = kube.pod_template(
+            spec,
+            loki_labels,
+            [loki],
+            sources=[loki_config],
+            volumes=[{"name": "config", "config_map": {"name": "loki-config"}}],
         )
         k8s.apps.v1.StatefulSet(
             f"{name}-loki",
@@ -65,41 +83,9 @@ class Logging(pulumi.ComponentResource):
                         },
                     }
                 ],
-                "template": {
-                    "metadata": {
-                        "labels": loki_labels,
-                        "annotations": {"checksum/config": kube.checksum(loki_data)},
-                    },
-                    "spec": {
-                        "automount_service_account_token": False,
-                        "security_context": kube.pod_security(),
-                        "containers": [
-                            {
-                                "name": "loki",
-                                "image": images.image("loki"),
-                                "image_pull_policy": "Always",
-                                "args": ["-config.file=/etc/loki/config.yaml"],
-                                "ports": [{"name": "http", "container_port": LOKI_PORT, "protocol": "TCP"}],
-                                "resources": kube.resources(kube.MEDIUM),
-                                "security_context": kube.container_security(),
-                                "startup_probe": kube.http_probe("/ready", "http", period=5, failures=60),
-                                "liveness_probe": kube.http_probe("/ready", "http", period=15, failures=5),
-                                "readiness_probe": kube.http_probe("/ready", "http", period=5),
-                                "volume_mounts": [
-                                    {"name": "config", "mount_path": "/etc/loki", "read_only": True},
-                                    {"name": "data", "mount_path": "/loki"},
-                                    {"name": "tmp", "mount_path": "/tmp"},
-                                ],
-                            }
-                        ],
-                        "volumes": [
-                            {"name": "config", "config_map": {"name": "loki-config"}},
-                            kube.empty_dir("tmp"),
-                        ],
-                    },
-                },
+                "template": loki_pod.template,
             },
-            opts=child,
+            opts=kube.child(self, depends_on=list(loki_pod.depends_on)),
         )
         k8s.core.v1.Service(
             f"{name}-loki-service",
@@ -135,26 +121,23 @@ class Logging(pulumi.ComponentResource):
                 )
             )
         }
-        k8s.core.v1.ConfigMap(
-            f"{name}-promtail-config",
-            metadata=kube.meta("promtail-config", spec, labels),
-            data=data,
-            opts=child,
+        promtail_config = kube.config_map(
+            f"{name}-promtail-config", "promtail-config", spec, labels, data, child
         )
-        k8s.core.v1.ServiceAccount(
+        account = k8s.core.v1.ServiceAccount(
             f"{name}-promtail-sa",
             metadata=kube.meta("promtail", spec, labels),
             automount_service_account_token=False,
             opts=child,
         )
         # Pod discovery in this namespace only: a Role, not a ClusterRole.
-        k8s.rbac.v1.Role(
+        role = k8s.rbac.v1.Role(
             f"{name}-promtail-role",
             metadata=kube.meta("promtail", spec, labels),
             rules=[{"api_groups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}],
             opts=child,
         )
-        k8s.rbac.v1.RoleBinding(
+        binding = k8s.rbac.v1.RoleBinding(
             f"{name}-promtail-binding",
             metadata=kube.meta("promtail", spec, labels),
             role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "Role", "name": "promtail"},
@@ -163,66 +146,48 @@ class Logging(pulumi.ComponentResource):
         )
         pod_security = kube.pod_security(fs_group=None)
         pod_security["supplemental_groups"] = [args.log_reader_group]
+        promtail = kube.container(
+            "promtail",
+            images.image("promtail"),
+            kube.SMALL,
+            args=["-config.file=/etc/promtail/promtail.yaml"],
+            env=[{"name": "HOSTNAME", "value_from": {"field_ref": {"field_path": "spec.nodeName"}}}],
+            ports=[{"name": "http-metrics", "container_port": PROMTAIL_PORT, "protocol": "TCP"}],
+            liveness_probe=kube.http_probe("/ready", "http-metrics", period=15, failures=5),
+            readiness_probe=kube.http_probe("/ready", "http-metrics", period=5),
+            mounts=[
+                {"name": "config", "mount_path": "/etc/promtail", "read_only": True},
+                {"name": "positions", "mount_path": "/run/promtail"},
+                {"name": "pod-logs", "mount_path": POD_LOGS, "read_only": True},
+                {"name": "token", "mount_path": kube.SA_TOKEN_DIR, "read_only": True},
+            ],
+        )
+        pod = kube.pod_template(
+            spec,
+            labels,
+            [promtail],
+            sources=[promtail_config],
+            volumes=[
+                {"name": "config", "config_map": {"name": "promtail-config"}},
+                # Positions are per pod: after a restart Promtail re-reads from the start of each file
+                # and Loki drops the duplicates it already holds.
+                kube.empty_dir("positions", "16Mi"),
+                # Read-only kubelet pod logs: the one thing a log shipper must see.
+                {"name": "pod-logs", "host_path": {"path": POD_LOGS, "type": "Directory"}},
+                kube.service_account_token_volume("token"),
+            ],
+            security=pod_security,
+            service_account_name="promtail",
+        )
         k8s.apps.v1.DaemonSet(
             f"{name}-promtail",
             metadata=kube.meta("promtail", spec, labels, kube.checkov_skips(CKV_K8S_43=kube.SKIP_DIGEST)),
             spec={
                 "selector": {"match_labels": selector},
                 "update_strategy": {"type": "RollingUpdate", "rolling_update": {"max_unavailable": 1}},
-                "template": {
-                    "metadata": {"labels": labels, "annotations": {"checksum/config": kube.checksum(data)}},
-                    "spec": {
-                        "service_account_name": "promtail",
-                        "automount_service_account_token": False,
-                        "security_context": pod_security,
-                        "containers": [
-                            {
-                                "name": "promtail",
-                                "image": images.image("promtail"),
-                                "image_pull_policy": "Always",
-                                "args": ["-config.file=/etc/promtail/promtail.yaml"],
-                                "env": [
-                                    {
-                                        "name": "HOSTNAME",
-                                        "value_from": {"field_ref": {"field_path": "spec.nodeName"}},
-                                    }
-                                ],
-                                "ports": [
-                                    {
-                                        "name": "http-metrics",
-                                        "container_port": PROMTAIL_PORT,
-                                        "protocol": "TCP",
-                                    }
-                                ],
-                                "resources": kube.resources(kube.SMALL),
-                                "security_context": kube.container_security(),
-                                "liveness_probe": kube.http_probe(
-                                    "/ready", "http-metrics", period=15, failures=5
-                                ),
-                                "readiness_probe": kube.http_probe("/ready", "http-metrics", period=5),
-                                "volume_mounts": [
-                                    {"name": "config", "mount_path": "/etc/promtail", "read_only": True},
-                                    {"name": "positions", "mount_path": "/run/promtail"},
-                                    {"name": "pod-logs", "mount_path": POD_LOGS, "read_only": True},
-                                    {"name": "token", "mount_path": kube.SA_TOKEN_DIR, "read_only": True},
-                                    {"name": "tmp", "mount_path": "/tmp"},
-                                ],
-                            }
-                        ],
-                        "volumes": [
-                            {"name": "config", "config_map": {"name": "promtail-config"}},
-                            # Positions are per pod: after a restart Promtail re-reads from the start of
-                            # each file and Loki drops the duplicates it already holds.
-                            kube.empty_dir("positions", "16Mi"),
-                            # Read-only kubelet pod logs: the one thing a log shipper must see.
-                            {"name": "pod-logs", "host_path": {"path": POD_LOGS, "type": "Directory"}},
-                            kube.service_account_token_volume("token"),
-                            kube.empty_dir("tmp"),
-                        ],
-                    },
-                },
+                "template": pod.template,
             },
-            opts=child,
+            opts=kube.child(self, depends_on=[*pod.depends_on, account, role, binding]),
         )
         k8s.core.v1.Service(
             f"{name}-promtail-service",

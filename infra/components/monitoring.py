@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 import yaml
 
+from infra import credentials
 from infra import labels as lbl
 from infra.components import images, kube
 from infra.render.grafana import render_dashboard_provider, render_dashboards, render_datasources
@@ -84,20 +84,17 @@ class Monitoring(pulumi.ComponentResource):
             rule_files=["/etc/prometheus/config/rules.yml"],
         )
         data = {"prometheus.yml": _yaml(config), "rules.yml": _yaml(render_alert_rules(spec))}
-        k8s.core.v1.ConfigMap(
-            f"{name}-prometheus-config",
-            metadata=kube.meta("prometheus-config", spec, labels),
-            data=data,
-            opts=child,
+        config_source = kube.config_map(
+            f"{name}-prometheus-config", "prometheus-config", spec, labels, data, child
         )
         # Discovery needs the API: a namespace-scoped Role, never a ClusterRole.
-        k8s.core.v1.ServiceAccount(
+        account = k8s.core.v1.ServiceAccount(
             f"{name}-prometheus-sa",
             metadata=kube.meta("prometheus", spec, labels),
             automount_service_account_token=False,
             opts=child,
         )
-        k8s.rbac.v1.Role(
+        role = k8s.rbac.v1.Role(
             f"{name}-prometheus-role",
             metadata=kube.meta("prometheus", spec, labels),
             rules=[
@@ -114,7 +111,7 @@ class Monitoring(pulumi.ComponentResource):
             ],
             opts=child,
         )
-        k8s.rbac.v1.RoleBinding(
+        binding = k8s.rbac.v1.RoleBinding(
             f"{name}-prometheus-binding",
             metadata=kube.meta("prometheus", spec, labels),
             role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "Role", "name": "prometheus"},
@@ -122,6 +119,38 @@ class Monitoring(pulumi.ComponentResource):
             opts=child,
         )
         selector = lbl.selector_labels("prometheus", stack)
+        container = kube.container(
+            "prometheus",
+            images.image("prometheus"),
+            kube.MEDIUM,
+            args=[
+                "--config.file=/etc/prometheus/config/prometheus.yml",
+                "--storage.tsdb.path=/prometheus",
+                f"--storage.tsdb.retention.time={mon.retention}",
+                "--web.enable-lifecycle",
+            ],
+            ports=[{"name": "http", "container_port": PROMETHEUS_PORT, "protocol": "TCP"}],
+            startup_probe=kube.http_probe("/-/ready", "http", period=5, failures=60),
+            liveness_probe=kube.http_probe("/-/healthy", "http"),
+            readiness_probe=kube.http_probe("/-/ready", "http", period=5),
+            mounts=[
+                {"name": "config", "mount_path": "/etc/prometheus/config", "read_only": True},
+                {"name": "data", "mount_path": "/prometheus"},
+                {"name": "token", "mount_path": kube.SA_TOKEN_DIR, "read_only": True},
+            ],
+        )
+        pod = kube.pod_template(
+            spec,
+            labels,
+            [container],
+            sources=[config_source],
+            volumes=[
+                {"name": "config", "config_map": {"name": "prometheus-config"}},
+                kube.service_account_token_volume("token"),
+            ],
+            # The token is mounted explicitly as a projected volume (discovery only).
+            service_account_name="prometheus",
+        )
         k8s.apps.v1.StatefulSet(
             f"{name}-prometheus",
             metadata=kube.meta("prometheus", spec, labels, kube.checkov_skips(CKV_K8S_43=kube.SKIP_DIGEST)),
@@ -138,51 +167,9 @@ class Monitoring(pulumi.ComponentResource):
                         },
                     }
                 ],
-                "template": {
-                    "metadata": {"labels": labels, "annotations": {"checksum/config": kube.checksum(data)}},
-                    "spec": {
-                        "service_account_name": "prometheus",
-                        # The token is mounted explicitly as a projected volume below (discovery only).
-                        "automount_service_account_token": False,
-                        "security_context": kube.pod_security(),
-                        "containers": [
-                            {
-                                "name": "prometheus",
-                                "image": images.image("prometheus"),
-                                "image_pull_policy": "Always",
-                                "args": [
-                                    "--config.file=/etc/prometheus/config/prometheus.yml",
-                                    "--storage.tsdb.path=/prometheus",
-                                    f"--storage.tsdb.retention.time={mon.retention}",
-                                    "--web.enable-lifecycle",
-                                ],
-                                "ports": [
-                                    {"name": "http", "container_port": PROMETHEUS_PORT, "protocol": "TCP"}
-                                ],
-                                "resources": kube.resources(kube.MEDIUM),
-                                "security_context": kube.container_security(),
-                                "startup_probe": kube.http_probe("/-/ready", "http", period=5, failures=60),
-                                "liveness_probe": kube.http_probe("/-/healthy", "http"),
-                                "readiness_probe": kube.http_probe("/-/ready", "http", period=5),
-                                "volume_mounts": [
-                                    {
-                                        "name": "config",
-                                        "mount_path": "/etc/prometheus/config",
-                                        "read_only": True,
-                                    },
-                                    {"name": "data", "mount_path": "/prometheus"},
-                                    {"name": "token", "mount_path": kube.SA_TOKEN_DIR, "read_only": True},
-                                ],
-                            }
-                        ],
-                        "volumes": [
-                            {"name": "config", "config_map": {"name": "prometheus-config"}},
-                            kube.service_account_token_volume("token"),
-                        ],
-                    },
-                },
+                "template": pod.template,
             },
-            opts=child,
+            opts=kube.child(self, depends_on=[*pod.depends_on, account, role, binding]),
         )
         k8s.core.v1.Service(
             f"{name}-prometheus-service",
@@ -228,51 +215,49 @@ class Monitoring(pulumi.ComponentResource):
         stack = spec.stack
         child = self._child
         labels = lbl.labels("alertmanager", stack, "monitoring")
-        token = random.RandomPassword(f"{name}-webhook-token", length=48, special=False, opts=child)
-        k8s.core.v1.Secret(
+        token = kube.password(spec, "alertmanager/webhook-token", f"{name}-webhook-token", child, 48)
+        webhook = kube.secret(
             f"{name}-alertmanager-webhook",
-            metadata=kube.meta("alertmanager-webhook", spec, labels),
-            type="Opaque",
-            string_data={"token": token.result},
+            "alertmanager-webhook",
+            spec,
+            labels,
+            {"token": token.result},
+            version=credentials.version(spec, "alertmanager/webhook-token"),
             opts=child,
         )
-        webhook = args.webhook_url or f"https://hooks.{spec.config.domain}/alertmanager"
+        url = args.webhook_url or f"https://hooks.{spec.config.domain}/alertmanager"
         config = render_alertmanager_config(
-            spec, webhook_url=webhook, credentials_file="/etc/alertmanager/secrets/token"
+            spec, webhook_url=url, credentials_file="/etc/alertmanager/secrets/token"
         )
         data = {"alertmanager.yml": _yaml(config)}
-        k8s.core.v1.ConfigMap(
-            f"{name}-alertmanager-config",
-            metadata=kube.meta("alertmanager-config", spec, labels),
-            data=data,
-            opts=child,
+        config_source = kube.config_map(
+            f"{name}-alertmanager-config", "alertmanager-config", spec, labels, data, child
         )
         selector = lbl.selector_labels("alertmanager", stack)
         self._deployment(
             f"{name}-alertmanager",
             "alertmanager",
             labels,
-            data,
-            {
-                "name": "alertmanager",
-                "image": images.image("alertmanager"),
-                "image_pull_policy": "Always",
-                "args": [
+            # Alertmanager reads the token file at every notification: no restart needed.
+            [config_source, webhook.as_read_at_use()],
+            kube.container(
+                "alertmanager",
+                images.image("alertmanager"),
+                kube.SMALL,
+                args=[
                     "--config.file=/etc/alertmanager/config/alertmanager.yml",
                     "--storage.path=/alertmanager",
                     "--cluster.listen-address=",
                 ],
-                "ports": [{"name": "http", "container_port": ALERTMANAGER_PORT, "protocol": "TCP"}],
-                "resources": kube.resources(kube.SMALL),
-                "security_context": kube.container_security(),
-                "liveness_probe": kube.http_probe("/-/healthy", "http"),
-                "readiness_probe": kube.http_probe("/-/ready", "http", period=5),
-                "volume_mounts": [
+                ports=[{"name": "http", "container_port": ALERTMANAGER_PORT, "protocol": "TCP"}],
+                liveness_probe=kube.http_probe("/-/healthy", "http"),
+                readiness_probe=kube.http_probe("/-/ready", "http", period=5),
+                mounts=[
                     {"name": "config", "mount_path": "/etc/alertmanager/config", "read_only": True},
                     {"name": "secrets", "mount_path": "/etc/alertmanager/secrets", "read_only": True},
                     {"name": "data", "mount_path": "/alertmanager"},
                 ],
-            },
+            ),
             [
                 {"name": "config", "config_map": {"name": "alertmanager-config"}},
                 {"name": "secrets", "secret": {"secret_name": "alertmanager-webhook", "default_mode": 0o440}},
@@ -306,12 +291,14 @@ class Monitoring(pulumi.ComponentResource):
         stack = spec.stack
         child = self._child
         labels = lbl.labels("grafana", stack, "monitoring")
-        admin = random.RandomPassword(f"{name}-grafana-admin-password", length=32, special=False, opts=child)
-        k8s.core.v1.Secret(
+        admin_password = kube.password(spec, "grafana/admin", f"{name}-grafana-admin-password", child)
+        admin = kube.secret(
             f"{name}-grafana-admin",
-            metadata=kube.meta("grafana-admin", spec, labels),
-            type="Opaque",
-            string_data={"admin-user": "admin", "admin-password": admin.result},
+            "grafana-admin",
+            spec,
+            labels,
+            {"admin-user": "admin", "admin-password": admin_password.result},
+            version="user=admin;" + credentials.version(spec, "grafana/admin"),
             opts=child,
         )
         provisioning = {
@@ -320,33 +307,27 @@ class Monitoring(pulumi.ComponentResource):
             ),
             "dashboards.yaml": _yaml(render_dashboard_provider("/var/lib/grafana-dashboards")),
         }
-        k8s.core.v1.ConfigMap(
-            f"{name}-grafana-config",
-            metadata=kube.meta("grafana-config", spec, labels),
-            data=provisioning,
-            opts=child,
+        provisioning_source = kube.config_map(
+            f"{name}-grafana-config", "grafana-config", spec, labels, provisioning, child
         )
         dashboards = {
             f"{key}.json": json.dumps(board, indent=2, sort_keys=True)
             for key, board in render_dashboards(spec).items()
         }
-        k8s.core.v1.ConfigMap(
-            f"{name}-grafana-dashboards",
-            metadata=kube.meta("grafana-dashboards", spec, labels),
-            data=dashboards,
-            opts=child,
+        dashboards_source = kube.config_map(
+            f"{name}-grafana-dashboards", "grafana-dashboards", spec, labels, dashboards, child
         )
         selector = lbl.selector_labels("grafana", stack)
         self._deployment(
             f"{name}-grafana",
             "grafana",
             labels,
-            {**provisioning, **dashboards},
-            {
-                "name": "grafana",
-                "image": images.image("grafana"),
-                "image_pull_policy": "Always",
-                "env": [
+            [provisioning_source, dashboards_source, admin],
+            kube.container(
+                "grafana",
+                images.image("grafana"),
+                kube.MEDIUM,
+                env=[
                     {"name": "GF_PATHS_DATA", "value": "/var/lib/grafana"},
                     {"name": "GF_PATHS_PROVISIONING", "value": "/etc/grafana/provisioning"},
                     {"name": "GF_SECURITY_ADMIN_USER__FILE", "value": "/etc/grafana/secrets/admin-user"},
@@ -358,13 +339,11 @@ class Monitoring(pulumi.ComponentResource):
                     {"name": "GF_ANALYTICS_CHECK_FOR_UPDATES", "value": "false"},
                     {"name": "GF_USERS_ALLOW_SIGN_UP", "value": "false"},
                 ],
-                "ports": [{"name": "http", "container_port": GRAFANA_PORT, "protocol": "TCP"}],
-                "resources": kube.resources(kube.MEDIUM),
-                "security_context": kube.container_security(),
-                "startup_probe": kube.http_probe("/api/health", "http", period=5, failures=30),
-                "liveness_probe": kube.http_probe("/api/health", "http"),
-                "readiness_probe": kube.http_probe("/api/health", "http", period=5),
-                "volume_mounts": [
+                ports=[{"name": "http", "container_port": GRAFANA_PORT, "protocol": "TCP"}],
+                startup_probe=kube.http_probe("/api/health", "http", period=5, failures=30),
+                liveness_probe=kube.http_probe("/api/health", "http"),
+                readiness_probe=kube.http_probe("/api/health", "http", period=5),
+                mounts=[
                     {
                         "name": "datasources",
                         "mount_path": "/etc/grafana/provisioning/datasources",
@@ -378,9 +357,8 @@ class Monitoring(pulumi.ComponentResource):
                     {"name": "dashboards", "mount_path": "/var/lib/grafana-dashboards", "read_only": True},
                     {"name": "secrets", "mount_path": "/etc/grafana/secrets", "read_only": True},
                     {"name": "data", "mount_path": "/var/lib/grafana"},
-                    {"name": "tmp", "mount_path": "/tmp"},
                 ],
-            },
+            ),
             [
                 {
                     "name": "datasources",
@@ -399,7 +377,6 @@ class Monitoring(pulumi.ComponentResource):
                 {"name": "dashboards", "config_map": {"name": "grafana-dashboards"}},
                 {"name": "secrets", "secret": {"secret_name": "grafana-admin", "default_mode": 0o440}},
                 kube.empty_dir("data", args.state_size),
-                kube.empty_dir("tmp"),
             ],
         )
         k8s.core.v1.Service(
@@ -426,25 +403,20 @@ class Monitoring(pulumi.ComponentResource):
         )
 
     def _deployment(
-        self, resource_name: str, name: str, labels: dict, config: dict, container: dict, volumes: list
+        self,
+        resource_name: str,
+        name: str,
+        labels: dict,
+        sources: list[kube.Source],
+        container: dict,
+        volumes: list,
     ) -> k8s.apps.v1.Deployment:
         spec = self._spec
         selector = lbl.selector_labels(name, spec.stack)
+        pod = kube.pod_template(spec, labels, [container], sources=sources, volumes=volumes)
         return k8s.apps.v1.Deployment(
             resource_name,
             metadata=kube.meta(name, spec, labels, kube.checkov_skips(CKV_K8S_43=kube.SKIP_DIGEST)),
-            spec={
-                "replicas": 1,
-                "selector": {"match_labels": selector},
-                "template": {
-                    "metadata": {"labels": labels, "annotations": {"checksum/config": kube.checksum(config)}},
-                    "spec": {
-                        "automount_service_account_token": False,
-                        "security_context": kube.pod_security(),
-                        "containers": [container],
-                        "volumes": volumes,
-                    },
-                },
-            },
-            opts=self._child,
+            spec={"replicas": 1, "selector": {"match_labels": selector}, "template": pod.template},
+            opts=kube.child(self, depends_on=list(pod.depends_on)),
         )
