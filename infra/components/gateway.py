@@ -196,6 +196,10 @@ class Gateway(pulumi.ComponentResource):
             # No cert-manager.io/cluster-issuer here: the Certificate is explicit, and ingress-shim
             # would create a second one for the same Secret.
             annotations["nginx.ingress.kubernetes.io/backend-protocol"] = "HTTPS"
+        if not gw.ingress_await:
+            # The provider waits for the controller to publish the Ingress's address; a controller
+            # that publishes none would hang `up` (platform:gateway.ingressAwait: false).
+            annotations["pulumi.com/skipAwait"] = "true"
         backend_port = "https" if cfg.tls.enabled else "http"
         ingress_spec: dict = {
             "ingress_class_name": gw.ingress_class,
