@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -12,6 +13,7 @@ import yaml
 from infra import credentials
 from infra import labels as lbl
 from infra.components import images, kube
+from infra.errors import UsageError
 from infra.render.grafana import render_dashboard_provider, render_dashboards, render_datasources
 from infra.render.prometheus import (
     ScrapeTargets,
@@ -35,6 +37,32 @@ SCRAPE_PORTS = {
 }
 
 
+#: Where Alertmanager finds the webhook URL (``url``) and bearer token (``token``) of its receivers.
+AM_SECRETS = "/etc/alertmanager/secrets"
+
+
+def webhook_url(spec: PlatformSpec) -> pulumi.Output[str]:
+    """``platform:alertWebhookUrl`` (a Pulumi secret), or ``https://hooks.<domain>/alertmanager``.
+
+    Checked when the engine resolves it: an http(s) URL with a host (it may carry a token: it only
+    ever reaches a Secret).
+    """
+    configured = pulumi.Config("platform").get_secret("alertWebhookUrl")
+    default = f"https://hooks.{spec.config.domain}/alertmanager"
+    url = configured if configured is not None else pulumi.Output.secret(default)
+
+    def check(value: str | None) -> str:
+        parts = urlsplit(value or default)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UsageError(
+                "platform:alertWebhookUrl is not an http(s) URL",
+                hint="pulumi config set --secret platform:alertWebhookUrl https://hooks.example.com/...",
+            )
+        return value or default
+
+    return url.apply(check)
+
+
 def _yaml(data: object) -> str:
     return yaml.safe_dump(data, sort_keys=True, default_flow_style=False)
 
@@ -46,9 +74,6 @@ class MonitoringArgs:
     spec: PlatformSpec
     #: Loki's base URL for Grafana's log datasource.
     loki_url: str = "http://loki:3100"
-    #: Alertmanager webhook receiver; ``None`` = ``https://hooks.<domain>/alertmanager``. No credentials
-    #: in the URL: the bearer token is in Secret ``alertmanager-webhook``.
-    webhook_url: str | None = None
     #: Size limit of Alertmanager's and Grafana's emptyDir state (rebuilt on restart: dashboards and
     #: datasources are provisioned; silences are lost).
     state_size: str = "256Mi"
@@ -221,13 +246,12 @@ class Monitoring(pulumi.ComponentResource):
             "alertmanager-webhook",
             spec,
             labels,
-            {"token": token.result},
+            {"token": token.result, "url": webhook_url(spec)},
             version=credentials.version(spec, "alertmanager/webhook-token"),
             opts=child,
         )
-        url = args.webhook_url or f"https://hooks.{spec.config.domain}/alertmanager"
         config = render_alertmanager_config(
-            spec, webhook_url=url, credentials_file="/etc/alertmanager/secrets/token"
+            spec, webhook_url_file=f"{AM_SECRETS}/url", credentials_file=f"{AM_SECRETS}/token"
         )
         data = {"alertmanager.yml": _yaml(config)}
         config_source = kube.config_map(
@@ -238,7 +262,7 @@ class Monitoring(pulumi.ComponentResource):
             f"{name}-alertmanager",
             "alertmanager",
             labels,
-            # Alertmanager reads the token file at every notification: no restart needed.
+            # Alertmanager reads the URL and token files at every notification: no restart needed.
             [config_source, webhook.as_read_at_use()],
             kube.container(
                 "alertmanager",
@@ -254,7 +278,7 @@ class Monitoring(pulumi.ComponentResource):
                 readiness_probe=kube.http_probe("/-/ready", "http", period=5),
                 mounts=[
                     {"name": "config", "mount_path": "/etc/alertmanager/config", "read_only": True},
-                    {"name": "secrets", "mount_path": "/etc/alertmanager/secrets", "read_only": True},
+                    {"name": "secrets", "mount_path": AM_SECRETS, "read_only": True},
                     {"name": "data", "mount_path": "/alertmanager"},
                 ],
             ),
