@@ -231,3 +231,33 @@ def test_deploy_script_without_cluster_credentials_stops_with_a_hint() -> None:
         "error: KUBECONFIG_CONTENT is empty",
         "hint: add the secret KUBECONFIG to the GitHub environment 'staging' (docs/ci.md)",
     ]
+
+
+def _recorder(path: Path, name: str, log: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'#!/bin/sh\nprintf "%s\\n" "{name} $*" >> "{log}"\n')
+    path.chmod(0o755)
+
+
+def test_deploy_script_creates_the_stack_before_deploying(tmp_path: Path) -> None:
+    """A first run on a fresh state backend has no stack yet: `pulumi up --stack X` alone fails."""
+    root = tmp_path / "repo"
+    (root / ".github" / "scripts").mkdir(parents=True)
+    shutil.copy(DEPLOY_SCRIPT, root / ".github" / "scripts" / "deploy-stack.sh")
+    (root / "stacks").mkdir()
+    shutil.copy(REPO / "stacks" / "Pulumi.staging.yaml", root / "stacks")
+    log = tmp_path / "calls.log"
+    _recorder(root / ".venv" / "bin" / "platform", "platform", log)
+    _recorder(tmp_path / "bin" / "pulumi", "pulumi", log)
+    env = {
+        "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}",
+        "PULUMI_ACCESS_TOKEN": "token",
+        "KUBECONFIG_CONTENT": "apiVersion: v1\nkind: Config\n",
+    }
+    proc = run(["bash", root / ".github" / "scripts" / "deploy-stack.sh", "staging"], env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert log.read_text().splitlines() == [
+        "pulumi stack select --create staging",
+        "platform check --stack staging",
+        "platform up --stack staging --yes",
+    ]
