@@ -38,6 +38,8 @@ STACKS: tuple[str, ...] = ("dev", "staging", "prod")
 DERIVED_SUFFIXES = ("-allow-egress", "-allow-ingress", "-config", "-db", "-migrate", "-rabbitmq", "-redis")
 #: Kubernetes Service names are DNS-1035 labels: at most 63 characters.
 DNS1035_MAX = 63
+#: Suffix of the stack's second namespace, where the log shipper runs.
+LOGS_NAMESPACE_SUFFIX = "-logs"
 #: Kubernetes label values: at most 63 characters.
 LABEL_VALUE_MAX = 63
 #: The longest label value derived from a service name: the migration Job's instance label
@@ -83,6 +85,7 @@ RESERVED_NAMES = frozenset(
         # monitoring and logging
         "prometheus",
         "prometheus-config",
+        "prometheus-discovery",
         "alertmanager",
         "alertmanager-config",
         "alertmanager-webhook",
@@ -99,6 +102,8 @@ RESERVED_NAMES = frozenset(
         "registry-pull",
         "default-deny",
         "allow-dns",
+        "logs-default-deny",
+        "logs-allow-dns",
         "platform",
         "platform-quota",
         "platform-limits",
@@ -544,7 +549,18 @@ class StackConfig(Strict):
     def _namespace(cls, value: str) -> str:
         if not DNS1035.match(value) or len(value) > DNS1035_MAX:
             raise ValueError(f"'{value}' is not a valid namespace name (DNS-1035 label)")
+        if len(value) > DNS1035_MAX - len(LOGS_NAMESPACE_SUFFIX):
+            raise ValueError(
+                f"'{value}' is {len(value)} characters; at most {DNS1035_MAX - len(LOGS_NAMESPACE_SUFFIX)} "
+                f"so its logs namespace '<namespace>{LOGS_NAMESPACE_SUFFIX}' fits in 63"
+            )
         return value
+
+    @property
+    def logs_namespace(self) -> str:
+        """The namespace of the log shipper (Promtail needs a hostPath, which the restricted Pod Security
+        profile of the stack's namespace refuses)."""
+        return f"{self.namespace}{LOGS_NAMESPACE_SUFFIX}"
 
     @field_validator("domain")
     @classmethod

@@ -37,10 +37,16 @@ SMALL = Resources(
 
 
 def meta(
-    name: str, spec: PlatformSpec, labels: Mapping[str, str], annotations: Mapping[str, str] | None = None
+    name: str,
+    spec: PlatformSpec,
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str] | None = None,
+    *,
+    namespace: str | None = None,
 ) -> Dict:
-    """ObjectMeta of a namespaced object: explicit name, the stack's namespace, labels, annotations."""
-    result: Dict = {"name": name, "namespace": spec.config.namespace, "labels": dict(labels)}
+    """ObjectMeta of a namespaced object: explicit name, the stack's namespace (or *namespace*), labels,
+    annotations."""
+    result: Dict = {"name": name, "namespace": namespace or spec.config.namespace, "labels": dict(labels)}
     if annotations:
         result["annotations"] = dict(annotations)
     return result
@@ -172,9 +178,12 @@ def topology_spread(selector: Mapping[str, str]) -> list[Dict]:
     ]
 
 
-def peer(name: str, spec: PlatformSpec) -> Dict:
-    """A NetworkPolicy peer: the pods of *name* in this namespace."""
-    return {"pod_selector": {"match_labels": lbl.selector_labels(name, spec.stack)}}
+def peer(name: str, spec: PlatformSpec, namespace: str | None = None) -> Dict:
+    """A NetworkPolicy peer: the pods of *name* in the policy's namespace (or in *namespace*)."""
+    result: Dict = {"pod_selector": {"match_labels": lbl.selector_labels(name, spec.stack)}}
+    if namespace is not None:
+        result["namespace_selector"] = {"match_labels": {"kubernetes.io/metadata.name": namespace}}
+    return result
 
 
 def namespace_peer(namespace: str) -> Dict:
@@ -187,8 +196,11 @@ def ports(*numbers: int, protocol: str = "TCP") -> list[Dict]:
     return [{"port": number, "protocol": protocol} for number in numbers]
 
 
-#: Egress to the Kubernetes API server (service discovery); its address is cluster-specific.
-API_SERVER_EGRESS: Dict = {"to": [{"ip_block": {"cidr": "0.0.0.0/0"}}], "ports": ports(443, 6443)}
+def api_server_egress(spec: PlatformSpec) -> Dict:
+    """Egress to the Kubernetes API server's endpoints only (``platform:cluster.apiServer``), for
+    service discovery: NetworkPolicies see the endpoint addresses, not the ``kubernetes`` Service IP."""
+    api = spec.config.cluster.api_server
+    return {"to": [{"ip_block": {"cidr": cidr}} for cidr in api.cidrs], "ports": ports(api.port)}
 
 
 def network_policy(
@@ -201,6 +213,7 @@ def network_policy(
     ingress: Sequence[Dict] | None = None,
     egress: Sequence[Dict] | None = None,
     anywhere: bool = False,
+    namespace: str | None = None,
     opts: pulumi.ResourceOptions,
 ) -> k8s.networking.v1.NetworkPolicy:
     """A NetworkPolicy allowing exactly *ingress* (``{"from": [...], "ports": [...]}``) and *egress* rules.
@@ -231,7 +244,7 @@ def network_policy(
         ]
     body["policy_types"] = policy_types
     return k8s.networking.v1.NetworkPolicy(
-        resource_name, metadata=meta(name, spec, labels), spec=body, opts=opts
+        resource_name, metadata=meta(name, spec, labels, namespace=namespace), spec=body, opts=opts
     )
 
 
@@ -297,10 +310,12 @@ def config_map(
     labels: Mapping[str, str],
     data: Mapping[str, str],
     opts: pulumi.ResourceOptions,
+    *,
+    namespace: str | None = None,
 ) -> Source:
     """A ConfigMap; its checksum is the sha256 of its data."""
     resource = k8s.core.v1.ConfigMap(
-        resource_name, metadata=meta(name, spec, labels), data=dict(data), opts=opts
+        resource_name, metadata=meta(name, spec, labels, namespace=namespace), data=dict(data), opts=opts
     )
     return Source("ConfigMap", name, checksum(dict(data)), resource)
 
@@ -418,6 +433,7 @@ def pod_template(
     sources: Sequence[Source] = (),
     volumes: Sequence[Dict] = (),
     security: Dict | None = None,
+    pull_secret: bool = True,
     **fields: Any,
 ) -> PodTemplate:
     """A hardened pod: no service-account token, :func:`pod_security`, a ``tmp`` emptyDir, the stack's
@@ -427,7 +443,7 @@ def pod_template(
     without one raises ``ValueError``, so a change that the server reads only at boot cannot be
     forgotten by the checksum.
     """
-    pull = pull_secret_source(spec)
+    pull = pull_secret_source(spec) if pull_secret else None
     all_sources = [*sources, *([pull] if pull else [])]
     body: Dict = {
         "automount_service_account_token": False,

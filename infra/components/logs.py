@@ -31,21 +31,29 @@ class LoggingArgs:
 
 
 class Logging(pulumi.ComponentResource):
-    """Loki StatefulSet + Service ``loki``, Promtail DaemonSet + Service ``promtail`` (metrics), RBAC."""
+    """Loki StatefulSet + Service ``loki``; Promtail DaemonSet + Service ``promtail`` (metrics) in the
+    logs namespace (its hostPath is refused by the stack namespace's Pod Security level), with a Role
+    to discover the stack's pods.
+
+    Built in named parts: loki, promtail.
+    """
 
     def __init__(self, name: str, args: LoggingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:observability:Logging", name, None, opts)
-        spec = args.spec
-        stack = spec.stack
-        child = kube.child(self)
+        self._name, self._args, self._spec = name, args, args.spec
         self.loki_url = f"http://loki:{LOKI_PORT}"
+        self._loki()
+        self._promtail()
+        self.register_outputs({"loki_url": self.loki_url})
 
-        loki_labels = lbl.labels("loki", stack, "logging")
-        loki_selector = lbl.selector_labels("loki", stack)
-        loki_data = {"config.yaml": _yaml(render_loki_config(spec, data_dir="/loki", port=LOKI_PORT))}
-        loki_config = kube.config_map(
-            f"{name}-loki-config", "loki-config", spec, loki_labels, loki_data, child
-        )
+    # ------------------------------------------------------------------ loki
+    def _loki(self) -> None:
+        """Loki: StatefulSet with its volume claim, Service ``loki``, NetworkPolicy."""
+        spec, name, child = self._spec, self._name, kube.child(self)
+        labels = lbl.labels("loki", spec.stack, "logging")
+        selector = lbl.selector_labels("loki", spec.stack)
+        data = {"config.yaml": _yaml(render_loki_config(spec, data_dir="/loki", port=LOKI_PORT))}
+        config = kube.config_map(f"{name}-loki-config", "loki-config", spec, labels, data, child)
         loki = kube.container(
             "loki",
             images.image("loki"),
@@ -60,51 +68,56 @@ class Logging(pulumi.ComponentResource):
                 {"name": "data", "mount_path": "/loki"},
             ],
         )
-        loki_pod = kube.pod_template(
+        pod = kube.pod_template(
             spec,
-            loki_labels,
+            labels,
             [loki],
-            sources=[loki_config],
+            sources=[config],
             volumes=[{"name": "config", "config_map": {"name": "loki-config"}}],
         )
         k8s.apps.v1.StatefulSet(
             f"{name}-loki",
-            metadata=kube.meta("loki", spec, loki_labels, kube.checkov_skips(CKV_K8S_43=kube.SKIP_DIGEST)),
+            metadata=kube.meta("loki", spec, labels, kube.checkov_skips(CKV_K8S_43=kube.SKIP_DIGEST)),
             spec={
                 "service_name": "loki",
                 "replicas": 1,
-                "selector": {"match_labels": loki_selector},
+                "selector": {"match_labels": selector},
                 "volume_claim_templates": [
                     {
-                        "metadata": {"name": "data", "labels": loki_labels},
+                        "metadata": {"name": "data", "labels": labels},
                         "spec": {
                             "access_modes": ["ReadWriteOnce"],
                             "resources": {"requests": {"storage": spec.config.logging.storage}},
                         },
                     }
                 ],
-                "template": loki_pod.template,
+                "template": pod.template,
             },
-            opts=kube.child(self, depends_on=list(loki_pod.depends_on)),
+            opts=kube.child(self, depends_on=list(pod.depends_on)),
         )
         k8s.core.v1.Service(
             f"{name}-loki-service",
-            metadata=kube.meta("loki", spec, loki_labels),
+            metadata=kube.meta("loki", spec, labels),
             spec={
-                "selector": loki_selector,
+                "selector": selector,
                 "ports": [{"name": "http", "port": LOKI_PORT, "target_port": "http", "protocol": "TCP"}],
             },
             opts=child,
         )
+        logs = spec.config.logs_namespace
         kube.network_policy(
             f"{name}-loki-netpol",
             "loki",
             spec,
-            loki_labels,
-            {"match_labels": loki_selector},
+            labels,
+            {"match_labels": selector},
             ingress=[
                 {
-                    "from": [kube.peer(p, spec) for p in ("promtail", "grafana", "prometheus")],
+                    "from": [
+                        kube.peer("promtail", spec, namespace=logs),
+                        kube.peer("grafana", spec),
+                        kube.peer("prometheus", spec),
+                    ],
                     "ports": kube.ports(LOKI_PORT),
                 }
             ],
@@ -112,25 +125,31 @@ class Logging(pulumi.ComponentResource):
             opts=child,
         )
 
+    # ------------------------------------------------------------------ promtail
+    def _promtail(self) -> None:
+        """Promtail in the logs namespace: ships the stack namespace's pod logs to Loki."""
+        spec, name, child, args = self._spec, self._name, kube.child(self), self._args
+        stack, ns, logs = spec.stack, spec.config.namespace, spec.config.logs_namespace
         labels = lbl.labels("promtail", stack, "logging")
         selector = lbl.selector_labels("promtail", stack)
+        loki_url = f"http://loki.{ns}.svc.cluster.local:{LOKI_PORT}"
         data = {
             "promtail.yaml": _yaml(
                 render_promtail_config(
-                    spec, self.loki_url, positions_file="/run/promtail/positions.yaml", port=PROMTAIL_PORT
+                    spec, loki_url, positions_file="/run/promtail/positions.yaml", port=PROMTAIL_PORT
                 )
             )
         }
-        promtail_config = kube.config_map(
-            f"{name}-promtail-config", "promtail-config", spec, labels, data, child
+        config = kube.config_map(
+            f"{name}-promtail-config", "promtail-config", spec, labels, data, child, namespace=logs
         )
         account = k8s.core.v1.ServiceAccount(
             f"{name}-promtail-sa",
-            metadata=kube.meta("promtail", spec, labels),
+            metadata=kube.meta("promtail", spec, labels, namespace=logs),
             automount_service_account_token=False,
             opts=child,
         )
-        # Pod discovery in this namespace only: a Role, not a ClusterRole.
+        # Pod discovery in the stack's namespace only: a Role there, not a ClusterRole.
         role = k8s.rbac.v1.Role(
             f"{name}-promtail-role",
             metadata=kube.meta("promtail", spec, labels),
@@ -141,7 +160,7 @@ class Logging(pulumi.ComponentResource):
             f"{name}-promtail-binding",
             metadata=kube.meta("promtail", spec, labels),
             role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "Role", "name": "promtail"},
-            subjects=[{"kind": "ServiceAccount", "name": "promtail", "namespace": spec.config.namespace}],
+            subjects=[{"kind": "ServiceAccount", "name": "promtail", "namespace": logs}],
             opts=child,
         )
         pod_security = kube.pod_security(fs_group=None)
@@ -166,7 +185,7 @@ class Logging(pulumi.ComponentResource):
             spec,
             labels,
             [promtail],
-            sources=[promtail_config],
+            sources=[config],
             volumes=[
                 {"name": "config", "config_map": {"name": "promtail-config"}},
                 # Positions are per pod: after a restart Promtail re-reads from the start of each file
@@ -177,11 +196,15 @@ class Logging(pulumi.ComponentResource):
                 kube.service_account_token_volume("token"),
             ],
             security=pod_security,
+            # A public image; the stack's pull Secret lives in the stack's namespace.
+            pull_secret=False,
             service_account_name="promtail",
         )
         k8s.apps.v1.DaemonSet(
             f"{name}-promtail",
-            metadata=kube.meta("promtail", spec, labels, kube.checkov_skips(CKV_K8S_43=kube.SKIP_DIGEST)),
+            metadata=kube.meta(
+                "promtail", spec, labels, kube.checkov_skips(CKV_K8S_43=kube.SKIP_DIGEST), namespace=logs
+            ),
             spec={
                 "selector": {"match_labels": selector},
                 "update_strategy": {"type": "RollingUpdate", "rolling_update": {"max_unavailable": 1}},
@@ -191,7 +214,7 @@ class Logging(pulumi.ComponentResource):
         )
         k8s.core.v1.Service(
             f"{name}-promtail-service",
-            metadata=kube.meta("promtail", spec, labels),
+            metadata=kube.meta("promtail", spec, labels, namespace=logs),
             spec={
                 "selector": selector,
                 "ports": [
@@ -211,11 +234,13 @@ class Logging(pulumi.ComponentResource):
             spec,
             labels,
             {"match_labels": selector},
-            ingress=[{"from": [kube.peer("prometheus", spec)], "ports": kube.ports(PROMTAIL_PORT)}],
-            egress=[
-                {"to": [kube.peer("loki", spec)], "ports": kube.ports(LOKI_PORT)},
-                kube.API_SERVER_EGRESS,
+            ingress=[
+                {"from": [kube.peer("prometheus", spec, namespace=ns)], "ports": kube.ports(PROMTAIL_PORT)}
             ],
+            egress=[
+                {"to": [kube.peer("loki", spec, namespace=ns)], "ports": kube.ports(LOKI_PORT)},
+                kube.api_server_egress(spec),
+            ],
+            namespace=logs,
             opts=child,
         )
-        self.register_outputs({"loki_url": self.loki_url})

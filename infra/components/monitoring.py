@@ -119,6 +119,37 @@ class Monitoring(pulumi.ComponentResource):
             automount_service_account_token=False,
             opts=child,
         )
+        discovery = [
+            {
+                "api_groups": [""],
+                "resources": ["pods", "services", "endpoints"],
+                "verbs": ["get", "list", "watch"],
+            },
+            {
+                "api_groups": ["discovery.k8s.io"],
+                "resources": ["endpointslices"],
+                "verbs": ["get", "list", "watch"],
+            },
+        ]
+        # ...and in the logs namespace, for Promtail's metrics (the gateway's access-log counters).
+        logs = spec.config.logs_namespace
+        logs_role = k8s.rbac.v1.Role(
+            f"{name}-prometheus-logs-role",
+            metadata=kube.meta("prometheus-discovery", spec, labels, namespace=logs),
+            rules=discovery,
+            opts=child,
+        )
+        logs_binding = k8s.rbac.v1.RoleBinding(
+            f"{name}-prometheus-logs-binding",
+            metadata=kube.meta("prometheus-discovery", spec, labels, namespace=logs),
+            role_ref={
+                "api_group": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "prometheus-discovery",
+            },
+            subjects=[{"kind": "ServiceAccount", "name": "prometheus", "namespace": spec.config.namespace}],
+            opts=child,
+        )
         role = k8s.rbac.v1.Role(
             f"{name}-prometheus-role",
             metadata=kube.meta("prometheus", spec, labels),
@@ -194,7 +225,9 @@ class Monitoring(pulumi.ComponentResource):
                 ],
                 "template": pod.template,
             },
-            opts=kube.child(self, depends_on=[*pod.depends_on, account, role, binding]),
+            opts=kube.child(
+                self, depends_on=[*pod.depends_on, account, role, binding, logs_role, logs_binding]
+            ),
         )
         k8s.core.v1.Service(
             f"{name}-prometheus-service",
@@ -208,6 +241,7 @@ class Monitoring(pulumi.ComponentResource):
             opts=child,
         )
         targets = [(svc.name, svc.manifest.port) for svc in spec.services] + sorted(SCRAPE_PORTS.items())
+        elsewhere = {"promtail": spec.config.logs_namespace}  # the log shipper's own namespace
         kube.network_policy(
             f"{name}-prometheus-netpol",
             "prometheus",
@@ -216,7 +250,13 @@ class Monitoring(pulumi.ComponentResource):
             {"match_labels": selector},
             ingress=[{"from": [kube.peer("grafana", spec)], "ports": kube.ports(PROMETHEUS_PORT)}],
             egress=[
-                *({"to": [kube.peer(target, spec)], "ports": kube.ports(port)} for target, port in targets),
+                *(
+                    {
+                        "to": [kube.peer(target, spec, namespace=elsewhere.get(target))],
+                        "ports": kube.ports(port),
+                    }
+                    for target, port in targets
+                ),
                 {
                     "to": [
                         {
@@ -230,7 +270,7 @@ class Monitoring(pulumi.ComponentResource):
                     ],
                     "ports": kube.ports(8080),
                 },
-                kube.API_SERVER_EGRESS,
+                kube.api_server_egress(spec),
             ],
             opts=child,
         )

@@ -117,7 +117,8 @@ def test_every_image_is_pinned(rendered, stack):
 def test_every_namespace_has_default_deny(rendered, stack):
     manifests = rendered[stack].manifests
     namespaces = [m["metadata"]["name"] for m in manifests if m["kind"] == "Namespace"]
-    assert namespaces == [load_spec(stack).config.namespace]
+    config = load_spec(stack).config
+    assert namespaces == [config.namespace, config.logs_namespace]
     for ns in namespaces:
         assert any(
             m["kind"] == "NetworkPolicy"

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from infra.offline import SECRET_CONFIG_PLACEHOLDERS
+from infra.spec import load_spec
 from tests.infra.deploy.conftest import logical_name, registration
 
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
@@ -27,10 +28,14 @@ def test_every_pod_pulls_with_the_registry_secret(stacks, stack) -> None:
     assert secret["kind"] == "Secret"
     assert secret["type"] == "kubernetes.io/dockerconfigjson"
     assert secret["stringData"] == {".dockerconfigjson": "<redacted>"}
-    workloads = list(pods(rendered.manifests))
+    namespace = load_spec(stack).config.namespace
+    workloads = [(m, pod) for m, pod in pods(rendered.manifests) if m["metadata"]["namespace"] == namespace]
     assert len(workloads) > 10
     for m, pod in workloads:
         assert pod["imagePullSecrets"] == [{"name": "registry-pull"}], m["metadata"]["name"]
+    # Promtail (a public image) runs in the logs namespace, where the Secret does not exist.
+    others = [(m, pod) for m, pod in pods(rendered.manifests) if m["metadata"]["namespace"] != namespace]
+    assert [m["metadata"]["name"] for m, pod in others if "imagePullSecrets" not in pod] == ["promtail"]
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
