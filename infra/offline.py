@@ -228,6 +228,11 @@ def _sort_key(manifest: dict[str, Any]) -> tuple[str, str, str]:
     return (manifest.get("kind", ""), meta.get("namespace", ""), meta.get("name", ""))
 
 
+def sort_manifests(manifests: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Manifests sorted by (kind, namespace, name), the order every output uses."""
+    return sorted(manifests, key=_sort_key)
+
+
 def to_manifests(captured: Iterable[Captured]) -> list[dict[str, Any]]:
     """Kubernetes manifests from captured registrations, cleaned, redacted and sorted."""
     manifests = []

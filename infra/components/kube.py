@@ -6,8 +6,6 @@ to the Kubernetes camelCase names); free-form maps such as labels and ConfigMap 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,6 +16,7 @@ import pulumi_random as random
 
 from infra import credentials
 from infra import labels as lbl
+from infra.lifecycle import rules
 from infra.spec import ComputeQuantities, PlatformSpec, Resources
 
 #: UID/GID every platform container runs as: non-root and above 10000 so it never maps to a host user.
@@ -222,8 +221,8 @@ def network_policy(
     A rule with an empty ``from``/``to`` list would allow *every* peer (Kubernetes semantics), so it
     raises ``ValueError`` unless *anywhere* is passed explicitly.
     """
-    for direction, key, rules in (("ingress", "from", ingress), ("egress", "to", egress)):
-        for rule in rules or ():
+    for direction, key, given in (("ingress", "from", ingress), ("egress", "to", egress)):
+        for rule in given or ():
             if not rule[key] and not anywhere:
                 raise ValueError(
                     f"NetworkPolicy {name}: an {direction} rule with an empty '{key}' list allows every "
@@ -248,9 +247,8 @@ def network_policy(
     )
 
 
-def checksum(data: Any) -> str:
-    """sha256 of a ConfigMap's data (or of any JSON-able value): changes exactly when the content does."""
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+#: sha256 of a ConfigMap's data (or of any JSON-able value): changes exactly when the content does.
+checksum = rules.checksum
 
 
 def child(parent: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions:

@@ -47,8 +47,8 @@ def amount(resource: str, quantity: Any) -> Decimal:
 def show(resource: str, value: Decimal) -> str:
     """A number of *resource* back in Kubernetes units (``7.1`` cores, ``13.5Gi``)."""
     if resource.endswith("memory"):
-        return f"{(value / 2**30).quantize(Decimal('0.01')).normalize()}Gi"
-    return f"{value.normalize()}"
+        return f"{format((value / 2**30).quantize(Decimal('0.01')).normalize(), 'f')}Gi"
+    return format(value.normalize(), "f")
 
 
 def _surge(value: Any, replicas: int) -> int:

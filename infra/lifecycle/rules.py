@@ -29,6 +29,8 @@ Taken from the providers' own source, not from their documentation:
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -37,6 +39,12 @@ PROVIDER_VERSIONS = {
     "random": "pulumi-random 4.21.4",
     "docker": "pulumi-docker 5.2.0 (provider.go Diff, hashContext)",
 }
+
+
+def checksum(data: Any) -> str:
+    """sha256 of a JSON-able value (a ConfigMap's data): the pod-template checksum of what it reads."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
 
 #: Fields every kind is replaced for: its identity.
 METADATA_FORCE_NEW = (".metadata.name", ".metadata.namespace")

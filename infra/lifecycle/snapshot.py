@@ -105,7 +105,7 @@ class Snapshot:
         return cls(stack, resources)
 
     def to_json(self) -> dict[str, Any]:
-        return {"stack": self.stack, "resources": [asdict(r) for r in self.resources.values()]}
+        return {"stack": self.stack, "resources": [asdict(self.resources[n]) for n in sorted(self.resources)]}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Snapshot:
