@@ -91,9 +91,16 @@ class Rendered:
         return ()
 
 
-def mock_password(stack: str, name: str, length: int) -> str:
-    """The deterministic stand-in a mocked RandomPassword resolves to."""
-    digest = hashlib.sha256(f"mock-password:{stack}:{name}".encode()).hexdigest()
+def mock_password(stack: str, name: str, length: int, keepers: dict[str, Any] | None = None) -> str:
+    """The deterministic stand-in a mocked RandomPassword resolves to.
+
+    Its ``keepers`` (rotation) feed it, as they would replace the real one: a rotated password gets a
+    new value, so every Secret holding it gets a new digest (``platform diff``).
+    """
+    seed = f"mock-password:{stack}:{name}"
+    if keepers:
+        seed += ":" + json.dumps(keepers, sort_keys=True)
+    digest = hashlib.sha256(seed.encode()).hexdigest()
     return (digest * (length // len(digest) + 1))[:length]
 
 
@@ -158,7 +165,8 @@ def _make_mocks(stack: str, captured: list[Captured]) -> Any:
             captured.append(Captured(args.typ, args.name, dict(args.inputs), bool(args.custom)))
             outputs = dict(args.inputs)
             if args.typ == _PASSWORD_TYPE:
-                outputs["result"] = mock_password(stack, args.name, int(args.inputs.get("length", 32)))
+                length = int(args.inputs.get("length", 32))
+                outputs["result"] = mock_password(stack, args.name, length, args.inputs.get("keepers"))
             return f"{args.name}-id", outputs
 
         def call(self, args: Any) -> tuple[dict[str, Any], None]:

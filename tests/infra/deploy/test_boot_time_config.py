@@ -108,7 +108,7 @@ def test_every_config_map_and_secret_a_pod_reads_has_its_checksum(stacks, stack)
 def test_no_secret_value_reaches_an_annotation(stacks, stack) -> None:
     rendered = stacks[stack]
     passwords = [
-        mock_password(stack, r["name"], int(r["inputs"].get("length", 32)))
+        mock_password(stack, r["name"], int(r["inputs"].get("length", 32)), r["inputs"].get("keepers"))
         for r in rendered.resources
         if r["type"] == "random:index/randomPassword:RandomPassword"
     ]
