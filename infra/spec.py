@@ -133,7 +133,9 @@ RESERVED_DATABASES = frozenset(
 )
 
 #: Environment variables of the docs/architecture.md contract the platform sets: exact names...
-PLATFORM_ENV = frozenset({"SERVICE_NAME", "ENVIRONMENT", "CORS_ORIGINS", "DB_MAX_OVERFLOW", "SECRETS_DIR"})
+PLATFORM_ENV = frozenset(
+    {"SERVICE_NAME", "ENVIRONMENT", "CORS_ORIGINS", "DB_MAX_OVERFLOW", "SECRETS_DIR", "FORWARDED_ALLOW_IPS"}
+)
 #: ...and prefixes (``LOG_LEVEL``, ``POSTGRES_HOST``, ``DB_POOL_SIZE``, ``JWT_SECRET``...).
 PLATFORM_ENV_PREFIXES = ("LOG_", "POSTGRES_", "DB_POOL_", "REDIS_", "RABBITMQ_", "JWT_")
 #: Names that look like credentials. TOKEN and KEY only as the last word, so settings *about* tokens

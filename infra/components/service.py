@@ -11,41 +11,15 @@ import pulumi_kubernetes as k8s
 from infra import labels as lbl
 from infra.components import kube
 from infra.components.image import pinned_reference, service_image
+from infra.environment import POSTGRES_PORT, RABBITMQ_PORT, REDIS_PORT, Endpoints, service_environment
 from infra.spec import PlatformSpec, ServiceSpec
 
-#: Ports of the backing services (docs/architecture.md).
-POSTGRES_PORT = 5432
-REDIS_PORT = 6379
-RABBITMQ_PORT = 5672
-RABBITMQ_VHOST = "market"
 JWT_SECRET_NAME = "jwt-signing"
-JWT_AUDIENCE = "marketplace"
 
 
 def config_data(spec: PlatformSpec, svc: ServiceSpec) -> dict[str, str]:
-    """The ``<svc>-config`` ConfigMap: exactly the non-secret variables of docs/architecture.md."""
-    cfg = spec.config
-    needs = svc.manifest.needs
-    data = {
-        "SERVICE_NAME": svc.name,
-        "ENVIRONMENT": cfg.environment,
-        "LOG_LEVEL": "INFO",
-        "LOG_FORMAT": "json",
-        "CORS_ORIGINS": ",".join(cfg.gateway.cors_origins),
-        "JWT_ISSUER": f"https://{cfg.domain}/api/auth",
-        "JWT_AUDIENCE": JWT_AUDIENCE,
-        "SECRETS_DIR": SECRETS_DIR,
-    }
-    if needs.postgres:
-        data |= {"POSTGRES_HOST": "postgres", "POSTGRES_PORT": str(POSTGRES_PORT)}
-        data["POSTGRES_DB"] = needs.postgres.database
-    if needs.redis:
-        data |= {"REDIS_HOST": "redis", "REDIS_PORT": str(REDIS_PORT), "REDIS_DB": str(needs.redis.db)}
-    if needs.rabbitmq:
-        data |= {"RABBITMQ_HOST": "rabbitmq", "RABBITMQ_PORT": str(RABBITMQ_PORT)}
-        data["RABBITMQ_VHOST"] = RABBITMQ_VHOST
-        data["RABBITMQ_RETRY_DELAYS_MS"] = ",".join(str(d) for d in cfg.rabbitmq.retry_delays_ms)
-    return {**data, **svc.env}
+    """The ``<svc>-config`` ConfigMap: the environment contract (:mod:`infra.environment`) in-cluster."""
+    return service_environment(spec, svc, Endpoints.kubernetes(spec, SECRETS_DIR))
 
 
 #: Where every service's credentials are mounted; servicekit reads files here (``SECRETS_DIR``).

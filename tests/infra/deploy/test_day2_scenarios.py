@@ -118,9 +118,7 @@ def test_remove_a_service(repo: Path) -> None:
     assert rolling(p)["StatefulSet/redis"] == ["Secret redis-acl changed"]
     assert ops["Job/postgres-bootstrap"] == "replace (delete first)"
     assert not [
-        r
-        for r in ops
-        if r.startswith("Deployment/") and r != "Deployment/chat-svc" and r not in rolling(p)
+        r for r in ops if r.startswith("Deployment/") and r != "Deployment/chat-svc" and r not in rolling(p)
     ]
     assert p.hazards == []
 
