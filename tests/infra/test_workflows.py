@@ -261,3 +261,12 @@ def test_deploy_script_creates_the_stack_before_deploying(tmp_path: Path) -> Non
         "platform check --stack staging",
         "platform up --stack staging --yes",
     ]
+
+
+def test_pull_requests_check_the_lifecycle_against_the_base_branch() -> None:
+    job = jobs("ci.yml")["platform-check"]
+    checkout = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/checkout@"))
+    assert checkout["with"]["fetch-depth"] == 0
+    run_step = next(s for s in job["steps"] if "platform check" in s.get("run", ""))
+    assert run_step["env"]["BASE_REF"] == "${{ github.base_ref }}"
+    assert 'platform check --stack "$STACK" --base "origin/$BASE_REF"' in run_step["run"]
