@@ -65,6 +65,7 @@ class Gateway(pulumi.ComponentResource):
         self.certificate = self._certificate() if args.spec.config.tls.cluster_issuer else None
         self.deployment = self._workload()
         self._exposure()
+        self._scaling()
         self._policy()
         scheme = "https" if args.spec.config.tls.enabled else "http"
         self.url = f"{scheme}://{args.spec.config.domain}"
@@ -172,10 +173,10 @@ class Gateway(pulumi.ComponentResource):
 
     # ------------------------------------------------------------------ exposure
     def _exposure(self) -> None:
-        """Service ``gateway``, the Ingress in front of it, PDB and (when autoscaled) HPA.
+        """Service ``gateway`` and the Ingress in front of it.
 
-        They select the workload's labels themselves: a Deployment's output resolves only once it is
-        ready, and the Service and the Ingress after it would wait.
+        The Service selects the workload's labels itself: a Deployment's output resolves only once it
+        is ready, and the Service and the Ingress after it would wait.
         """
         spec = self._spec
         cfg, gw = spec.config, spec.config.gateway
@@ -226,6 +227,14 @@ class Gateway(pulumi.ComponentResource):
             spec=ingress_spec,
             opts=kube.child(self, depends_on=[self.service]),
         )
+
+    # ------------------------------------------------------------------ scaling
+    def _scaling(self) -> None:
+        """PodDisruptionBudget and (when autoscaled) HPA, on the workload's labels."""
+        spec = self._spec
+        gw = spec.config.gateway
+        meta = kube.meta("gateway", spec, self._labels)
+        child = kube.child(self)
         self.pdb = k8s.policy.v1.PodDisruptionBudget(
             f"{self._name}-pdb",
             metadata=meta,

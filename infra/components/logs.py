@@ -145,26 +145,7 @@ class Logging(pulumi.ComponentResource):
         config = kube.config_map(
             f"{name}-promtail-config", "promtail-config", spec, labels, data, child, namespace=logs
         )
-        account = k8s.core.v1.ServiceAccount(
-            f"{name}-promtail-sa",
-            metadata=kube.meta("promtail", spec, labels, namespace=logs),
-            automount_service_account_token=False,
-            opts=child,
-        )
-        # Pod discovery in the stack's namespace only: a Role there, not a ClusterRole.
-        role = k8s.rbac.v1.Role(
-            f"{name}-promtail-role",
-            metadata=kube.meta("promtail", spec, labels),
-            rules=[{"api_groups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}],
-            opts=child,
-        )
-        binding = k8s.rbac.v1.RoleBinding(
-            f"{name}-promtail-binding",
-            metadata=kube.meta("promtail", spec, labels),
-            role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "Role", "name": "promtail"},
-            subjects=[{"kind": "ServiceAccount", "name": "promtail", "namespace": logs}],
-            opts=child,
-        )
+        access = self._promtail_access(labels)
         pod_security = kube.pod_security(fs_group=None)
         pod_security["supplemental_groups"] = [args.log_reader_group]
         promtail = kube.container(
@@ -212,8 +193,41 @@ class Logging(pulumi.ComponentResource):
                 "update_strategy": {"type": "RollingUpdate", "rolling_update": {"max_unavailable": 1}},
                 "template": pod.template,
             },
-            opts=kube.child(self, depends_on=[*pod.depends_on, account, role, binding]),
+            opts=kube.child(self, depends_on=[*pod.depends_on, *access]),
         )
+        self._promtail_exposure(labels, selector)
+
+    def _promtail_access(self, labels: dict) -> list[pulumi.Resource]:
+        """ServiceAccount ``promtail`` (logs namespace) and a Role in the stack's namespace to discover
+        its pods: a Role there, not a ClusterRole."""
+        spec, name, child = self._spec, self._name, kube.child(self)
+        logs = spec.config.logs_namespace
+        account = k8s.core.v1.ServiceAccount(
+            f"{name}-promtail-sa",
+            metadata=kube.meta("promtail", spec, labels, namespace=logs),
+            automount_service_account_token=False,
+            opts=child,
+        )
+        role = k8s.rbac.v1.Role(
+            f"{name}-promtail-role",
+            metadata=kube.meta("promtail", spec, labels),
+            rules=[{"api_groups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}],
+            opts=child,
+        )
+        binding = k8s.rbac.v1.RoleBinding(
+            f"{name}-promtail-binding",
+            metadata=kube.meta("promtail", spec, labels),
+            role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "Role", "name": "promtail"},
+            subjects=[{"kind": "ServiceAccount", "name": "promtail", "namespace": logs}],
+            opts=child,
+        )
+        return [account, role, binding]
+
+    def _promtail_exposure(self, labels: dict, selector: dict) -> None:
+        """Service ``promtail`` (its metrics, the gateway's access-log counters) and its policy: in from
+        Prometheus, out to Loki and the API server only."""
+        spec, name, child = self._spec, self._name, kube.child(self)
+        ns, logs = spec.config.namespace, spec.config.logs_namespace
         k8s.core.v1.Service(
             f"{name}-promtail-service",
             metadata=kube.meta("promtail", spec, labels, namespace=logs),

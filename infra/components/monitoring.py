@@ -100,10 +100,8 @@ class Monitoring(pulumi.ComponentResource):
 
     # ------------------------------------------------------------------ prometheus
     def _prometheus(self, name: str, spec: PlatformSpec) -> None:
-        mon = spec.config.monitoring
-        stack = spec.stack
-        child = self._child
-        labels = lbl.labels("prometheus", stack, "monitoring")
+        """Prometheus: its configuration, discovery RBAC, the StatefulSet, Service and policy."""
+        labels = lbl.labels("prometheus", spec.stack, "monitoring")
         config = render_prometheus_config(
             spec,
             ScrapeTargets.for_kubernetes(spec),
@@ -112,16 +110,24 @@ class Monitoring(pulumi.ComponentResource):
         )
         data = {"prometheus.yml": _yaml(config), "rules.yml": _yaml(render_alert_rules(spec))}
         config_source = kube.config_map(
-            f"{name}-prometheus-config", "prometheus-config", spec, labels, data, child
+            f"{name}-prometheus-config", "prometheus-config", spec, labels, data, self._child
         )
-        # Discovery needs the API: a namespace-scoped Role, never a ClusterRole.
+        rbac = self._prometheus_rbac(name, spec, labels)
+        self._prometheus_server(name, spec, labels, config_source, rbac)
+        self._prometheus_exposure(name, spec, labels)
+
+    def _prometheus_rbac(self, name: str, spec: PlatformSpec, labels: dict) -> list[pulumi.Resource]:
+        """ServiceAccount ``prometheus`` and Roles to discover endpoints: in the stack's namespace
+        (``prometheus``) and in the logs namespace (``prometheus-discovery``, Promtail's metrics, the
+        gateway's access-log counters). Namespace-scoped Roles, never a ClusterRole."""
+        child = self._child
         account = k8s.core.v1.ServiceAccount(
             f"{name}-prometheus-sa",
             metadata=kube.meta("prometheus", spec, labels),
             automount_service_account_token=False,
             opts=child,
         )
-        discovery = [
+        rules = [
             {
                 "api_groups": [""],
                 "resources": ["pods", "services", "endpoints"],
@@ -133,50 +139,36 @@ class Monitoring(pulumi.ComponentResource):
                 "verbs": ["get", "list", "watch"],
             },
         ]
-        # ...and in the logs namespace, for Promtail's metrics (the gateway's access-log counters).
-        logs = spec.config.logs_namespace
-        logs_role = k8s.rbac.v1.Role(
-            f"{name}-prometheus-logs-role",
-            metadata=kube.meta("prometheus-discovery", spec, labels, namespace=logs),
-            rules=discovery,
-            opts=child,
-        )
-        logs_binding = k8s.rbac.v1.RoleBinding(
-            f"{name}-prometheus-logs-binding",
-            metadata=kube.meta("prometheus-discovery", spec, labels, namespace=logs),
-            role_ref={
-                "api_group": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": "prometheus-discovery",
-            },
-            subjects=[{"kind": "ServiceAccount", "name": "prometheus", "namespace": spec.config.namespace}],
-            opts=child,
-        )
-        role = k8s.rbac.v1.Role(
-            f"{name}-prometheus-role",
-            metadata=kube.meta("prometheus", spec, labels),
-            rules=[
-                {
-                    "api_groups": [""],
-                    "resources": ["pods", "services", "endpoints"],
-                    "verbs": ["get", "list", "watch"],
-                },
-                {
-                    "api_groups": ["discovery.k8s.io"],
-                    "resources": ["endpointslices"],
-                    "verbs": ["get", "list", "watch"],
-                },
-            ],
-            opts=child,
-        )
-        binding = k8s.rbac.v1.RoleBinding(
-            f"{name}-prometheus-binding",
-            metadata=kube.meta("prometheus", spec, labels),
-            role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "Role", "name": "prometheus"},
-            subjects=[{"kind": "ServiceAccount", "name": "prometheus", "namespace": spec.config.namespace}],
-            opts=child,
-        )
-        selector = lbl.selector_labels("prometheus", stack)
+        subjects = [{"kind": "ServiceAccount", "name": "prometheus", "namespace": spec.config.namespace}]
+        made: list[pulumi.Resource] = [account]
+        for suffix, role_name, namespace in (
+            ("", "prometheus", None),
+            ("-logs", "prometheus-discovery", spec.config.logs_namespace),
+        ):
+            made.append(
+                k8s.rbac.v1.Role(
+                    f"{name}-prometheus{suffix}-role",
+                    metadata=kube.meta(role_name, spec, labels, namespace=namespace),
+                    rules=rules,
+                    opts=child,
+                )
+            )
+            made.append(
+                k8s.rbac.v1.RoleBinding(
+                    f"{name}-prometheus{suffix}-binding",
+                    metadata=kube.meta(role_name, spec, labels, namespace=namespace),
+                    role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name},
+                    subjects=subjects,
+                    opts=child,
+                )
+            )
+        return made
+
+    def _prometheus_server(
+        self, name: str, spec: PlatformSpec, labels: dict, config: kube.Source, rbac: list[pulumi.Resource]
+    ) -> None:
+        """The StatefulSet: TSDB on a volume claim, the SA token mounted explicitly (discovery only)."""
+        mon = spec.config.monitoring
         container = kube.container(
             "prometheus",
             images.image("prometheus"),
@@ -201,12 +193,11 @@ class Monitoring(pulumi.ComponentResource):
             spec,
             labels,
             [container],
-            sources=[config_source],
+            sources=[config],
             volumes=[
                 {"name": "config", "config_map": {"name": "prometheus-config"}},
                 kube.service_account_token_volume("token"),
             ],
-            # The token is mounted explicitly as a projected volume (discovery only).
             service_account_name="prometheus",
         )
         k8s.apps.v1.StatefulSet(
@@ -215,7 +206,7 @@ class Monitoring(pulumi.ComponentResource):
             spec={
                 "service_name": "prometheus",
                 "replicas": 1,
-                "selector": {"match_labels": selector},
+                "selector": {"match_labels": lbl.selector_labels("prometheus", spec.stack)},
                 "volume_claim_templates": [
                     {
                         "metadata": {"name": "data", "labels": labels},
@@ -227,10 +218,13 @@ class Monitoring(pulumi.ComponentResource):
                 ],
                 "template": pod.template,
             },
-            opts=kube.child(
-                self, depends_on=[*pod.depends_on, account, role, binding, logs_role, logs_binding]
-            ),
+            opts=kube.child(self, depends_on=[*pod.depends_on, *rbac]),
         )
+
+    def _prometheus_exposure(self, name: str, spec: PlatformSpec, labels: dict) -> None:
+        """Service ``prometheus`` (for Grafana) and its policy: out only to its scrape targets,
+        kube-state-metrics and the API server."""
+        selector = lbl.selector_labels("prometheus", spec.stack)
         k8s.core.v1.Service(
             f"{name}-prometheus-service",
             metadata=kube.meta("prometheus", spec, labels),
@@ -240,10 +234,14 @@ class Monitoring(pulumi.ComponentResource):
                     {"name": "http", "port": PROMETHEUS_PORT, "target_port": "http", "protocol": "TCP"}
                 ],
             },
-            opts=child,
+            opts=self._child,
         )
         targets = [(svc.name, svc.manifest.port) for svc in spec.services] + sorted(SCRAPE_PORTS.items())
         elsewhere = {"promtail": spec.config.logs_namespace}  # the log shipper's own namespace
+        kube_state_metrics = {
+            "namespace_selector": {"match_labels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "pod_selector": {"match_labels": {"app.kubernetes.io/name": "kube-state-metrics"}},
+        }
         kube.network_policy(
             f"{name}-prometheus-netpol",
             "prometheus",
@@ -259,22 +257,10 @@ class Monitoring(pulumi.ComponentResource):
                     }
                     for target, port in targets
                 ),
-                {
-                    "to": [
-                        {
-                            "namespace_selector": {
-                                "match_labels": {"kubernetes.io/metadata.name": "kube-system"}
-                            },
-                            "pod_selector": {
-                                "match_labels": {"app.kubernetes.io/name": "kube-state-metrics"}
-                            },
-                        }
-                    ],
-                    "ports": kube.ports(8080),
-                },
+                {"to": [kube_state_metrics], "ports": kube.ports(8080)},
                 kube.api_server_egress(spec),
             ],
-            opts=child,
+            opts=self._child,
         )
 
     # ------------------------------------------------------------------ alertmanager
@@ -383,12 +369,19 @@ class Monitoring(pulumi.ComponentResource):
         dashboards_source = kube.config_map(
             f"{name}-grafana-dashboards", "grafana-dashboards", spec, labels, dashboards, child
         )
-        selector = lbl.selector_labels("grafana", stack)
+        self._grafana_server(name, spec, labels, [provisioning_source, dashboards_source, admin], args)
+        self._grafana_exposure(name, spec, labels)
+
+    def _grafana_server(
+        self, name: str, spec: PlatformSpec, labels: dict, sources: list[kube.Source], args: MonitoringArgs
+    ) -> None:
+        """Grafana's Deployment: provisioned datasources and dashboards, admin from its Secret's files;
+        its state is an emptyDir (everything it needs is provisioned again at start)."""
         self._deployment(
             f"{name}-grafana",
             "grafana",
             labels,
-            [provisioning_source, dashboards_source, admin],
+            sources,
             kube.container(
                 "grafana",
                 images.image("grafana"),
@@ -445,6 +438,12 @@ class Monitoring(pulumi.ComponentResource):
                 kube.empty_dir("data", args.state_size),
             ],
         )
+
+    def _grafana_exposure(self, name: str, spec: PlatformSpec, labels: dict) -> None:
+        """Service ``grafana`` and its policy: nobody in (``kubectl port-forward``), out to Prometheus
+        and Loki only."""
+        child = self._child
+        selector = lbl.selector_labels("grafana", spec.stack)
         k8s.core.v1.Service(
             f"{name}-grafana-service",
             metadata=kube.meta("grafana", spec, labels),

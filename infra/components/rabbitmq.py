@@ -73,6 +73,7 @@ class RabbitMQ(pulumi.ComponentResource):
         self._labels = lbl.labels("rabbitmq", args.spec.stack, "broker")
         self._credentials()
         self._configuration()
+        self._service()
         self._server()
         self._policies()
         self.register_outputs({"service": self.service.metadata.name, "host": "rabbitmq", "port": AMQP_PORT})
@@ -141,9 +142,9 @@ class RabbitMQ(pulumi.ComponentResource):
         self.config_map = self.config.resource
 
     # ------------------------------------------------------------------ server
-    def _server(self) -> None:
-        """Headless Service ``rabbitmq`` (AMQP + metrics) and the StatefulSet."""
-        spec, cfg, child = self._spec, self._spec.config.rabbitmq, kube.child(self)
+    def _service(self) -> None:
+        """Headless Service ``rabbitmq``: AMQP and the Prometheus plugin's metrics."""
+        spec, child = self._spec, kube.child(self)
         selector = lbl.selector_labels("rabbitmq", spec.stack)
         self.service = k8s.core.v1.Service(
             f"{self._name}-service",
@@ -163,6 +164,12 @@ class RabbitMQ(pulumi.ComponentResource):
             },
             opts=child,
         )
+
+    def _server(self) -> None:
+        """The StatefulSet: the broker imports its definitions at boot (in the checksums), plugins and
+        conf.d from ``rabbitmq-config``, data on a volume claim."""
+        spec, cfg = self._spec, self._spec.config.rabbitmq
+        selector = lbl.selector_labels("rabbitmq", spec.stack)
         diagnostics = ["rabbitmq-diagnostics", "--quiet"]
         container = kube.container(
             "rabbitmq",

@@ -53,6 +53,7 @@ class Redis(pulumi.ComponentResource):
         self._labels = lbl.labels("redis", args.spec.stack, "cache")
         self._credentials()
         self._configuration()
+        self._service()
         self._server()
         self._policies()
         self.register_outputs({"service": self.service.metadata.name, "host": "redis", "port": PORT})
@@ -129,9 +130,9 @@ class Redis(pulumi.ComponentResource):
         )
 
     # ------------------------------------------------------------------ server
-    def _server(self) -> None:
-        """Headless Service ``redis`` (redis + metrics) and the StatefulSet with the exporter sidecar."""
-        spec, cfg, child = self._spec, self._spec.config.redis, kube.child(self)
+    def _service(self) -> None:
+        """Headless Service ``redis``: the server's port and the exporter's metrics."""
+        spec, child = self._spec, kube.child(self)
         selector = lbl.selector_labels("redis", spec.stack)
         self.service = k8s.core.v1.Service(
             f"{self._name}-service",
@@ -146,6 +147,12 @@ class Redis(pulumi.ComponentResource):
             },
             opts=child,
         )
+
+    def _server(self) -> None:
+        """The StatefulSet: redis-server on redis.conf and the ACL file (both read at start, both in
+        the checksums), the exporter sidecar, a volume claim unless the stack keeps no data."""
+        spec, cfg = self._spec, self._spec.config.redis
+        selector = lbl.selector_labels("redis", spec.stack)
         volumes = [
             {"name": "config", "config_map": {"name": "redis-config"}},
             {"name": "acl", "secret": {"secret_name": "redis-acl", "default_mode": 0o440}},
