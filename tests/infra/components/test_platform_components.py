@@ -24,7 +24,7 @@ def test_namespace_has_default_deny_for_ingress_and_egress(run_mocked):
 def test_namespace_quota_comes_from_the_stack(run_mocked):
     manifests = run_mocked("prod", lambda spec: Namespace("ns", NamespaceArgs(spec=spec))).manifests
     hard = find(manifests, "ResourceQuota", "platform-quota")["spec"]["hard"]
-    assert hard["limits.cpu"] == "64"
+    assert hard["limits.cpu"] == "80"
     assert hard["requests.memory"] == "128Gi"
     assert hard["pods"] == "300"
 
