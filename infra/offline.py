@@ -13,8 +13,10 @@ What comes out:
   ``{"type", "name", "inputs"}`` records and the stack outputs, kept apart from the manifests so
   manifest consumers (schema validation, checkov, diff) only ever see Kubernetes objects.
 
-Mocked ``RandomPassword`` results are deterministic (derived from the stack and resource name) so
-reruns are identical; they never reach the output because every Secret value is redacted.
+Mocked ``RandomPassword`` results are deterministic (derived from the stack, resource name and
+``keepers``) so reruns are identical; they never reach the output because every Secret value is
+redacted. The program runs as a preview whose mocks answer only the outputs it reads (Kubernetes
+``metadata``, password ``result``, image ``imageName``/``repoDigest``).
 
 Speed (measured by ``bench/render.py``, see docs/benchmarks.md): while a render runs, the cyclic
 garbage collector is paused (the SDK allocates hundreds of thousands of short-lived objects, and each
@@ -59,8 +61,16 @@ class Captured:
     inputs: dict[str, Any]
     #: False for component resources (``platform:*``), which have no inputs of their own.
     custom: bool = True
-    #: Logical names of the resources this one explicitly depends on (``depends_on``).
+    #: Logical names of the resources this one depends on (``depends_on`` and the resources whose
+    #: outputs its inputs use).
     dependencies: tuple[str, ...] = ()
+    #: Logical name of the parent component ('' for top-level resources).
+    parent: str = ""
+    #: Logical name of the explicit provider ('' = the default provider of the package).
+    provider: str = ""
+    #: Engine options that change the plan: ``replace_with`` (logical names), ``replace_on_changes``,
+    #: ``delete_before_replace``, ``ignore_changes``.
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -83,21 +93,65 @@ class Rendered:
         return ()
 
 
-def mock_password(stack: str, name: str, length: int) -> str:
-    """The deterministic stand-in a mocked RandomPassword resolves to."""
-    digest = hashlib.sha256(f"mock-password:{stack}:{name}".encode()).hexdigest()
+def mock_password(stack: str, name: str, length: int, keepers: dict[str, Any] | None = None) -> str:
+    """The deterministic stand-in a mocked RandomPassword resolves to.
+
+    Its ``keepers`` (rotation) feed it, as they would replace the real one: a rotated password gets a
+    new value, so every Secret holding it gets a new digest (``platform diff``).
+    """
+    seed = f"mock-password:{stack}:{name}"
+    if keepers:
+        seed += ":" + json.dumps(keepers, sort_keys=True)
+    digest = hashlib.sha256(seed.encode()).hexdigest()
     return (digest * (length // len(digest) + 1))[:length]
 
 
-def _make_monitor(mocks: Any, dependencies: dict[tuple[str, str], tuple[str, ...]]) -> Any:
+def _urn_name(urn: str) -> str:
+    """The logical name at the end of a URN (``urn:pulumi:dev::platform::<type>::<name>``)."""
+    return urn.rsplit("::", 1)[-1] if urn else ""
+
+
+def _provider_name(reference: str) -> str:
+    """The provider's logical name in a provider reference (``<urn>::<id>``); '' for none."""
+    parts = reference.split("::")
+    return parts[3] if len(parts) >= 5 else ""
+
+
+@dataclass(frozen=True)
+class _Registration:
+    dependencies: tuple[str, ...]
+    parent: str
+    provider: str
+    options: dict[str, Any]
+
+
+def _registration(request: Any) -> _Registration:
+    options: dict[str, Any] = {}
+    if request.replace_with:
+        options["replace_with"] = sorted(_urn_name(urn) for urn in request.replace_with)
+    if request.replaceOnChanges:
+        options["replace_on_changes"] = sorted(request.replaceOnChanges)
+    if request.deleteBeforeReplaceDefined:
+        options["delete_before_replace"] = bool(request.deleteBeforeReplace)
+    if request.ignoreChanges:
+        options["ignore_changes"] = sorted(request.ignoreChanges)
+    return _Registration(
+        dependencies=tuple(sorted(_urn_name(urn) for urn in request.dependencies)),
+        parent=_urn_name(request.parent),
+        provider=_provider_name(request.provider),
+        options=options,
+    )
+
+
+def _make_monitor(mocks: Any, registrations: dict[tuple[str, str], _Registration]) -> Any:
     from pulumi.runtime.mocks import MockMonitor
 
     class DependencyMonitor(MockMonitor):
-        """The SDK's mock monitor, also recording each registration's explicit dependencies."""
+        """The SDK's mock monitor, also recording each registration's graph: dependencies, parent,
+        provider and the engine options that change a plan."""
 
         def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
-            names = tuple(sorted(urn.rsplit("::", 1)[-1] for urn in request.dependencies))
-            dependencies[(request.type, request.name)] = names
+            registrations[(request.type, request.name)] = _registration(request)
             return super().RegisterResource(request)
 
     return DependencyMonitor(mocks)
@@ -107,14 +161,18 @@ def _make_mocks(stack: str, captured: list[Captured]) -> Any:
     from pulumi.runtime import Mocks
 
     class CaptureMocks(Mocks):
-        """Records every registration; answers with the inputs plus deterministic computed outputs."""
+        """Records every registration; answers with the outputs the program reads (see :func:`_run`)."""
 
         def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
-            captured.append(Captured(args.typ, args.name, dict(args.inputs), bool(args.custom)))
-            outputs = dict(args.inputs)
+            inputs = args.inputs
+            captured.append(Captured(args.typ, args.name, dict(inputs), bool(args.custom)))
             if args.typ == _PASSWORD_TYPE:
-                outputs["result"] = mock_password(stack, args.name, int(args.inputs.get("length", 32)))
-            return f"{args.name}-id", outputs
+                result = mock_password(stack, args.name, int(inputs.get("length", 32)), inputs.get("keepers"))
+                return f"{args.name}-id", {"result": result}
+            if args.typ == _IMAGE_TYPE:
+                # Nothing is pushed offline: no registry digest, so references pin the content-hash tag.
+                return f"{args.name}-id", {"imageName": inputs.get("imageName"), "repoDigest": ""}
+            return f"{args.name}-id", {"metadata": inputs["metadata"]} if "metadata" in inputs else {}
 
         def call(self, args: Any) -> tuple[dict[str, Any], None]:
             return {}, None
@@ -122,12 +180,24 @@ def _make_mocks(stack: str, captured: list[Captured]) -> Any:
     return CaptureMocks()
 
 
+#: The Pulumi secrets the program reads (``pulumi config set --secret platform:<key>``). Their values
+#: never exist offline: every render sees these placeholders, marked secret, so the code paths that
+#: use them run and their output is redacted like any other secret.
+SECRET_CONFIG_PLACEHOLDERS = {
+    "registryPassword": "offline-placeholder-registry-password",
+    "alertWebhookUrl": "https://alerts.invalid/offline-placeholder",
+}
+
+
 def _engine_config(config: dict[str, Any]) -> dict[str, str]:
-    """Stack-file values as the engine passes them: strings as-is, everything else JSON."""
-    return {
+    """Stack-file values as the engine passes them: strings as-is, everything else JSON; plus the
+    placeholders of :data:`SECRET_CONFIG_PLACEHOLDERS`."""
+    values = {
         f"{PROJECT}:{key}": value if isinstance(value, str) else json.dumps(value)
         for key, value in config.items()
     }
+    values |= {f"{PROJECT}:{key}": value for key, value in SECRET_CONFIG_PLACEHOLDERS.items()}
+    return values
 
 
 def _is_secret(value: Any) -> bool:
@@ -171,6 +241,11 @@ def _sort_key(manifest: dict[str, Any]) -> tuple[str, str, str]:
     return (manifest.get("kind", ""), meta.get("namespace", ""), meta.get("name", ""))
 
 
+def sort_manifests(manifests: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Manifests sorted by (kind, namespace, name), the order every output uses."""
+    return sorted(manifests, key=_sort_key)
+
+
 def to_manifests(captured: Iterable[Captured]) -> list[dict[str, Any]]:
     """Kubernetes manifests from captured registrations, cleaned, redacted and sorted."""
     manifests = []
@@ -201,11 +276,17 @@ def _run(stack: str, root: Path, program: Callable[[], None] | None) -> Rendered
     from pulumi.runtime.sync_await import _sync_await
 
     captured: list[Captured] = []
-    dependencies: dict[tuple[str, str], tuple[str, ...]] = {}
+    registrations: dict[tuple[str, str], _Registration] = {}
     ROOT.set(None)
-    set_all_config(_engine_config(config_from_stack_file(stack_file(root, stack))), [])
+    set_all_config(
+        _engine_config(config_from_stack_file(stack_file(root, stack))),
+        [f"{PROJECT}:{key}" for key in SECRET_CONFIG_PLACEHOLDERS],
+    )
     mocks = _make_mocks(stack, captured)
-    set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=_make_monitor(mocks, dependencies))
+    # A preview: the SDK then leaves the outputs the mocks do not answer unknown instead of translating
+    # every input back into typed outputs (a sixth of a large render); the program reads only metadata,
+    # password results and image references, which the mocks answer. What it registers is the same.
+    set_mocks(mocks, project=PROJECT, stack=stack, preview=True, monitor=_make_monitor(mocks, registrations))
     SETTINGS.outputs.clear()
 
     def default_program() -> None:
@@ -220,7 +301,12 @@ def _run(stack: str, root: Path, program: Callable[[], None] | None) -> Rendered
         resolved = _sync_await(output.future())
         outputs[key] = REDACTED if _sync_await(output.is_secret()) else _clean(resolved)
     for res in captured:
-        res.dependencies = dependencies.get((res.type, res.name), ())
+        registration = registrations.get((res.type, res.name))
+        if registration is not None:
+            res.dependencies = registration.dependencies
+            res.parent = registration.parent
+            res.provider = registration.provider
+            res.options = registration.options
     return Rendered(to_manifests(captured), _other_resources(captured), outputs, captured)
 
 

@@ -7,13 +7,22 @@ Every failure is a :class:`SpecError` naming the file, the field and a hint.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from infra.errors import SpecError
 from infra.labels import instance
@@ -29,6 +38,8 @@ STACKS: tuple[str, ...] = ("dev", "staging", "prod")
 DERIVED_SUFFIXES = ("-allow-egress", "-allow-ingress", "-config", "-db", "-migrate", "-rabbitmq", "-redis")
 #: Kubernetes Service names are DNS-1035 labels: at most 63 characters.
 DNS1035_MAX = 63
+#: Suffix of the stack's second namespace, where the log shipper runs.
+LOGS_NAMESPACE_SUFFIX = "-logs"
 #: Kubernetes label values: at most 63 characters.
 LABEL_VALUE_MAX = 63
 #: The longest label value derived from a service name: the migration Job's instance label
@@ -69,10 +80,12 @@ RESERVED_NAMES = frozenset(
         # gateway
         "gateway",
         "gateway-config",
+        "gateway-tls",
         "nginx",
         # monitoring and logging
         "prometheus",
         "prometheus-config",
+        "prometheus-discovery",
         "alertmanager",
         "alertmanager-config",
         "alertmanager-webhook",
@@ -86,8 +99,11 @@ RESERVED_NAMES = frozenset(
         "promtail-config",
         # namespace-wide objects
         "jwt-signing",
+        "registry-pull",
         "default-deny",
         "allow-dns",
+        "logs-default-deny",
+        "logs-allow-dns",
         "platform",
         "platform-quota",
         "platform-limits",
@@ -117,7 +133,9 @@ RESERVED_DATABASES = frozenset(
 )
 
 #: Environment variables of the docs/architecture.md contract the platform sets: exact names...
-PLATFORM_ENV = frozenset({"SERVICE_NAME", "ENVIRONMENT", "CORS_ORIGINS", "DB_MAX_OVERFLOW", "SECRETS_DIR"})
+PLATFORM_ENV = frozenset(
+    {"SERVICE_NAME", "ENVIRONMENT", "CORS_ORIGINS", "DB_MAX_OVERFLOW", "SECRETS_DIR", "FORWARDED_ALLOW_IPS"}
+)
 #: ...and prefixes (``LOG_LEVEL``, ``POSTGRES_HOST``, ``DB_POOL_SIZE``, ``JWT_SECRET``...).
 PLATFORM_ENV_PREFIXES = ("LOG_", "POSTGRES_", "DB_POOL_", "REDIS_", "RABBITMQ_", "JWT_")
 #: Names that look like credentials. TOKEN and KEY only as the last word, so settings *about* tokens
@@ -367,6 +385,12 @@ class GatewayConfig(Strict):
     body_limit: Annotated[str, Field(pattern=r"^[0-9]+[km]$")] = Field("1m", alias="bodyLimit")
     cors_origins: list[str] = Field([], alias="corsOrigins")
     ingress_class: str = Field("nginx", alias="ingressClass")
+    ingress_await: bool = Field(
+        True,
+        alias="ingressAwait",
+        description="wait until the Ingress controller publishes the Ingress's address; false sets "
+        "pulumi.com/skipAwait (for controllers that publish no status, where `up` would hang)",
+    )
     ingress_namespace: str = Field(
         "ingress-nginx",
         alias="ingressNamespace",
@@ -452,6 +476,46 @@ class Quota(Strict):
     pods: Annotated[int, Field(ge=1)] = 100
 
 
+def _cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError:
+        raise ValueError(
+            f"'{value}' is not a network like '10.0.0.1/32' (address/prefix, host bits zero)"
+        ) from None
+
+
+Cidr = Annotated[str, AfterValidator(_cidr)]
+
+
+class ApiServer(Strict):
+    """The Kubernetes API server's endpoints (``kubectl get endpoints kubernetes -n default``): the only
+    address Prometheus and Promtail may reach outside the namespace, for service discovery."""
+
+    cidrs: list[Cidr] = Field(min_length=1, description="its endpoint addresses, e.g. [10.0.0.1/32]")
+    port: Annotated[int, Field(ge=1, le=65535)] = Field(6443, description="its endpoint port")
+
+
+class ClusterConfig(Strict):
+    """The cluster the stack deploys to: ``pulumi up`` never uses whatever kubeconfig context is current.
+
+    staging and prod must name a context (or a kubeconfig file); dev may leave both unset and deploy
+    to the current context.
+    """
+
+    context: str | None = Field(None, description="kubeconfig context of the stack's cluster")
+    kubeconfig: str | None = Field(
+        None, description="path of a kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"
+    )
+    api_server: ApiServer = Field(ApiServer(cidrs=["10.0.0.1/32"]), alias="apiServer")
+    pod_cidr: Cidr = Field(
+        "10.244.0.0/16",
+        alias="podCidr",
+        description="the cluster's pod network: services trust X-Forwarded-For only from a peer in it, and "
+        "their NetworkPolicy lets only the gateway (and Prometheus) in",
+    )
+
+
 class StackConfig(Strict):
     """The ``platform:*`` keys of ``stacks/Pulumi.<stack>.yaml`` (without the prefix)."""
 
@@ -468,6 +532,18 @@ class StackConfig(Strict):
     monitoring: MonitoringConfig = MonitoringConfig()
     logging: LoggingConfig = LoggingConfig()
     quota: Quota = Quota()
+    cluster: ClusterConfig = ClusterConfig()
+    registry_username: str | None = Field(
+        None,
+        alias="registryUsername",
+        description="user for platform:registry; its password is the Pulumi secret "
+        "platform:registryPassword, delivered to every pod as the image pull Secret 'registry-pull'",
+    )
+    rotation: dict[str, Annotated[int, Field(ge=0)]] = Field(
+        {},
+        description="credential -> generation (e.g. postgres/auth-svc: 1); raising a generation replaces "
+        "that password and rolls everything that holds it (docs/deploy.md, 'Rotating a password')",
+    )
     services: dict[str, ServiceOverrides] = {}
 
     @field_validator("namespace")
@@ -475,7 +551,18 @@ class StackConfig(Strict):
     def _namespace(cls, value: str) -> str:
         if not DNS1035.match(value) or len(value) > DNS1035_MAX:
             raise ValueError(f"'{value}' is not a valid namespace name (DNS-1035 label)")
+        if len(value) > DNS1035_MAX - len(LOGS_NAMESPACE_SUFFIX):
+            raise ValueError(
+                f"'{value}' is {len(value)} characters; at most {DNS1035_MAX - len(LOGS_NAMESPACE_SUFFIX)} "
+                f"so its logs namespace '<namespace>{LOGS_NAMESPACE_SUFFIX}' fits in 63"
+            )
         return value
+
+    @property
+    def logs_namespace(self) -> str:
+        """The namespace of the log shipper (Promtail needs a hostPath, which the restricted Pod Security
+        profile of the stack's namespace refuses)."""
+        return f"{self.namespace}{LOGS_NAMESPACE_SUFFIX}"
 
     @field_validator("domain")
     @classmethod
@@ -673,6 +760,7 @@ def load_spec(stack: str, root: Path = REPO_ROOT, config: dict[str, Any] | None 
             )
         config = config_from_stack_file(file)
     stack_config = parse_config(file, config)
+    check_cluster(file, stack_config)
     manifests = [load_manifest(f) for f in sorted((root / "services").glob("*/service.yaml"))]
     services = tuple(
         ServiceSpec(
@@ -685,6 +773,33 @@ def load_spec(stack: str, root: Path = REPO_ROOT, config: dict[str, Any] | None 
     spec = PlatformSpec(stack=stack, config=stack_config, services=services)
     cross_check(spec, file, root)
     return spec
+
+
+def check_cluster(file: Path, config: StackConfig) -> None:
+    """staging and prod name their cluster: never deploy to whatever kubeconfig context is current."""
+    cluster = config.cluster
+    if config.environment != "dev" and not (cluster.context or cluster.kubeconfig):
+        raise SpecError(
+            f"{_rel(file)}: platform:cluster.context: a {config.environment} stack must name its cluster",
+            hint="set platform:cluster.context (a kubeconfig context) or platform:cluster.kubeconfig; "
+            "without either, pulumi would deploy to whatever context is current",
+            file=file,
+            field="platform:cluster.context",
+        )
+
+
+def _check_rotation(spec: PlatformSpec, stack_path: Path) -> None:
+    from infra.credentials import credential_names
+
+    known = credential_names(spec)
+    for name in spec.config.rotation:
+        if name not in known:
+            raise SpecError(
+                f"{_rel(stack_path)}: platform:rotation.{name}: no credential called '{name}'",
+                hint=f"credentials of this stack: {', '.join(known)}",
+                file=stack_path,
+                field=f"platform:rotation.{name}",
+            )
 
 
 def _routes_overlap(a: str, b: str) -> bool:
@@ -739,6 +854,7 @@ def cross_check(spec: PlatformSpec, stack_path: Path, root: Path) -> None:
                     field="needs.postgres.database",
                 )
             seen_dbs[pg.database] = svc.name
+    _check_rotation(spec, stack_path)
     published = spec.publishers
     for svc in spec.services:
         rabbit = svc.manifest.needs.rabbitmq

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Deploy one stack from CI: `platform check`, then `platform up --yes` (the real Pulumi CLI).
+# Deploy one stack from CI: select (or create) the stack, `platform check`, then `platform up --yes`
+# (the real Pulumi CLI).
 #
 # Usage: .github/scripts/deploy-stack.sh <stack>
 #
@@ -53,6 +54,8 @@ unset REGISTRY_PASSWORD
 if [ -n "${PULUMI_ORG:-}" ]; then
     pulumi org set-default "$PULUMI_ORG"
 fi
+# The first run on a fresh state backend has no stack yet; `pulumi up --stack` alone would fail.
+pulumi stack select --create "$stack"
 
 "$platform" check --stack "$stack"
 "$platform" up --stack "$stack" --yes

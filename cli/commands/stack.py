@@ -136,17 +136,49 @@ def check(
     stack: StackOption,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     skip_checkov: Annotated[bool, typer.Option("--skip-checkov", help="Do not run checkov.")] = False,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base",
+            help="Git ref to compare with (e.g. origin/main): also fail when the change would replace a "
+            "data store or change a volume claim.",
+        ),
+    ] = None,
+    allow_replace: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-replace",
+            help="KIND/NAME whose replacement or volume-claim change is intended (after following "
+            "docs/runbooks.md, 'Growing a data store's volume'); repeatable.",
+        ),
+    ] = None,
 ) -> None:
-    """Check a stack's manifests: strict schema, checkov policies and reference integrity."""
+    """Check a stack: strict schema, checkov policies, reference integrity and lifecycle rules."""
     from infra.check import externals_for, run_checks
     from infra.repo import find_root
     from infra.spec import load_spec
 
     root = find_root()
     spec = load_spec(stack, root)
-    from infra.offline import render_stack
+    if allow_replace and base is None:
+        raise UsageError(
+            "--allow-replace only applies with --base", hint="pass --base REF (e.g. origin/main)"
+        )
+    from infra.lifecycle.snapshot import Snapshot
+    from infra.offline import render
 
-    manifests = render_stack(stack, root, freeze=process.short_lived)
+    plan = None
+    if base is None:
+        rendered = render(stack, root, freeze=process.short_lived)
+        snapshot, manifests = Snapshot.from_rendered(stack, rendered), rendered.manifests
+    else:
+        from infra.fork import render_both
+        from infra.lifecycle.plan import plan as plan_change
+        from infra.offline import sort_manifests
+
+        old, snapshot = render_both(root, base, stack, freeze=process.short_lived)
+        manifests = sort_manifests(snapshot.manifests())
+        plan = plan_change(old, snapshot, base)
     report = run_checks(
         stack,
         manifests,
@@ -154,6 +186,9 @@ def check(
         externals=externals_for(spec),
         root=root,
         checkov=not skip_checkov,
+        snapshot=snapshot,
+        plan=plan,
+        allow_replace=tuple(allow_replace or ()),
     )
     if as_json:
         result_json(report.to_dict())
@@ -174,7 +209,8 @@ def diff(
         DiffFormat.text
     ),
 ) -> None:
-    """Show which Kubernetes objects change between a git ref and the working tree."""
+    """Show what `pulumi up` would do to a stack going from a git ref to the working tree: create,
+    update, replace or delete, what forces a replacement, which workloads roll and why; hazards first."""
     from infra import diff as stack_diff
     from infra.repo import find_root
     from infra.spec import load_spec
@@ -183,7 +219,7 @@ def diff(
     load_spec(stack, root)
     outcome = stack_diff.diff_stack(stack, root, base, freeze=process.short_lived)
     if fmt is DiffFormat.json:
-        result_json(outcome.to_dict())
+        result_json(stack_diff.format_json(outcome))
     elif fmt is DiffFormat.markdown:
         result(stack_diff.format_markdown(outcome))
     else:

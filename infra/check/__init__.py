@@ -1,6 +1,7 @@
-"""``platform check``: strict schema, checkov and reference integrity over a stack's manifests.
+"""``platform check``: strict schema, checkov, reference integrity and lifecycle rules over a stack.
 
-Schema and integrity run in-process while checkov (a separate venv) runs once in a subprocess.
+Schema, integrity and lifecycle run in-process while checkov (a separate venv) runs once in a
+subprocess.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from infra.check.report import Finding, Report, Section, Skipped
 from infra.check.schema import validate_schemas
 
 if TYPE_CHECKING:
+    from infra.lifecycle.plan import Plan
+    from infra.lifecycle.snapshot import Snapshot
     from infra.spec import PlatformSpec
 
 __all__ = ["Externals", "Finding", "Report", "Section", "Skipped", "externals_for", "run_checks"]
@@ -38,8 +41,15 @@ def run_checks(
     externals: Externals,
     root: Path,
     checkov: bool = True,
+    snapshot: Snapshot | None = None,
+    plan: Plan | None = None,
+    allow_replace: tuple[str, ...] = (),
 ) -> Report:
-    """Run every check; checkov (if enabled) runs concurrently with the in-process checks."""
+    """Run every check; checkov (if enabled) runs concurrently with the in-process checks.
+
+    The lifecycle rules need the resource graph (*snapshot*); with *plan* (a base to compare with)
+    they also refuse replacing a data store or changing a volume claim, except for *allow_replace*.
+    """
     run = None
     if checkov:
         from infra.check.checkov import start_checkov
@@ -48,6 +58,14 @@ def run_checks(
     try:
         schema = validate_schemas(manifests, kubernetes_version)
         integrity = check_integrity(manifests, externals)
+        if snapshot is not None:
+            from infra.check.lifecycle import check_lifecycle
+
+            lifecycle = check_lifecycle(
+                snapshot, externals, root=root, plan=plan, allow_replace=allow_replace
+            )
+        else:
+            lifecycle = Section("lifecycle", "Lifecycle", ran=False, note="no resource graph given")
     except BaseException:
         if run is not None:
             run.process.kill()
@@ -59,4 +77,4 @@ def run_checks(
         checkov_section = Section(
             "checkov", "Checkov (framework kubernetes)", ran=False, note="--skip-checkov"
         )
-    return Report(stack, len(manifests), [schema, checkov_section, integrity])
+    return Report(stack, len(manifests), [schema, checkov_section, integrity, lifecycle])

@@ -3,6 +3,10 @@
 kubernetes-validate's own ``validate()`` re-reads the 1.2 MB definitions file for every object; this
 module uses the same schema files (strict variant: unknown fields are errors) but builds each
 validator once, so a whole stack validates in well under a second.
+
+Custom resources kubernetes-validate does not know are validated against their CRD's own models where
+a package ships them: cert-manager's ``Certificate`` with ``cloudcoil-models-cert-manager`` (pydantic
+models generated from cert-manager's CRDs), turned into a JSON Schema that refuses unknown fields.
 """
 
 from __future__ import annotations
@@ -42,12 +46,37 @@ def _registry(folder: str) -> Any:
     return Resource.from_contents(defs) @ Registry()
 
 
+def _strict(schema: Any) -> Any:
+    """*schema* with ``additionalProperties: false`` on every object that lists its properties."""
+    if isinstance(schema, dict):
+        result = {key: _strict(value) for key, value in schema.items()}
+        if "properties" in result and "additionalProperties" not in result:
+            result["additionalProperties"] = False
+        return result
+    if isinstance(schema, list):
+        return [_strict(item) for item in schema]
+    return schema
+
+
+def _cert_manager_certificate() -> Any:
+    from cloudcoil.models.cert_manager.v1 import Certificate
+
+    return Certificate.model_json_schema(by_alias=True)
+
+
+#: Custom resources validated from their CRD's models: (apiVersion, kind) -> JSON Schema factory.
+CUSTOM_RESOURCES = {("cert-manager.io/v1", "Certificate"): _cert_manager_certificate}
+
+
 @lru_cache(maxsize=256)
 def _validator(folder: str, kind_: str, api_version: str) -> Any | None:
     """A cached Draft 2020-12 validator for one kind, or None when no schema exists for it."""
     import jsonschema
     from kubernetes_validate import utils
 
+    custom = CUSTOM_RESOURCES.get((api_version, kind_))
+    if custom is not None:
+        return jsonschema.Draft202012Validator(_strict(custom()))
     api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
     try:
         schema = utils.schema_contents(f"kubernetes-json-schema/{folder}/{kind_.lower()}-{api}.json", folder)

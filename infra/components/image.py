@@ -1,7 +1,12 @@
 """Service images: built from ``services/<name>/Dockerfile`` and pushed by pulumi_docker.
 
-The tag is a content hash of the service folder and ``libs/servicekit`` (everything the Dockerfile
-copies), so an unchanged service keeps its tag and a changed one always gets a new one.
+The build context is the repository root (the Dockerfile copies ``libs/servicekit``), cut down by
+``services/<name>/Dockerfile.dockerignore`` to the service's own folder and ``libs/servicekit``:
+pulumi-docker (5.2.0, ``hashContext``) hashes every file of the context into the image's
+``contextDigest``, so without it any change anywhere (docs, ``.git``, ``.venv``) rebuilt every image,
+re-ran every migration and rolled every service. Docker (BuildKit) and pulumi-docker both prefer a
+``<Dockerfile>.dockerignore`` to a root ``.dockerignore``. The tag is a content hash of exactly the same
+files, so an unchanged service keeps its tag and a changed one always gets a new one.
 """
 
 from __future__ import annotations
@@ -34,6 +39,25 @@ SERVICEKIT = Path("libs") / "servicekit"
 PLATFORM = "linux/amd64"
 
 
+def image_inputs(service: str) -> list[Path]:
+    """The folders (relative to the repository root) an image of *service* is built from."""
+    return [Path("services") / service, SERVICEKIT]
+
+
+def dockerignore_text(service: str) -> str:
+    """``services/<service>/Dockerfile.dockerignore``: everything but :func:`image_inputs`, minus caches."""
+    lines = [
+        "# Generated from infra/components/image.py (dockerignore_text); `platform check` compares.",
+        "# The build context is the repository root: only this service and libs/servicekit reach it,",
+        "# so a change anywhere else neither rebuilds the image nor changes its tag.",
+        "*",
+        *(f"!{folder.as_posix()}" for folder in image_inputs(service)),
+        *(f"**/{part}" for part in sorted(IGNORED_PARTS)),
+        *(f"**/*{suffix}" for suffix in IGNORED_SUFFIXES),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def _files(folder: Path) -> list[Path]:
     return sorted(
         path
@@ -43,15 +67,19 @@ def _files(folder: Path) -> list[Path]:
     )
 
 
+def image_files(root: Path, service: str) -> list[Path]:
+    """Every file of *service*'s build context under *root* (what the Dockerfile.dockerignore keeps)."""
+    return [path for folder in image_inputs(service) for path in _files(root / folder)]
+
+
 def content_tag(root: Path, service_dir: Path, length: int = 12) -> str:
-    """Deterministic tag: sha256 over relative path + bytes of every file the image is built from."""
+    """Deterministic tag: sha256 over relative path + bytes of every file of the build context."""
     digest = hashlib.sha256()
-    for folder in (service_dir, root / SERVICEKIT):
-        for path in _files(folder):
-            digest.update(path.relative_to(root).as_posix().encode())
-            digest.update(b"\0")
-            digest.update(path.read_bytes())
-            digest.update(b"\0")
+    for path in image_files(root, service_dir.name):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
     return digest.hexdigest()[:length]
 
 

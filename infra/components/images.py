@@ -13,7 +13,7 @@ IMAGES: dict[str, str] = {
     "redis-exporter": "docker.io/oliver006/redis_exporter:v1.62.0",
     "gateway": "docker.io/nginxinc/nginx-unprivileged:1.27.1-alpine",
     "prometheus": "docker.io/prom/prometheus:v2.54.1",
-    "alertmanager": "docker.io/prom/alertmanager:v0.27.0",
+    "alertmanager": "docker.io/prom/alertmanager:v0.28.1",  # url_file (0.26+), fixed in 0.28.0
     "grafana": "docker.io/grafana/grafana:11.2.0",
     "loki": "docker.io/grafana/loki:3.1.1",
     "promtail": "docker.io/grafana/promtail:3.1.1",

@@ -6,15 +6,17 @@ to the Kubernetes camelCase names); free-form maps such as labels and ConfigMap 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
+from infra import credentials
 from infra import labels as lbl
+from infra.lifecycle import rules
 from infra.spec import ComputeQuantities, PlatformSpec, Resources
 
 #: UID/GID every platform container runs as: non-root and above 10000 so it never maps to a host user.
@@ -34,10 +36,16 @@ SMALL = Resources(
 
 
 def meta(
-    name: str, spec: PlatformSpec, labels: Mapping[str, str], annotations: Mapping[str, str] | None = None
+    name: str,
+    spec: PlatformSpec,
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str] | None = None,
+    *,
+    namespace: str | None = None,
 ) -> Dict:
-    """ObjectMeta of a namespaced object: explicit name, the stack's namespace, labels, annotations."""
-    result: Dict = {"name": name, "namespace": spec.config.namespace, "labels": dict(labels)}
+    """ObjectMeta of a namespaced object: explicit name, the stack's namespace (or *namespace*), labels,
+    annotations."""
+    result: Dict = {"name": name, "namespace": namespace or spec.config.namespace, "labels": dict(labels)}
     if annotations:
         result["annotations"] = dict(annotations)
     return result
@@ -169,9 +177,12 @@ def topology_spread(selector: Mapping[str, str]) -> list[Dict]:
     ]
 
 
-def peer(name: str, spec: PlatformSpec) -> Dict:
-    """A NetworkPolicy peer: the pods of *name* in this namespace."""
-    return {"pod_selector": {"match_labels": lbl.selector_labels(name, spec.stack)}}
+def peer(name: str, spec: PlatformSpec, namespace: str | None = None) -> Dict:
+    """A NetworkPolicy peer: the pods of *name* in the policy's namespace (or in *namespace*)."""
+    result: Dict = {"pod_selector": {"match_labels": lbl.selector_labels(name, spec.stack)}}
+    if namespace is not None:
+        result["namespace_selector"] = {"match_labels": {"kubernetes.io/metadata.name": namespace}}
+    return result
 
 
 def namespace_peer(namespace: str) -> Dict:
@@ -184,8 +195,11 @@ def ports(*numbers: int, protocol: str = "TCP") -> list[Dict]:
     return [{"port": number, "protocol": protocol} for number in numbers]
 
 
-#: Egress to the Kubernetes API server (service discovery); its address is cluster-specific.
-API_SERVER_EGRESS: Dict = {"to": [{"ip_block": {"cidr": "0.0.0.0/0"}}], "ports": ports(443, 6443)}
+def api_server_egress(spec: PlatformSpec) -> Dict:
+    """Egress to the Kubernetes API server's endpoints only (``platform:cluster.apiServer``), for
+    service discovery: NetworkPolicies see the endpoint addresses, not the ``kubernetes`` Service IP."""
+    api = spec.config.cluster.api_server
+    return {"to": [{"ip_block": {"cidr": cidr}} for cidr in api.cidrs], "ports": ports(api.port)}
 
 
 def network_policy(
@@ -198,6 +212,7 @@ def network_policy(
     ingress: Sequence[Dict] | None = None,
     egress: Sequence[Dict] | None = None,
     anywhere: bool = False,
+    namespace: str | None = None,
     opts: pulumi.ResourceOptions,
 ) -> k8s.networking.v1.NetworkPolicy:
     """A NetworkPolicy allowing exactly *ingress* (``{"from": [...], "ports": [...]}``) and *egress* rules.
@@ -206,8 +221,8 @@ def network_policy(
     A rule with an empty ``from``/``to`` list would allow *every* peer (Kubernetes semantics), so it
     raises ``ValueError`` unless *anywhere* is passed explicitly.
     """
-    for direction, key, rules in (("ingress", "from", ingress), ("egress", "to", egress)):
-        for rule in rules or ():
+    for direction, key, given in (("ingress", "from", ingress), ("egress", "to", egress)):
+        for rule in given or ():
             if not rule[key] and not anywhere:
                 raise ValueError(
                     f"NetworkPolicy {name}: an {direction} rule with an empty '{key}' list allows every "
@@ -228,15 +243,238 @@ def network_policy(
         ]
     body["policy_types"] = policy_types
     return k8s.networking.v1.NetworkPolicy(
-        resource_name, metadata=meta(name, spec, labels), spec=body, opts=opts
+        resource_name, metadata=meta(name, spec, labels, namespace=namespace), spec=body, opts=opts
     )
 
 
-def checksum(data: Mapping[str, Any]) -> str:
-    """sha256 of a config map's content: a pod-template annotation that rolls pods when it changes."""
-    return hashlib.sha256(json.dumps(dict(data), sort_keys=True).encode()).hexdigest()
+#: sha256 of a ConfigMap's data (or of any JSON-able value): changes exactly when the content does.
+checksum = rules.checksum
 
 
 def child(parent: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions:
     """Options for a child resource of a component."""
     return pulumi.ResourceOptions(parent=parent, **kwargs)
+
+
+def password(
+    spec: PlatformSpec, credential: str, resource_name: str, opts: pulumi.ResourceOptions, length: int = 32
+) -> random.RandomPassword:
+    """A generated password ([A-Za-z0-9]) for *credential* (:mod:`infra.credentials`); raising its
+    generation in ``platform:rotation`` replaces it (``keepers``)."""
+    return random.RandomPassword(
+        resource_name,
+        length=length,
+        special=False,
+        keepers=credentials.keepers(spec, credential),
+        opts=opts,
+    )
+
+
+# ---------------------------------------------------------------- what pods read: ConfigMaps and Secrets
+
+#: Pod-template annotation prefix: ``checksum/<object name>`` for every ConfigMap/Secret a pod mounts.
+CHECKSUM_PREFIX = "checksum/"
+#: Annotation on every Secret the program creates: the checksum of its (non-secret) content version.
+CONTENT_CHECKSUM = "checksum/content"
+#: Checksum value of an object the server reads on every use (a token file, image pull credentials):
+#: a change needs no restart, so it does not roll the pods.
+READ_AT_USE = "read-at-use"
+#: Checksum value of an object created outside the program (the operator's TLS Secret): its changes
+#: cannot be seen here; the runbook restarts the pods (docs/deploy.md).
+EXTERNAL = "external"
+#: Objects Kubernetes publishes into every namespace (the API server's CA bundle).
+BUILTIN = frozenset({"kube-root-ca.crt"})
+
+
+@dataclass(frozen=True)
+class Source:
+    """A ConfigMap or Secret as a pod reads it: its name, a checksum of what the pod reads, and the
+    resource that produces it (the workload depends on it)."""
+
+    kind: Literal["ConfigMap", "Secret"]
+    name: str
+    checksum: str
+    resource: pulumi.Resource | None = None
+
+    def as_read_at_use(self) -> Source:
+        """The same object for a server that reads it on every use (no restart needed)."""
+        return Source(self.kind, self.name, READ_AT_USE, self.resource)
+
+
+def config_map(
+    resource_name: str,
+    name: str,
+    spec: PlatformSpec,
+    labels: Mapping[str, str],
+    data: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+    *,
+    namespace: str | None = None,
+) -> Source:
+    """A ConfigMap; its checksum is the sha256 of its data."""
+    resource = k8s.core.v1.ConfigMap(
+        resource_name, metadata=meta(name, spec, labels, namespace=namespace), data=dict(data), opts=opts
+    )
+    return Source("ConfigMap", name, checksum(dict(data)), resource)
+
+
+def secret(
+    resource_name: str,
+    name: str,
+    spec: PlatformSpec,
+    labels: Mapping[str, str],
+    string_data: Mapping[str, pulumi.Input[str]],
+    *,
+    version: str,
+    opts: pulumi.ResourceOptions,
+    type_: str = "Opaque",
+) -> Source:
+    """A Secret. *version* is a non-secret description of everything its content is made of (users,
+    rules, key names, the rotation generation of each credential in it): its checksum stands in for
+    the content's, so no secret value ever reaches an annotation."""
+    digest = checksum({"type": type_, "keys": sorted(string_data), "version": version})
+    resource = k8s.core.v1.Secret(
+        resource_name,
+        metadata=meta(name, spec, labels, {CONTENT_CHECKSUM: digest}),
+        type=type_,
+        string_data=dict(string_data),
+        opts=opts,
+    )
+    return Source("Secret", name, digest, resource)
+
+
+def external_secret(name: str, resource: pulumi.Resource | None = None, content: Any = None) -> Source:
+    """A Secret the program does not write: issued from *resource* (a cert-manager Certificate, whose
+    spec is *content*) or created by the operator (no resource: :data:`EXTERNAL`)."""
+    return Source("Secret", name, checksum(content) if resource is not None else EXTERNAL, resource)
+
+
+def _references(pod: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """(kind, name) of every ConfigMap/Secret a pod spec reads: volumes, projections, env, pull secrets."""
+    refs: set[tuple[str, str]] = set()
+    for volume in pod.get("volumes") or []:
+        if "config_map" in volume:
+            refs.add(("ConfigMap", volume["config_map"]["name"]))
+        if "secret" in volume:
+            refs.add(("Secret", volume["secret"]["secret_name"]))
+        for source in (volume.get("projected") or {}).get("sources") or []:
+            if "config_map" in source:
+                refs.add(("ConfigMap", source["config_map"]["name"]))
+            if "secret" in source:
+                refs.add(("Secret", source["secret"]["name"]))
+    for container in [*(pod.get("init_containers") or []), *pod["containers"]]:
+        for env_from in container.get("env_from") or []:
+            if "config_map_ref" in env_from:
+                refs.add(("ConfigMap", env_from["config_map_ref"]["name"]))
+            if "secret_ref" in env_from:
+                refs.add(("Secret", env_from["secret_ref"]["name"]))
+        for env in container.get("env") or []:
+            source = env.get("value_from") or {}
+            if "config_map_key_ref" in source:
+                refs.add(("ConfigMap", source["config_map_key_ref"]["name"]))
+            if "secret_key_ref" in source:
+                refs.add(("Secret", source["secret_key_ref"]["name"]))
+    for pull in pod.get("image_pull_secrets") or []:
+        refs.add(("Secret", pull["name"]))
+    return refs
+
+
+#: Name of the image pull Secret every pod uses when the stack sets ``platform:registryUsername``.
+PULL_SECRET = "registry-pull"
+
+
+def pull_secret_source(spec: PlatformSpec) -> Source | None:
+    """The image pull Secret as pods read it (the kubelet reads it at every pull), or None."""
+    if not spec.config.registry_username:
+        return None
+    return Source("Secret", PULL_SECRET, READ_AT_USE)
+
+
+def container(
+    name: str,
+    image: pulumi.Input[str],
+    res: Resources,
+    *,
+    uid: int = UID,
+    mounts: Sequence[Dict] = (),
+    **fields: Any,
+) -> Dict:
+    """A hardened container: :func:`container_security`, ``imagePullPolicy: Always``, its requests and
+    limits, and a writable ``/tmp`` (an emptyDir the pod builder adds) under the read-only root."""
+    volume_mounts = list(mounts)
+    if not any(m["mount_path"] == "/tmp" for m in volume_mounts):
+        volume_mounts.append({"name": "tmp", "mount_path": "/tmp"})
+    return {
+        "name": name,
+        "image": image,
+        "image_pull_policy": "Always",
+        **fields,
+        "resources": resources(res),
+        "security_context": container_security(uid),
+        "volume_mounts": volume_mounts,
+    }
+
+
+@dataclass(frozen=True)
+class PodTemplate:
+    """A pod template (``{"metadata", "spec"}``) and the resources its pods read (to depend on)."""
+
+    template: Dict
+    depends_on: tuple[pulumi.Resource, ...]
+
+
+def pod_template(
+    spec: PlatformSpec,
+    labels: Mapping[str, str],
+    containers: Sequence[Dict],
+    *,
+    sources: Sequence[Source] = (),
+    volumes: Sequence[Dict] = (),
+    security: Dict | None = None,
+    pull_secret: bool = True,
+    **fields: Any,
+) -> PodTemplate:
+    """A hardened pod: no service-account token, :func:`pod_security`, a ``tmp`` emptyDir, the stack's
+    image pull Secret, and one ``checksum/<name>`` annotation per ConfigMap/Secret it reads.
+
+    Every object the pod reads must be among *sources* (or built into every namespace): a reference
+    without one raises ``ValueError``, so a change that the server reads only at boot cannot be
+    forgotten by the checksum.
+    """
+    pull = pull_secret_source(spec) if pull_secret else None
+    all_sources = [*sources, *([pull] if pull else [])]
+    body: Dict = {
+        "automount_service_account_token": False,
+        "security_context": security if security is not None else pod_security(),
+        **fields,
+        "containers": list(containers),
+        "volumes": list(volumes),
+    }
+    if pull:
+        body["image_pull_secrets"] = [{"name": PULL_SECRET}]
+    mounted_tmp = any(
+        m["name"] == "tmp" for c in containers for m in c.get("volume_mounts") or []
+    ) and not any(v["name"] == "tmp" for v in body["volumes"])
+    if mounted_tmp:
+        body["volumes"].append(empty_dir("tmp"))
+    known = {(s.kind, s.name): s for s in all_sources}
+    annotations: dict[str, str] = {}
+    read: list[Source] = []
+    for kind_, name in sorted(_references(body)):
+        if name in BUILTIN:
+            continue
+        if (kind_, name) not in known:
+            raise ValueError(
+                f"the pod of {labels.get(lbl.NAME)} reads {kind_} {name}, which is not among its sources: "
+                "pass it to the pod builder so its changes roll the pods"
+            )
+        read.append(known[(kind_, name)])
+        annotations[f"{CHECKSUM_PREFIX}{name}"] = known[(kind_, name)].checksum
+    template = {"metadata": {"labels": dict(labels), "annotations": annotations}, "spec": body}
+    depends = tuple(s.resource for s in read if s.resource is not None)
+    return PodTemplate(template, depends)
+
+
+#: Every Job is replaced when it is not complete (pulumi-kubernetes ``replaceUnready``): a Job saved
+#: after a failed run would otherwise only be updated and awaited again on every later ``up``.
+REPLACE_UNREADY = {"pulumi.com/replaceUnready": "true"}

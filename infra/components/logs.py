@@ -17,7 +17,9 @@ POD_LOGS = "/var/log/pods"
 
 
 def _yaml(data: object) -> str:
-    return yaml.safe_dump(data, sort_keys=True, default_flow_style=False)
+    """YAML for a ConfigMap, with libyaml's emitter when PyYAML has it (same documents, ~6x faster)."""
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(data, Dumper=dumper, sort_keys=True, default_flow_style=False)
 
 
 @dataclass(frozen=True)
@@ -31,94 +33,93 @@ class LoggingArgs:
 
 
 class Logging(pulumi.ComponentResource):
-    """Loki StatefulSet + Service ``loki``, Promtail DaemonSet + Service ``promtail`` (metrics), RBAC."""
+    """Loki StatefulSet + Service ``loki``; Promtail DaemonSet + Service ``promtail`` (metrics) in the
+    logs namespace (its hostPath is refused by the stack namespace's Pod Security level), with a Role
+    to discover the stack's pods.
+
+    Built in named parts: loki, promtail.
+    """
 
     def __init__(self, name: str, args: LoggingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:observability:Logging", name, None, opts)
-        spec = args.spec
-        stack = spec.stack
-        child = kube.child(self)
+        self._name, self._args, self._spec = name, args, args.spec
         self.loki_url = f"http://loki:{LOKI_PORT}"
+        self._loki()
+        self._promtail()
+        self.register_outputs({"loki_url": self.loki_url})
 
-        loki_labels = lbl.labels("loki", stack, "logging")
-        loki_selector = lbl.selector_labels("loki", stack)
-        loki_data = {"config.yaml": _yaml(render_loki_config(spec, data_dir="/loki", port=LOKI_PORT))}
-        k8s.core.v1.ConfigMap(
-            f"{name}-loki-config",
-            metadata=kube.meta("loki-config", spec, loki_labels),
-            data=loki_data,
-            opts=child,
+    # ------------------------------------------------------------------ loki
+    def _loki(self) -> None:
+        """Loki: StatefulSet with its volume claim, Service ``loki``, NetworkPolicy."""
+        spec, name, child = self._spec, self._name, kube.child(self)
+        labels = lbl.labels("loki", spec.stack, "logging")
+        selector = lbl.selector_labels("loki", spec.stack)
+        data = {"config.yaml": _yaml(render_loki_config(spec, data_dir="/loki", port=LOKI_PORT))}
+        config = kube.config_map(f"{name}-loki-config", "loki-config", spec, labels, data, child)
+        loki = kube.container(
+            "loki",
+            images.image("loki"),
+            kube.MEDIUM,
+            args=["-config.file=/etc/loki/config.yaml"],
+            ports=[{"name": "http", "container_port": LOKI_PORT, "protocol": "TCP"}],
+            startup_probe=kube.http_probe("/ready", "http", period=5, failures=60),
+            liveness_probe=kube.http_probe("/ready", "http", period=15, failures=5),
+            readiness_probe=kube.http_probe("/ready", "http", period=5),
+            mounts=[
+                {"name": "config", "mount_path": "/etc/loki", "read_only": True},
+                {"name": "data", "mount_path": "/loki"},
+            ],
+        )
+        pod = kube.pod_template(
+            spec,
+            labels,
+            [loki],
+            sources=[config],
+            volumes=[{"name": "config", "config_map": {"name": "loki-config"}}],
         )
         k8s.apps.v1.StatefulSet(
             f"{name}-loki",
-            metadata=kube.meta("loki", spec, loki_labels, kube.checkov_skips(CKV_K8S_43=kube.SKIP_DIGEST)),
+            metadata=kube.meta("loki", spec, labels, kube.checkov_skips(CKV_K8S_43=kube.SKIP_DIGEST)),
             spec={
                 "service_name": "loki",
                 "replicas": 1,
-                "selector": {"match_labels": loki_selector},
+                "selector": {"match_labels": selector},
                 "volume_claim_templates": [
                     {
-                        "metadata": {"name": "data", "labels": loki_labels},
+                        "metadata": {"name": "data", "labels": labels},
                         "spec": {
                             "access_modes": ["ReadWriteOnce"],
                             "resources": {"requests": {"storage": spec.config.logging.storage}},
                         },
                     }
                 ],
-                "template": {
-                    "metadata": {
-                        "labels": loki_labels,
-                        "annotations": {"checksum/config": kube.checksum(loki_data)},
-                    },
-                    "spec": {
-                        "automount_service_account_token": False,
-                        "security_context": kube.pod_security(),
-                        "containers": [
-                            {
-                                "name": "loki",
-                                "image": images.image("loki"),
-                                "image_pull_policy": "Always",
-                                "args": ["-config.file=/etc/loki/config.yaml"],
-                                "ports": [{"name": "http", "container_port": LOKI_PORT, "protocol": "TCP"}],
-                                "resources": kube.resources(kube.MEDIUM),
-                                "security_context": kube.container_security(),
-                                "startup_probe": kube.http_probe("/ready", "http", period=5, failures=60),
-                                "liveness_probe": kube.http_probe("/ready", "http", period=15, failures=5),
-                                "readiness_probe": kube.http_probe("/ready", "http", period=5),
-                                "volume_mounts": [
-                                    {"name": "config", "mount_path": "/etc/loki", "read_only": True},
-                                    {"name": "data", "mount_path": "/loki"},
-                                    {"name": "tmp", "mount_path": "/tmp"},
-                                ],
-                            }
-                        ],
-                        "volumes": [
-                            {"name": "config", "config_map": {"name": "loki-config"}},
-                            kube.empty_dir("tmp"),
-                        ],
-                    },
-                },
+                "template": pod.template,
             },
-            opts=child,
+            opts=kube.child(self, depends_on=list(pod.depends_on)),
         )
         k8s.core.v1.Service(
             f"{name}-loki-service",
-            metadata=kube.meta("loki", spec, loki_labels),
+            metadata=kube.meta("loki", spec, labels),
             spec={
-                "selector": loki_selector,
+                "selector": selector,
                 "ports": [{"name": "http", "port": LOKI_PORT, "target_port": "http", "protocol": "TCP"}],
             },
             opts=child,
         )
+        logs = spec.config.logs_namespace
         kube.network_policy(
             f"{name}-loki-netpol",
             "loki",
             spec,
-            loki_labels,
-            {"match_labels": loki_selector},
+            labels,
+            {"match_labels": selector},
             ingress=[
                 {
-                    "from": [kube.peer(p, spec) for p in ("promtail", "grafana", "prometheus")],
+                    "from": [
+                        kube.peer("promtail", spec, namespace=logs),
+                        kube.peer("grafana", spec),
+                        kube.peer("prometheus", spec),
+                    ],
                     "ports": kube.ports(LOKI_PORT),
                 }
             ],
@@ -126,107 +127,110 @@ class Logging(pulumi.ComponentResource):
             opts=child,
         )
 
+    # ------------------------------------------------------------------ promtail
+    def _promtail(self) -> None:
+        """Promtail in the logs namespace: ships the stack namespace's pod logs to Loki."""
+        spec, name, child, args = self._spec, self._name, kube.child(self), self._args
+        stack, ns, logs = spec.stack, spec.config.namespace, spec.config.logs_namespace
         labels = lbl.labels("promtail", stack, "logging")
         selector = lbl.selector_labels("promtail", stack)
+        loki_url = f"http://loki.{ns}.svc.cluster.local:{LOKI_PORT}"
         data = {
             "promtail.yaml": _yaml(
                 render_promtail_config(
-                    spec, self.loki_url, positions_file="/run/promtail/positions.yaml", port=PROMTAIL_PORT
+                    spec, loki_url, positions_file="/run/promtail/positions.yaml", port=PROMTAIL_PORT
                 )
             )
         }
-        k8s.core.v1.ConfigMap(
-            f"{name}-promtail-config",
-            metadata=kube.meta("promtail-config", spec, labels),
-            data=data,
-            opts=child,
+        config = kube.config_map(
+            f"{name}-promtail-config", "promtail-config", spec, labels, data, child, namespace=logs
         )
-        k8s.core.v1.ServiceAccount(
+        access = self._promtail_access(labels)
+        pod_security = kube.pod_security(fs_group=None)
+        pod_security["supplemental_groups"] = [args.log_reader_group]
+        promtail = kube.container(
+            "promtail",
+            images.image("promtail"),
+            kube.SMALL,
+            args=["-config.file=/etc/promtail/promtail.yaml"],
+            env=[{"name": "HOSTNAME", "value_from": {"field_ref": {"field_path": "spec.nodeName"}}}],
+            ports=[{"name": "http-metrics", "container_port": PROMTAIL_PORT, "protocol": "TCP"}],
+            liveness_probe=kube.http_probe("/ready", "http-metrics", period=15, failures=5),
+            readiness_probe=kube.http_probe("/ready", "http-metrics", period=5),
+            mounts=[
+                {"name": "config", "mount_path": "/etc/promtail", "read_only": True},
+                {"name": "positions", "mount_path": "/run/promtail"},
+                {"name": "pod-logs", "mount_path": POD_LOGS, "read_only": True},
+                {"name": "token", "mount_path": kube.SA_TOKEN_DIR, "read_only": True},
+            ],
+        )
+        pod = kube.pod_template(
+            spec,
+            labels,
+            [promtail],
+            sources=[config],
+            volumes=[
+                {"name": "config", "config_map": {"name": "promtail-config"}},
+                # Positions are per pod: after a restart Promtail re-reads from the start of each file
+                # and Loki drops the duplicates it already holds.
+                kube.empty_dir("positions", "16Mi"),
+                # Read-only kubelet pod logs: the one thing a log shipper must see.
+                {"name": "pod-logs", "host_path": {"path": POD_LOGS, "type": "Directory"}},
+                kube.service_account_token_volume("token"),
+            ],
+            security=pod_security,
+            # A public image; the stack's pull Secret lives in the stack's namespace.
+            pull_secret=False,
+            service_account_name="promtail",
+        )
+        k8s.apps.v1.DaemonSet(
+            f"{name}-promtail",
+            metadata=kube.meta(
+                "promtail", spec, labels, kube.checkov_skips(CKV_K8S_43=kube.SKIP_DIGEST), namespace=logs
+            ),
+            spec={
+                "selector": {"match_labels": selector},
+                "update_strategy": {"type": "RollingUpdate", "rolling_update": {"max_unavailable": 1}},
+                "template": pod.template,
+            },
+            opts=kube.child(self, depends_on=[*pod.depends_on, *access]),
+        )
+        self._promtail_exposure(labels, selector)
+
+    def _promtail_access(self, labels: dict) -> list[pulumi.Resource]:
+        """ServiceAccount ``promtail`` (logs namespace) and a Role in the stack's namespace to discover
+        its pods: a Role there, not a ClusterRole."""
+        spec, name, child = self._spec, self._name, kube.child(self)
+        logs = spec.config.logs_namespace
+        account = k8s.core.v1.ServiceAccount(
             f"{name}-promtail-sa",
-            metadata=kube.meta("promtail", spec, labels),
+            metadata=kube.meta("promtail", spec, labels, namespace=logs),
             automount_service_account_token=False,
             opts=child,
         )
-        # Pod discovery in this namespace only: a Role, not a ClusterRole.
-        k8s.rbac.v1.Role(
+        role = k8s.rbac.v1.Role(
             f"{name}-promtail-role",
             metadata=kube.meta("promtail", spec, labels),
             rules=[{"api_groups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}],
             opts=child,
         )
-        k8s.rbac.v1.RoleBinding(
+        binding = k8s.rbac.v1.RoleBinding(
             f"{name}-promtail-binding",
             metadata=kube.meta("promtail", spec, labels),
             role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "Role", "name": "promtail"},
-            subjects=[{"kind": "ServiceAccount", "name": "promtail", "namespace": spec.config.namespace}],
+            subjects=[{"kind": "ServiceAccount", "name": "promtail", "namespace": logs}],
             opts=child,
         )
-        pod_security = kube.pod_security(fs_group=None)
-        pod_security["supplemental_groups"] = [args.log_reader_group]
-        k8s.apps.v1.DaemonSet(
-            f"{name}-promtail",
-            metadata=kube.meta("promtail", spec, labels, kube.checkov_skips(CKV_K8S_43=kube.SKIP_DIGEST)),
-            spec={
-                "selector": {"match_labels": selector},
-                "update_strategy": {"type": "RollingUpdate", "rolling_update": {"max_unavailable": 1}},
-                "template": {
-                    "metadata": {"labels": labels, "annotations": {"checksum/config": kube.checksum(data)}},
-                    "spec": {
-                        "service_account_name": "promtail",
-                        "automount_service_account_token": False,
-                        "security_context": pod_security,
-                        "containers": [
-                            {
-                                "name": "promtail",
-                                "image": images.image("promtail"),
-                                "image_pull_policy": "Always",
-                                "args": ["-config.file=/etc/promtail/promtail.yaml"],
-                                "env": [
-                                    {
-                                        "name": "HOSTNAME",
-                                        "value_from": {"field_ref": {"field_path": "spec.nodeName"}},
-                                    }
-                                ],
-                                "ports": [
-                                    {
-                                        "name": "http-metrics",
-                                        "container_port": PROMTAIL_PORT,
-                                        "protocol": "TCP",
-                                    }
-                                ],
-                                "resources": kube.resources(kube.SMALL),
-                                "security_context": kube.container_security(),
-                                "liveness_probe": kube.http_probe(
-                                    "/ready", "http-metrics", period=15, failures=5
-                                ),
-                                "readiness_probe": kube.http_probe("/ready", "http-metrics", period=5),
-                                "volume_mounts": [
-                                    {"name": "config", "mount_path": "/etc/promtail", "read_only": True},
-                                    {"name": "positions", "mount_path": "/run/promtail"},
-                                    {"name": "pod-logs", "mount_path": POD_LOGS, "read_only": True},
-                                    {"name": "token", "mount_path": kube.SA_TOKEN_DIR, "read_only": True},
-                                    {"name": "tmp", "mount_path": "/tmp"},
-                                ],
-                            }
-                        ],
-                        "volumes": [
-                            {"name": "config", "config_map": {"name": "promtail-config"}},
-                            # Positions are per pod: after a restart Promtail re-reads from the start of
-                            # each file and Loki drops the duplicates it already holds.
-                            kube.empty_dir("positions", "16Mi"),
-                            # Read-only kubelet pod logs: the one thing a log shipper must see.
-                            {"name": "pod-logs", "host_path": {"path": POD_LOGS, "type": "Directory"}},
-                            kube.service_account_token_volume("token"),
-                            kube.empty_dir("tmp"),
-                        ],
-                    },
-                },
-            },
-            opts=child,
-        )
+        return [account, role, binding]
+
+    def _promtail_exposure(self, labels: dict, selector: dict) -> None:
+        """Service ``promtail`` (its metrics, the gateway's access-log counters) and its policy: in from
+        Prometheus, out to Loki and the API server only."""
+        spec, name, child = self._spec, self._name, kube.child(self)
+        ns, logs = spec.config.namespace, spec.config.logs_namespace
         k8s.core.v1.Service(
             f"{name}-promtail-service",
-            metadata=kube.meta("promtail", spec, labels),
+            metadata=kube.meta("promtail", spec, labels, namespace=logs),
             spec={
                 "selector": selector,
                 "ports": [
@@ -246,11 +250,13 @@ class Logging(pulumi.ComponentResource):
             spec,
             labels,
             {"match_labels": selector},
-            ingress=[{"from": [kube.peer("prometheus", spec)], "ports": kube.ports(PROMTAIL_PORT)}],
-            egress=[
-                {"to": [kube.peer("loki", spec)], "ports": kube.ports(LOKI_PORT)},
-                kube.API_SERVER_EGRESS,
+            ingress=[
+                {"from": [kube.peer("prometheus", spec, namespace=ns)], "ports": kube.ports(PROMTAIL_PORT)}
             ],
+            egress=[
+                {"to": [kube.peer("loki", spec, namespace=ns)], "ports": kube.ports(LOKI_PORT)},
+                kube.api_server_egress(spec),
+            ],
+            namespace=logs,
             opts=child,
         )
-        self.register_outputs({"loki_url": self.loki_url})

@@ -23,8 +23,30 @@ class NamespaceArgs:
     default_limit: tuple[str, str] = ("500m", "256Mi")
 
 
+def _pod_security(level: str | None, version: str) -> dict[str, str]:
+    """Pod Security Admission labels: *level* enforced (None: nothing enforced), restricted reported."""
+    labels = {
+        "pod-security.kubernetes.io/warn": "restricted",
+        "pod-security.kubernetes.io/warn-version": version,
+        "pod-security.kubernetes.io/audit": "restricted",
+        "pod-security.kubernetes.io/audit-version": version,
+    }
+    if level:
+        labels |= {
+            "pod-security.kubernetes.io/enforce": level,
+            "pod-security.kubernetes.io/enforce-version": version,
+        }
+    return labels
+
+
 class Namespace(pulumi.ComponentResource):
-    """Namespace + ResourceQuota + LimitRange + default-deny NetworkPolicy + allow-DNS egress."""
+    """The stack's namespace (Pod Security ``restricted`` enforced) + ResourceQuota + LimitRange +
+    default-deny and allow-DNS NetworkPolicies, and the logs namespace of the log shipper.
+
+    Promtail reads the kubelet's pod logs through a hostPath, which every Pod Security level above
+    ``privileged`` refuses; rather than leave the whole stack unenforced, it gets a namespace of its own
+    (``<namespace>-logs``: nothing enforced, restricted violations reported, default-deny as well).
+    """
 
     def __init__(self, name: str, args: NamespaceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:core:Namespace", name, None, opts)
@@ -32,17 +54,17 @@ class Namespace(pulumi.ComponentResource):
         ns = spec.config.namespace
         labels = lbl.labels("platform", spec.stack, "platform")
         child = pulumi.ResourceOptions(parent=self)
+        version = f"v{spec.config.kubernetes_version}"
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
+            metadata={"name": ns, "labels": {**labels, **_pod_security("restricted", version)}},
+            opts=child,
+        )
+        self.logs_namespace = k8s.core.v1.Namespace(
+            f"{name}-logs-namespace",
             metadata={
-                "name": ns,
-                # Promtail needs a read-only hostPath, which the restricted profile forbids; everything
-                # else is restricted-compliant, so violations are reported (warn/audit), not enforced.
-                "labels": {
-                    **labels,
-                    "pod-security.kubernetes.io/warn": "restricted",
-                    "pod-security.kubernetes.io/audit": "restricted",
-                },
+                "name": spec.config.logs_namespace,
+                "labels": {**labels, **_pod_security(None, version)},
             },
             opts=child,
         )
@@ -78,15 +100,32 @@ class Namespace(pulumi.ComponentResource):
             },
             opts=in_ns,
         )
-        self.default_deny = k8s.networking.v1.NetworkPolicy(
+        self.default_deny, self.allow_dns = self._guard_rails(name, "", spec, labels, None, in_ns)
+        in_logs = pulumi.ResourceOptions(parent=self, depends_on=[self.logs_namespace])
+        self._guard_rails(f"{name}-logs", "logs-", spec, labels, spec.config.logs_namespace, in_logs)
+        self.name = self.namespace.metadata.name
+        self.register_outputs({"name": self.name})
+
+    @staticmethod
+    def _guard_rails(
+        name: str,
+        prefix: str,
+        spec: PlatformSpec,
+        labels: dict,
+        namespace: str | None,
+        opts: pulumi.ResourceOptions,
+    ) -> tuple[k8s.networking.v1.NetworkPolicy, k8s.networking.v1.NetworkPolicy]:
+        """``<prefix>default-deny`` (ingress and egress) and ``<prefix>allow-dns`` (to kube-dns), for every
+        pod of a namespace (object names stay unique across the stack's namespaces)."""
+        default_deny = k8s.networking.v1.NetworkPolicy(
             f"{name}-default-deny",
-            metadata=meta("default-deny", spec, labels),
+            metadata=meta(f"{prefix}default-deny", spec, labels, namespace=namespace),
             spec={"pod_selector": {}, "policy_types": ["Ingress", "Egress"]},
-            opts=in_ns,
+            opts=opts,
         )
-        self.allow_dns = k8s.networking.v1.NetworkPolicy(
+        allow_dns = k8s.networking.v1.NetworkPolicy(
             f"{name}-allow-dns",
-            metadata=meta("allow-dns", spec, labels),
+            metadata=meta(f"{prefix}allow-dns", spec, labels, namespace=namespace),
             spec={
                 "pod_selector": {},
                 "policy_types": ["Egress"],
@@ -104,7 +143,6 @@ class Namespace(pulumi.ComponentResource):
                     }
                 ],
             },
-            opts=in_ns,
+            opts=opts,
         )
-        self.name = self.namespace.metadata.name
-        self.register_outputs({"name": self.name})
+        return default_deny, allow_dns

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
+from infra import credentials
 from infra import labels as lbl
 from infra.components import images, kube
 from infra.render.redis import EXPORTER_USER, redis_users, render_redis_acl, render_redis_conf
@@ -31,66 +31,112 @@ class RedisArgs:
     password_length: int = 32
 
 
+def acl_version(spec: PlatformSpec) -> str:
+    """The ACL file with each password replaced by its credential's rotation generation: changes
+    exactly when a user, a rule or a password does (never holds a secret)."""
+    return render_redis_acl(
+        spec, {user: credentials.version(spec, f"redis/{user}") for user in redis_users(spec)}
+    )
+
+
 class Redis(pulumi.ComponentResource):
-    """StatefulSet + headless Service, Secret ``redis-acl``, ``<svc>-redis`` Secrets, exporter sidecar."""
+    """StatefulSet + headless Service, Secret ``redis-acl``, ``<svc>-redis`` Secrets, exporter sidecar.
+
+    Built in named parts: credentials, configuration, server, policies. Redis reads its ACL file and
+    redis.conf only at start: both are in the pod template's checksums, so a new service user, a
+    changed rule or a rotated password restarts it with them.
+    """
 
     def __init__(self, name: str, args: RedisArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:data:Redis", name, None, opts)
-        spec = args.spec
-        cfg = spec.config.redis
-        stack = spec.stack
-        child = kube.child(self)
-        labels = lbl.labels("redis", stack, "cache")
-        selector = lbl.selector_labels("redis", stack)
+        self._name, self._args, self._spec = name, args, args.spec
+        self._labels = lbl.labels("redis", args.spec.stack, "cache")
+        self._credentials()
+        self._configuration()
+        self._service()
+        self._server()
+        self._policies()
+        self.register_outputs({"service": self.service.metadata.name, "host": "redis", "port": PORT})
 
+    def sources_for(self, svc: ServiceSpec) -> list[kube.Source]:
+        """The Secret a workload of *svc* reads (``<svc>-redis``), if it uses Redis."""
+        return [self.service_secrets[svc.name]] if svc.name in self.service_secrets else []
+
+    def dependencies_for(self, svc: ServiceSpec) -> list[pulumi.Resource]:
+        """What a workload of *svc* waits for besides its Secret: the server with its ACL loaded."""
+        return [self.statefulset] if svc.name in self.service_secrets else []
+
+    # ------------------------------------------------------------------ credentials
+    def _credentials(self) -> None:
+        """One password per ACL user; Secrets ``redis-acl``, ``<svc>-redis``, ``redis-exporter``."""
+        spec, name, child = self._spec, self._name, kube.child(self)
+        users = redis_users(spec)
         passwords = {
-            user: random.RandomPassword(
-                f"{name}-{user}-password", length=args.password_length, special=False, opts=child
+            user: kube.password(
+                spec, f"redis/{user}", f"{name}-{user}-password", child, self._args.password_length
             ).result
-            for user in redis_users(spec)
+            for user in users
         }
-        users = sorted(passwords)
         acl = pulumi.Output.all(*(passwords[u] for u in users)).apply(
             lambda values: render_redis_acl(spec, dict(zip(users, values, strict=True)))
         )
-        self.acl_secret = k8s.core.v1.Secret(
+        self.acl = kube.secret(
             f"{name}-acl",
-            metadata=kube.meta("redis-acl", spec, labels),
-            type="Opaque",
-            string_data={"users.acl": acl},
+            "redis-acl",
+            spec,
+            self._labels,
+            {"users.acl": acl},
+            version=acl_version(spec),
             opts=child,
         )
-        self.service_secrets: dict[str, k8s.core.v1.Secret] = {}
+        self.acl_secret = self.acl.resource
+        self.service_secrets: dict[str, kube.Source] = {}
         for svc in spec.services:
             if svc.manifest.needs.redis is None:
                 continue
-            self.service_secrets[svc.name] = k8s.core.v1.Secret(
+            self.service_secrets[svc.name] = kube.secret(
                 f"{name}-{svc.name}-redis",
-                metadata=kube.meta(f"{svc.name}-redis", spec, lbl.labels(svc.name, stack, "api")),
-                type="Opaque",
-                string_data={"REDIS_USER": svc.name, "REDIS_PASSWORD": passwords[svc.name]},
+                f"{svc.name}-redis",
+                spec,
+                lbl.labels(svc.name, spec.stack, "api"),
+                {"REDIS_USER": svc.name, "REDIS_PASSWORD": passwords[svc.name]},
+                version=f"user={svc.name};" + credentials.version(spec, f"redis/{svc.name}"),
                 opts=child,
             )
         exporter_file = passwords[EXPORTER_USER].apply(
             lambda pw: json.dumps({f"redis://localhost:{PORT}": pw}, sort_keys=True)
         )
-        self.exporter_secret = k8s.core.v1.Secret(
+        self.exporter = kube.secret(
             f"{name}-exporter",
-            metadata=kube.meta("redis-exporter", spec, labels),
-            type="Opaque",
-            string_data={"password-file.json": exporter_file},
+            "redis-exporter",
+            spec,
+            self._labels,
+            {"password-file.json": exporter_file},
+            version=f"redis://localhost:{PORT};" + credentials.version(spec, f"redis/{EXPORTER_USER}"),
             opts=child,
         )
-        conf = render_redis_conf(spec, port=PORT, dir=DATA_DIR, aclfile=f"{ACL_DIR}/users.acl")
-        self.config_map = k8s.core.v1.ConfigMap(
-            f"{name}-config",
-            metadata=kube.meta("redis-config", spec, labels),
-            data={"redis.conf": conf},
-            opts=child,
+
+    # ------------------------------------------------------------------ configuration
+    def _configuration(self) -> None:
+        """``redis-config``: redis.conf (persistence, maxmemory, the ACL file's path)."""
+        conf = render_redis_conf(self._spec, port=PORT, dir=DATA_DIR, aclfile=f"{ACL_DIR}/users.acl")
+        self.config = kube.config_map(
+            f"{self._name}-config",
+            "redis-config",
+            self._spec,
+            self._labels,
+            {"redis.conf": conf},
+            kube.child(self),
         )
+
+    # ------------------------------------------------------------------ server
+    def _service(self) -> None:
+        """Headless Service ``redis``: the server's port and the exporter's metrics."""
+        spec, child = self._spec, kube.child(self)
+        selector = lbl.selector_labels("redis", spec.stack)
         self.service = k8s.core.v1.Service(
-            f"{name}-service",
-            metadata=kube.meta("redis", spec, labels),
+            f"{self._name}-service",
+            metadata=kube.meta("redis", spec, self._labels),
             spec={
                 "cluster_ip": "None",
                 "selector": selector,
@@ -101,102 +147,91 @@ class Redis(pulumi.ComponentResource):
             },
             opts=child,
         )
+
+    def _server(self) -> None:
+        """The StatefulSet: redis-server on redis.conf and the ACL file (both read at start, both in
+        the checksums), the exporter sidecar, a volume claim unless the stack keeps no data."""
+        spec, cfg = self._spec, self._spec.config.redis
+        selector = lbl.selector_labels("redis", spec.stack)
         volumes = [
             {"name": "config", "config_map": {"name": "redis-config"}},
             {"name": "acl", "secret": {"secret_name": "redis-acl", "default_mode": 0o440}},
             {"name": "exporter-secrets", "secret": {"secret_name": "redis-exporter", "default_mode": 0o440}},
-            kube.empty_dir("tmp"),
         ]
-        sts_spec: dict = {
-            "service_name": "redis",
-            "replicas": 1,
-            "selector": {"match_labels": selector},
-        }
+        sts_spec: dict = {"service_name": "redis", "replicas": 1, "selector": {"match_labels": selector}}
         if cfg.persistence == "none":
             # No persistence in this stack: the data directory lives and dies with the pod.
             volumes.append(kube.empty_dir("data", cfg.storage))
         else:
             sts_spec["volume_claim_templates"] = [
                 {
-                    "metadata": {"name": "data", "labels": labels},
+                    "metadata": {"name": "data", "labels": self._labels},
                     "spec": {
                         "access_modes": ["ReadWriteOnce"],
                         "resources": {"requests": {"storage": cfg.storage}},
                     },
                 }
             ]
-        checksum = kube.checksum({"redis.conf": conf})
-        sts_spec["template"] = {
-            "metadata": {"labels": labels, "annotations": {"checksum/config": checksum}},
-            "spec": {
-                "automount_service_account_token": False,
-                "security_context": kube.pod_security(),
-                "containers": [
-                    {
-                        "name": "redis",
-                        "image": images.redis(cfg.version),
-                        "image_pull_policy": "Always",
-                        "command": ["redis-server", f"{CONF_DIR}/redis.conf"],
-                        "ports": [{"name": "redis", "container_port": PORT, "protocol": "TCP"}],
-                        "resources": kube.resources(cfg.resources),
-                        "security_context": kube.container_security(),
-                        "startup_probe": kube.tcp_probe("redis", period=2, failures=30),
-                        "liveness_probe": kube.tcp_probe("redis"),
-                        "readiness_probe": kube.tcp_probe("redis", period=5),
-                        "volume_mounts": [
-                            {"name": "config", "mount_path": CONF_DIR, "read_only": True},
-                            {"name": "acl", "mount_path": ACL_DIR, "read_only": True},
-                            {"name": "data", "mount_path": DATA_DIR},
-                            {"name": "tmp", "mount_path": "/tmp"},
-                        ],
-                    },
-                    {
-                        "name": "exporter",
-                        "image": images.image("redis-exporter"),
-                        "image_pull_policy": "Always",
-                        "args": [
-                            f"--redis.addr=redis://localhost:{PORT}",
-                            f"--redis.user={EXPORTER_USER}",
-                            f"--redis.password-file={EXPORTER_SECRETS}/password-file.json",
-                            f"--web.listen-address=:{EXPORTER_PORT}",
-                        ],
-                        "ports": [{"name": "metrics", "container_port": EXPORTER_PORT, "protocol": "TCP"}],
-                        "resources": kube.resources(kube.SMALL),
-                        "security_context": kube.container_security(),
-                        "liveness_probe": kube.http_probe("/health", "metrics"),
-                        "readiness_probe": kube.http_probe("/health", "metrics"),
-                        "volume_mounts": [
-                            {"name": "exporter-secrets", "mount_path": EXPORTER_SECRETS, "read_only": True}
-                        ],
-                    },
-                ],
-                "volumes": volumes,
-            },
-        }
-        self.statefulset = k8s.apps.v1.StatefulSet(
-            f"{name}-statefulset",
-            metadata=kube.meta("redis", spec, labels, kube.checkov_skips(CKV_K8S_43=kube.SKIP_DIGEST)),
-            spec=sts_spec,
-            opts=kube.child(self, depends_on=[self.acl_secret, self.config_map, self.exporter_secret]),
+        server = kube.container(
+            "redis",
+            images.redis(cfg.version),
+            cfg.resources,
+            command=["redis-server", f"{CONF_DIR}/redis.conf"],
+            ports=[{"name": "redis", "container_port": PORT, "protocol": "TCP"}],
+            startup_probe=kube.tcp_probe("redis", period=2, failures=30),
+            liveness_probe=kube.tcp_probe("redis"),
+            readiness_probe=kube.tcp_probe("redis", period=5),
+            mounts=[
+                {"name": "config", "mount_path": CONF_DIR, "read_only": True},
+                {"name": "acl", "mount_path": ACL_DIR, "read_only": True},
+                {"name": "data", "mount_path": DATA_DIR},
+            ],
         )
+        exporter = kube.container(
+            "exporter",
+            images.image("redis-exporter"),
+            kube.SMALL,
+            args=[
+                f"--redis.addr=redis://localhost:{PORT}",
+                f"--redis.user={EXPORTER_USER}",
+                f"--redis.password-file={EXPORTER_SECRETS}/password-file.json",
+                f"--web.listen-address=:{EXPORTER_PORT}",
+            ],
+            ports=[{"name": "metrics", "container_port": EXPORTER_PORT, "protocol": "TCP"}],
+            liveness_probe=kube.http_probe("/health", "metrics"),
+            readiness_probe=kube.http_probe("/health", "metrics"),
+            mounts=[{"name": "exporter-secrets", "mount_path": EXPORTER_SECRETS, "read_only": True}],
+        )
+        pod = kube.pod_template(
+            spec,
+            self._labels,
+            [server, exporter],
+            sources=[self.config, self.acl, self.exporter],
+            volumes=volumes,
+        )
+        sts_spec["template"] = pod.template
+        self.statefulset = k8s.apps.v1.StatefulSet(
+            f"{self._name}-statefulset",
+            metadata=kube.meta("redis", spec, self._labels, kube.checkov_skips(CKV_K8S_43=kube.SKIP_DIGEST)),
+            spec=sts_spec,
+            opts=kube.child(self, depends_on=[*pod.depends_on, self.service]),
+        )
+
+    # ------------------------------------------------------------------ policies
+    def _policies(self) -> None:
+        """Redis from its service users only; metrics from Prometheus only; no egress."""
+        spec = self._spec
         clients = [svc.name for svc in spec.services if svc.manifest.needs.redis]
         self.policy = kube.network_policy(
-            f"{name}-netpol",
+            f"{self._name}-netpol",
             "redis",
             spec,
-            labels,
-            {"match_labels": selector},
+            self._labels,
+            {"match_labels": lbl.selector_labels("redis", spec.stack)},
             ingress=[
                 {"from": [kube.peer(c, spec) for c in clients], "ports": kube.ports(PORT)},
                 {"from": [kube.peer("prometheus", spec)], "ports": kube.ports(EXPORTER_PORT)},
             ],
             egress=[],
-            opts=child,
+            opts=kube.child(self),
         )
-        self.register_outputs({"service": self.service.metadata.name, "host": "redis", "port": PORT})
-
-    def dependencies_for(self, svc: ServiceSpec) -> list[pulumi.Resource]:
-        """What a workload of *svc* waits for: its credentials and the server with its ACL loaded."""
-        if svc.name not in self.service_secrets:
-            return []
-        return [self.service_secrets[svc.name], self.statefulset]

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_kubernetes as k8s
-import pulumi_random as random
 
+from infra import credentials
 from infra import labels as lbl
 from infra.components import kube
 from infra.components.service import JWT_SECRET_NAME
@@ -32,12 +31,15 @@ class SharedSecrets(pulumi.ComponentResource):
         super().__init__("platform:security:SharedSecrets", name, None, opts)
         spec = args.spec
         child = kube.child(self)
-        key = random.RandomPassword(f"{name}-jwt-key", length=args.jwt_key_length, special=False, opts=child)
-        self.jwt = k8s.core.v1.Secret(
+        key = kube.password(spec, credentials.JWT, f"{name}-jwt-key", child, args.jwt_key_length)
+        self.jwt_source = kube.secret(
             f"{name}-jwt",
-            metadata=kube.meta(JWT_SECRET_NAME, spec, lbl.labels("platform", spec.stack, "platform")),
-            type="Opaque",
-            string_data={"JWT_SECRET": key.result},
+            JWT_SECRET_NAME,
+            spec,
+            lbl.labels("platform", spec.stack, "platform"),
+            {"JWT_SECRET": key.result},
+            version=credentials.version(spec, credentials.JWT),
             opts=child,
         )
-        self.register_outputs({"jwt_secret": self.jwt.metadata.name})
+        self.jwt = self.jwt_source.resource
+        self.register_outputs({"jwt_secret": JWT_SECRET_NAME})

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -13,41 +11,15 @@ import pulumi_kubernetes as k8s
 from infra import labels as lbl
 from infra.components import kube
 from infra.components.image import pinned_reference, service_image
+from infra.environment import POSTGRES_PORT, RABBITMQ_PORT, REDIS_PORT, Endpoints, service_environment
 from infra.spec import PlatformSpec, ServiceSpec
 
-#: Ports of the backing services (docs/architecture.md).
-POSTGRES_PORT = 5432
-REDIS_PORT = 6379
-RABBITMQ_PORT = 5672
-RABBITMQ_VHOST = "market"
 JWT_SECRET_NAME = "jwt-signing"
-JWT_AUDIENCE = "marketplace"
 
 
 def config_data(spec: PlatformSpec, svc: ServiceSpec) -> dict[str, str]:
-    """The ``<svc>-config`` ConfigMap: exactly the non-secret variables of docs/architecture.md."""
-    cfg = spec.config
-    needs = svc.manifest.needs
-    data = {
-        "SERVICE_NAME": svc.name,
-        "ENVIRONMENT": cfg.environment,
-        "LOG_LEVEL": "INFO",
-        "LOG_FORMAT": "json",
-        "CORS_ORIGINS": ",".join(cfg.gateway.cors_origins),
-        "JWT_ISSUER": f"https://{cfg.domain}/api/auth",
-        "JWT_AUDIENCE": JWT_AUDIENCE,
-        "SECRETS_DIR": SECRETS_DIR,
-    }
-    if needs.postgres:
-        data |= {"POSTGRES_HOST": "postgres", "POSTGRES_PORT": str(POSTGRES_PORT)}
-        data["POSTGRES_DB"] = needs.postgres.database
-    if needs.redis:
-        data |= {"REDIS_HOST": "redis", "REDIS_PORT": str(REDIS_PORT), "REDIS_DB": str(needs.redis.db)}
-    if needs.rabbitmq:
-        data |= {"RABBITMQ_HOST": "rabbitmq", "RABBITMQ_PORT": str(RABBITMQ_PORT)}
-        data["RABBITMQ_VHOST"] = RABBITMQ_VHOST
-        data["RABBITMQ_RETRY_DELAYS_MS"] = ",".join(str(d) for d in cfg.rabbitmq.retry_delays_ms)
-    return {**data, **svc.env}
+    """The ``<svc>-config`` ConfigMap: the environment contract (:mod:`infra.environment`) in-cluster."""
+    return service_environment(spec, svc, Endpoints.kubernetes(spec, SECRETS_DIR))
 
 
 #: Where every service's credentials are mounted; servicekit reads files here (``SECRETS_DIR``).
@@ -114,6 +86,9 @@ class FastApiServiceArgs:
 
     spec: PlatformSpec
     service: ServiceSpec
+    #: The credential Secrets of :func:`secret_files` as the pods read them (``jwt-signing``,
+    #: ``<svc>-db``, ``<svc>-redis``, ``<svc>-rabbitmq``), from the components that create them.
+    secrets: Sequence[kube.Source] = ()
     #: Pinned image reference; ``None`` builds and pushes ``services/<name>/Dockerfile`` (pulumi_docker).
     image: pulumi.Input[str] | None = None
     #: Run ``alembic upgrade head`` in a ``<svc>-migrate`` Job before the Deployment (only with Postgres).
@@ -122,213 +97,251 @@ class FastApiServiceArgs:
     jwt_secret: str = JWT_SECRET_NAME
     #: Who may call the service on its http port (component names; Prometheus scrapes the same port).
     callers: Sequence[str] = ("gateway", "prometheus")
-    #: Resources the migration Job (and so the Deployment) waits for: databases, roles, Secrets.
+    #: What the migration Job (and so the Deployment) waits for besides its Secrets: the Job creating
+    #: its database and role, the data stores with their users loaded.
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
     #: Seconds the startup probe allows before liveness takes over (30 x 2 s).
     startup_failures: int = 30
 
 
 class FastApiService(pulumi.ComponentResource):
-    """Deployment + Service + ServiceAccount + ConfigMap + HPA + PDB + NetworkPolicies + migration Job."""
+    """Deployment + Service + ServiceAccount + ConfigMap + HPA + PDB + NetworkPolicies + migration Job.
+
+    Built in named parts: image, configuration, migration, workload, exposure, policies.
+    """
 
     def __init__(
         self, name: str, args: FastApiServiceArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("platform:workload:FastApiService", name, None, opts)
-        spec, svc = args.spec, args.service
-        svc_name = svc.name
-        overrides = svc.overrides
-        labels = lbl.labels(svc_name, spec.stack, "api")
-        selector = lbl.selector_labels(svc_name, spec.stack)
-        child = kube.child(self)
-        port = svc.manifest.port
-
-        if args.image is None:
-            self.image_resource = service_image(f"{name}-image", spec, svc, child)
-            image: pulumi.Input[str] = pinned_reference(self.image_resource)
-        else:
-            self.image_resource = None
-            image = args.image
-        self.image = pulumi.Output.from_input(image)
-
-        data = config_data(spec, svc)
-        self.config_map = k8s.core.v1.ConfigMap(
-            f"{name}-config", metadata=kube.meta(f"{svc_name}-config", spec, labels), data=data, opts=child
-        )
-        self.service_account = k8s.core.v1.ServiceAccount(
-            f"{name}-serviceaccount",
-            metadata=kube.meta(svc_name, spec, labels),
-            automount_service_account_token=False,
-            opts=child,
-        )
-        env_from = [{"config_map_ref": {"name": f"{svc_name}-config"}}]
-        volumes = [kube.empty_dir("tmp"), secrets_volume(svc, args.jwt_secret)]
-        mounts = [
-            {"name": "tmp", "mount_path": "/tmp"},
-            {"name": "secrets", "mount_path": SECRETS_DIR, "read_only": True},
-        ]
-        container_security = kube.container_security()
-
-        migrate_deps: list[pulumi.Resource] = [self.config_map, *args.depends_on]
-        skips = kube.checkov_skips(CKV_K8S_43=kube.SKIP_DIGEST)
-        self.migration = None
-        if args.migrate and svc.manifest.needs.postgres:
-            migrate_name = f"{svc_name}-migrate"
-            migrate_labels = lbl.labels(migrate_name, spec.stack, "api")
-            self.migration_policy = kube.network_policy(
-                f"{name}-migrate-netpol",
-                migrate_name,
-                spec,
-                migrate_labels,
-                {"match_labels": lbl.selector_labels(migrate_name, spec.stack)},
-                ingress=[],
-                egress=[{"to": [kube.peer("postgres", spec)], "ports": kube.ports(POSTGRES_PORT)}],
-                opts=child,
-            )
-            self.migration = k8s.batch.v1.Job(
-                f"{name}-migrate",
-                metadata=kube.meta(migrate_name, spec, migrate_labels, skips),
-                spec={
-                    "backoff_limit": 3,
-                    "active_deadline_seconds": 600,
-                    "template": {
-                        "metadata": {"labels": migrate_labels},
-                        "spec": {
-                            "restart_policy": "Never",
-                            "service_account_name": svc_name,
-                            "automount_service_account_token": False,
-                            "security_context": kube.pod_security(),
-                            "containers": [
-                                {
-                                    "name": "migrate",
-                                    "image": image,
-                                    "image_pull_policy": "Always",
-                                    "command": ["alembic", "-c", "migrations/alembic.ini", "upgrade", "head"],
-                                    "env": [{"name": "JWT_SECRET", "value": MIGRATION_JWT_PLACEHOLDER}],
-                                    "env_from": env_from,
-                                    "resources": kube.resources(svc.resources),
-                                    "security_context": container_security,
-                                    "volume_mounts": mounts,
-                                }
-                            ],
-                            "volumes": [kube.empty_dir("tmp"), migration_secrets_volume(svc)],
-                        },
-                    },
-                },
-                opts=kube.child(
-                    self, depends_on=[*migrate_deps, self.service_account, self.migration_policy]
-                ),
-            )
-
-        checksum = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-        deployment_spec: dict = {
-            "selector": {"match_labels": selector},
-            "revision_history_limit": 5,
-            "strategy": {"type": "RollingUpdate", "rolling_update": {"max_surge": 1, "max_unavailable": 0}},
-            "template": {
-                "metadata": {"labels": labels, "annotations": {"checksum/config": checksum}},
-                "spec": {
-                    "service_account_name": svc_name,
-                    "automount_service_account_token": False,
-                    "security_context": kube.pod_security(),
-                    "topology_spread_constraints": kube.topology_spread(selector),
-                    "termination_grace_period_seconds": 30,
-                    "containers": [
-                        {
-                            "name": "app",
-                            "image": image,
-                            "image_pull_policy": "Always",
-                            "ports": [{"name": "http", "container_port": port, "protocol": "TCP"}],
-                            "env_from": env_from,
-                            "resources": kube.resources(svc.resources),
-                            "security_context": container_security,
-                            "startup_probe": kube.http_probe(
-                                "/healthz", "http", period=2, failures=args.startup_failures
-                            ),
-                            "liveness_probe": kube.http_probe("/healthz", "http"),
-                            "readiness_probe": kube.http_probe("/readyz", "http", period=5),
-                            "volume_mounts": mounts,
-                        }
-                    ],
-                    "volumes": volumes,
-                },
-            },
-        }
-        if overrides.autoscale is None:
-            # With an HPA the replica count belongs to the autoscaler; setting it here would fight it.
-            deployment_spec["replicas"] = overrides.replicas
-        deps: list[pulumi.Resource] = [self.config_map, self.service_account, *args.depends_on]
-        if self.migration is not None:
-            deps.append(self.migration)
-        self.deployment = k8s.apps.v1.Deployment(
-            f"{name}-deployment",
-            metadata=kube.meta(svc_name, spec, labels, skips),
-            spec=deployment_spec,
-            opts=kube.child(self, depends_on=deps),
-        )
-        self.service = k8s.core.v1.Service(
-            f"{name}-service",
-            metadata=kube.meta(svc_name, spec, labels),
-            spec={
-                "type": "ClusterIP",
-                "selector": self.deployment.spec.selector.match_labels,
-                "ports": [{"name": "http", "port": port, "target_port": "http", "protocol": "TCP"}],
-            },
-            opts=child,
-        )
-        self.pdb = k8s.policy.v1.PodDisruptionBudget(
-            f"{name}-pdb",
-            metadata=kube.meta(svc_name, spec, labels),
-            spec={
-                "max_unavailable": 1,
-                "selector": {"match_labels": self.deployment.spec.selector.match_labels},
-            },
-            opts=child,
-        )
-        self.hpa = None
-        if overrides.autoscale is not None:
-            scale = overrides.autoscale
-            self.hpa = k8s.autoscaling.v2.HorizontalPodAutoscaler(
-                f"{name}-hpa",
-                metadata=kube.meta(svc_name, spec, labels),
-                spec={
-                    "scale_target_ref": {"api_version": "apps/v1", "kind": "Deployment", "name": svc_name},
-                    "min_replicas": scale.min,
-                    "max_replicas": scale.max,
-                    "metrics": [
-                        {
-                            "type": "Resource",
-                            "resource": {
-                                "name": "cpu",
-                                "target": {"type": "Utilization", "average_utilization": scale.cpu_percent},
-                            },
-                        }
-                    ],
-                },
-                opts=kube.child(self, depends_on=[self.deployment]),
-            )
-        self.ingress_policy = kube.network_policy(
-            f"{name}-allow-ingress",
-            f"{svc_name}-allow-ingress",
-            spec,
-            labels,
-            {"match_labels": selector},
-            ingress=[{"from": [kube.peer(c, spec) for c in args.callers], "ports": kube.ports(port)}],
-            opts=child,
-        )
-        self.egress_policy = kube.network_policy(
-            f"{name}-allow-egress",
-            f"{svc_name}-allow-egress",
-            spec,
-            labels,
-            {"match_labels": selector},
-            egress=[{"to": [kube.peer(b, spec)], "ports": kube.ports(p)} for b, p in backends(svc)],
-            opts=child,
-        )
+        self._name, self._args = name, args
+        self._spec, self._svc = args.spec, args.service
+        self._labels = lbl.labels(args.service.name, args.spec.stack, "api")
+        self._selector = lbl.selector_labels(args.service.name, args.spec.stack)
+        self.image = self._image()
+        self.config, self.service_account = self._configuration()
+        self.migration = self._migration()
+        self.deployment = self._workload()
+        self.service, self.pdb, self.hpa = self._exposure()
+        self._policies()
         self.register_outputs(
             {
                 "image": self.image,
                 "deployment": self.deployment.metadata.name,
                 "service": self.service.metadata.name,
             }
+        )
+
+    def _child(self, *depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
+        return kube.child(self, depends_on=list(depends_on)) if depends_on else kube.child(self)
+
+    # ------------------------------------------------------------------ image
+    def _image(self) -> pulumi.Output[str]:
+        """The pinned image: built and pushed from the service's Dockerfile unless one is given."""
+        if self._args.image is not None:
+            self.image_resource = None
+            return pulumi.Output.from_input(self._args.image)
+        self.image_resource = service_image(f"{self._name}-image", self._spec, self._svc, self._child())
+        return pinned_reference(self.image_resource)
+
+    # ------------------------------------------------------------------ configuration
+    def _configuration(self) -> tuple[kube.Source, k8s.core.v1.ServiceAccount]:
+        """The ``<svc>-config`` ConfigMap (the environment contract) and the pods' ServiceAccount."""
+        svc_name = self._svc.name
+        config = kube.config_map(
+            f"{self._name}-config",
+            f"{svc_name}-config",
+            self._spec,
+            self._labels,
+            config_data(self._spec, self._svc),
+            self._child(),
+        )
+        account = k8s.core.v1.ServiceAccount(
+            f"{self._name}-serviceaccount",
+            metadata=kube.meta(svc_name, self._spec, self._labels),
+            automount_service_account_token=False,
+            opts=self._child(),
+        )
+        return config, account
+
+    def _sources(self, *names: str) -> list[kube.Source]:
+        by_name = {s.name: s for s in self._args.secrets}
+        return [self.config, *(by_name[n] for n in names if n in by_name)]
+
+    # ------------------------------------------------------------------ migration
+    def _migration(self) -> k8s.batch.v1.Job | None:
+        """``<svc>-migrate``: ``alembic upgrade head`` before the Deployment, replaced when unready.
+
+        Its pod template carries the image and the checksums of what it reads, so a new image (or a
+        rotated database password) replaces the Job - Job templates are immutable - and it runs again.
+        """
+        spec, svc = self._spec, self._svc
+        if not (self._args.migrate and svc.manifest.needs.postgres):
+            return None
+        migrate_name = f"{svc.name}-migrate"
+        migrate_labels = lbl.labels(migrate_name, spec.stack, "api")
+        policy = kube.network_policy(
+            f"{self._name}-migrate-netpol",
+            migrate_name,
+            spec,
+            migrate_labels,
+            {"match_labels": lbl.selector_labels(migrate_name, spec.stack)},
+            ingress=[],
+            egress=[{"to": [kube.peer("postgres", spec)], "ports": kube.ports(POSTGRES_PORT)}],
+            opts=self._child(),
+        )
+        container = kube.container(
+            "migrate",
+            self.image,
+            svc.resources,
+            command=["alembic", "-c", "migrations/alembic.ini", "upgrade", "head"],
+            env=[{"name": "JWT_SECRET", "value": MIGRATION_JWT_PLACEHOLDER}],
+            env_from=[{"config_map_ref": {"name": f"{svc.name}-config"}}],
+            mounts=[{"name": "secrets", "mount_path": SECRETS_DIR, "read_only": True}],
+        )
+        pod = kube.pod_template(
+            spec,
+            migrate_labels,
+            [container],
+            sources=self._sources(f"{svc.name}-db"),
+            volumes=[migration_secrets_volume(svc)],
+            restart_policy="Never",
+            service_account_name=svc.name,
+        )
+        skips = kube.checkov_skips(CKV_K8S_43=kube.SKIP_DIGEST)
+        return k8s.batch.v1.Job(
+            f"{self._name}-migrate",
+            metadata=kube.meta(migrate_name, spec, migrate_labels, {**kube.REPLACE_UNREADY, **skips}),
+            spec={"backoff_limit": 3, "active_deadline_seconds": 600, "template": pod.template},
+            opts=self._child(*pod.depends_on, *self._args.depends_on, self.service_account, policy),
+        )
+
+    # ------------------------------------------------------------------ workload
+    def _workload(self) -> k8s.apps.v1.Deployment:
+        """The Deployment: rolls when its image, its ConfigMap or one of its Secrets changes."""
+        spec, svc, args = self._spec, self._svc, self._args
+        container = kube.container(
+            "app",
+            self.image,
+            svc.resources,
+            ports=[{"name": "http", "container_port": svc.manifest.port, "protocol": "TCP"}],
+            env_from=[{"config_map_ref": {"name": f"{svc.name}-config"}}],
+            startup_probe=kube.http_probe("/healthz", "http", period=2, failures=args.startup_failures),
+            liveness_probe=kube.http_probe("/healthz", "http"),
+            readiness_probe=kube.http_probe("/readyz", "http", period=5),
+            mounts=[{"name": "secrets", "mount_path": SECRETS_DIR, "read_only": True}],
+        )
+        pod = kube.pod_template(
+            spec,
+            self._labels,
+            [container],
+            sources=self._sources(*secret_files(svc, args.jwt_secret)),
+            volumes=[secrets_volume(svc, args.jwt_secret)],
+            service_account_name=svc.name,
+            topology_spread_constraints=kube.topology_spread(self._selector),
+            termination_grace_period_seconds=30,
+        )
+        deployment_spec: dict = {
+            "selector": {"match_labels": self._selector},
+            "revision_history_limit": 5,
+            "strategy": {"type": "RollingUpdate", "rolling_update": {"max_surge": 1, "max_unavailable": 0}},
+            "template": pod.template,
+        }
+        if svc.overrides.autoscale is None:
+            # With an HPA the replica count belongs to the autoscaler; setting it here would fight it.
+            deployment_spec["replicas"] = svc.overrides.replicas
+        waits = [*pod.depends_on, self.service_account, *args.depends_on]
+        if self.migration is not None:
+            waits.append(self.migration)
+        return k8s.apps.v1.Deployment(
+            f"{self._name}-deployment",
+            metadata=kube.meta(svc.name, spec, self._labels, kube.checkov_skips(CKV_K8S_43=kube.SKIP_DIGEST)),
+            spec=deployment_spec,
+            opts=self._child(*waits),
+        )
+
+    # ------------------------------------------------------------------ exposure
+    def _exposure(
+        self,
+    ) -> tuple[
+        k8s.core.v1.Service,
+        k8s.policy.v1.PodDisruptionBudget,
+        k8s.autoscaling.v2.HorizontalPodAutoscaler | None,
+    ]:
+        """Service, PodDisruptionBudget and (when autoscaled) HPA.
+
+        They select the workload's labels themselves, never its outputs: an output resolves only once
+        the Deployment is ready, and everything after it would wait.
+        """
+        spec, svc = self._spec, self._svc
+        meta = kube.meta(svc.name, spec, self._labels)
+        service = k8s.core.v1.Service(
+            f"{self._name}-service",
+            metadata=meta,
+            spec={
+                "type": "ClusterIP",
+                "selector": self._selector,
+                "ports": [
+                    {"name": "http", "port": svc.manifest.port, "target_port": "http", "protocol": "TCP"}
+                ],
+            },
+            opts=self._child(),
+        )
+        pdb = k8s.policy.v1.PodDisruptionBudget(
+            f"{self._name}-pdb",
+            metadata=meta,
+            spec={"max_unavailable": 1, "selector": {"match_labels": self._selector}},
+            opts=self._child(),
+        )
+        scale = svc.overrides.autoscale
+        if scale is None:
+            return service, pdb, None
+        hpa = k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            f"{self._name}-hpa",
+            metadata=meta,
+            spec={
+                "scale_target_ref": {"api_version": "apps/v1", "kind": "Deployment", "name": svc.name},
+                "min_replicas": scale.min,
+                "max_replicas": scale.max,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {
+                            "name": "cpu",
+                            "target": {"type": "Utilization", "average_utilization": scale.cpu_percent},
+                        },
+                    }
+                ],
+            },
+            opts=self._child(self.deployment),
+        )
+        return service, pdb, hpa
+
+    # ------------------------------------------------------------------ policies
+    def _policies(self) -> None:
+        """Ingress only from its callers on its port; egress only to the backends it needs."""
+        spec, svc = self._spec, self._svc
+        selector = {"match_labels": self._selector}
+        self.ingress_policy = kube.network_policy(
+            f"{self._name}-allow-ingress",
+            f"{svc.name}-allow-ingress",
+            spec,
+            self._labels,
+            selector,
+            ingress=[
+                {
+                    "from": [kube.peer(c, spec) for c in self._args.callers],
+                    "ports": kube.ports(svc.manifest.port),
+                }
+            ],
+            opts=self._child(),
+        )
+        self.egress_policy = kube.network_policy(
+            f"{self._name}-allow-egress",
+            f"{svc.name}-allow-egress",
+            spec,
+            self._labels,
+            selector,
+            egress=[{"to": [kube.peer(b, spec)], "ports": kube.ports(p)} for b, p in backends(svc)],
+            opts=self._child(),
         )

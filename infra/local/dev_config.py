@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra.environment import Endpoints, service_environment
 from infra.render.alertmanager import render_alertmanager_config
 from infra.render.alerts import render_alert_rules
 from infra.render.nginx import GatewayAddresses, GatewayPorts, render_nginx_conf
@@ -22,8 +23,6 @@ from infra.render.redis import ADMIN_USER, EXPORTER_USER, redis_users
 from infra.spec import PlatformSpec, ServiceSpec
 
 HOST = "127.0.0.1"
-RABBITMQ_VHOST = "market"
-JWT_AUDIENCE = "marketplace"
 #: Fixed-port names (``--<name>-port`` on the CLI; ``service:<svc>`` for each service).
 PLATFORM_PORTS = (
     "gateway_https",
@@ -87,39 +86,21 @@ def service_env(
     *,
     log_level: str = "INFO",
 ) -> dict[str, str]:
-    """The ConfigMap variables of docs/architecture.md for *svc* on this machine.
+    """The environment contract (:mod:`infra.environment`) for *svc* on this machine.
 
     Credentials are not in it: like the pod, the service reads them as files from ``SECRETS_DIR``
     (see :func:`service_secrets`), so they never show up in ``/proc/<pid>/environ``.
     """
-    cfg = spec.config
-    needs = svc.manifest.needs
-    env = {
-        "SERVICE_NAME": svc.name,
-        "ENVIRONMENT": "local",
-        "LOG_LEVEL": log_level,
-        "LOG_FORMAT": "json",
-        "CORS_ORIGINS": ",".join(cfg.gateway.cors_origins),
-        "JWT_ISSUER": jwt_issuer(ports["gateway_https"]),
-        "JWT_AUDIENCE": JWT_AUDIENCE,
-        "SECRETS_DIR": str(secrets_dir),
-    }
-    if needs.postgres:
-        env |= {
-            "POSTGRES_HOST": HOST,
-            "POSTGRES_PORT": str(ports["postgres"]),
-            "POSTGRES_DB": needs.postgres.database,
-        }
-    if needs.redis:
-        env |= {"REDIS_HOST": HOST, "REDIS_PORT": str(ports["redis"]), "REDIS_DB": str(needs.redis.db)}
-    if needs.rabbitmq:
-        env |= {
-            "RABBITMQ_HOST": HOST,
-            "RABBITMQ_PORT": str(ports["rabbitmq"]),
-            "RABBITMQ_VHOST": RABBITMQ_VHOST,
-            "RABBITMQ_RETRY_DELAYS_MS": ",".join(str(d) for d in cfg.rabbitmq.retry_delays_ms),
-        }
-    return {**env, **svc.env}
+    where = Endpoints(
+        environment="local",
+        postgres=(HOST, ports["postgres"]),
+        redis=(HOST, ports["redis"]),
+        rabbitmq=(HOST, ports["rabbitmq"]),
+        jwt_issuer=jwt_issuer(ports["gateway_https"]),
+        forwarded_allow_ips=HOST,  # the local gateway
+        secrets_dir=str(secrets_dir),
+    )
+    return service_environment(spec, svc, where, log_level=log_level)
 
 
 def service_secrets(spec: PlatformSpec, svc: ServiceSpec, secrets: Mapping[str, str]) -> dict[str, str]:

@@ -1,8 +1,9 @@
 """alertmanager.yml: route by severity to webhook receivers, inhibit warnings under a critical.
 
-Secrets never appear in rendered output. Alertmanager 0.25 (Debian 12, what the tests validate with)
-has no ``url_file`` for webhooks, so the receiver URL must be credential-free (enforced: no userinfo,
-no query string) and the credential is a bearer token read from a file mounted from a Secret
+Secrets never appear in rendered output. In Kubernetes the receiver URL (``platform:alertWebhookUrl``,
+a Pulumi secret) is read from a file of a Secret (``url_file``); a URL written into the config (the local
+run, and Alertmanager 0.25 of Debian 12, which has no ``url_file``) must be credential-free (enforced: no
+userinfo, no query string). The credential is a bearer token read from a file mounted from a Secret
 (``http_config.authorization.credentials_file``).
 """
 
@@ -31,12 +32,13 @@ def _check_url(url: str) -> str:
     return url
 
 
-def _receiver(name: str, url: str, credentials_file: str) -> dict[str, Any]:
+def _receiver(name: str, url: str | None, url_file: str | None, credentials_file: str) -> dict[str, Any]:
+    target = {"url_file": url_file} if url_file else {"url": _check_url(url or "")}
     return {
         "name": name,
         "webhook_configs": [
             {
-                "url": _check_url(url),
+                **target,
                 "send_resolved": True,
                 "http_config": {"authorization": {"type": "Bearer", "credentials_file": credentials_file}},
             }
@@ -47,11 +49,16 @@ def _receiver(name: str, url: str, credentials_file: str) -> dict[str, Any]:
 def render_alertmanager_config(
     spec: PlatformSpec,
     *,
-    webhook_url: str,
     credentials_file: str,
+    webhook_url: str | None = None,
+    webhook_url_file: str | None = None,
     critical_webhook_url: str | None = None,
 ) -> dict[str, Any]:
     """``alertmanager.yml`` as a dict.
+
+    The receiver URL is either *webhook_url* (checked: no credentials in it) or read by Alertmanager
+    from *webhook_url_file* at every notification (``url_file``, Alertmanager >= 0.26; the URL may then
+    carry a token, since it stays in a Secret).
 
     ``critical`` alerts go to the ``pager`` receiver (*critical_webhook_url*, defaulting to
     *webhook_url*) and repeat hourly; everything else goes to ``tickets`` and repeats every 12h.
@@ -84,7 +91,7 @@ def render_alertmanager_config(
             }
         ],
         "receivers": [
-            _receiver("pager", critical_webhook_url or webhook_url, credentials_file),
-            _receiver("tickets", webhook_url, credentials_file),
+            _receiver("pager", critical_webhook_url or webhook_url, webhook_url_file, credentials_file),
+            _receiver("tickets", webhook_url, webhook_url_file, credentials_file),
         ],
     }

@@ -76,6 +76,8 @@ class ScrapeTargets:
     """
 
     namespace: str | None = None
+    #: Platform jobs discovered in another namespace than ``namespace`` (job -> namespace).
+    job_namespaces: dict[str, str] = field(default_factory=dict)
     services: dict[str, str] = field(default_factory=dict)
     platform: dict[str, tuple[str, ...]] = field(default_factory=dict)
     kube_state_metrics: str | None = None
@@ -84,8 +86,13 @@ class ScrapeTargets:
     def for_kubernetes(
         cls, spec: PlatformSpec, *, kube_state_metrics: str | None = KUBE_STATE_METRICS
     ) -> ScrapeTargets:
-        """Endpoint discovery in the stack's namespace, filtered by ``app.kubernetes.io`` labels."""
-        return cls(namespace=spec.config.namespace, kube_state_metrics=kube_state_metrics)
+        """Endpoint discovery in the stack's namespace, filtered by ``app.kubernetes.io`` labels; the
+        ``gateway`` job (Promtail's metrics) in the logs namespace, where Promtail runs."""
+        return cls(
+            namespace=spec.config.namespace,
+            job_namespaces={"gateway": spec.config.logs_namespace},
+            kube_state_metrics=kube_state_metrics,
+        )
 
     @classmethod
     def for_local(
@@ -148,7 +155,7 @@ def _kubernetes_jobs(spec: PlatformSpec, targets: ScrapeTargets) -> list[dict[st
     for job, (name, port) in PLATFORM_JOBS.items():
         entry: dict[str, Any] = {
             "job_name": job,
-            "kubernetes_sd_configs": _sd(ns),
+            "kubernetes_sd_configs": _sd(targets.job_namespaces.get(job, ns)),
             "relabel_configs": [
                 _keep(NAME_LABEL, name),
                 _keep("__meta_kubernetes_endpoint_port_name", port),

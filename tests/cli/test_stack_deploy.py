@@ -8,6 +8,7 @@ argv building, not a deployment.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -91,4 +92,41 @@ def test_invalid_stack_fails_before_calling_pulumi(tmp_path: Path) -> None:
     proc = run(["preview", "--stack", "qa"], path=str(tmp_path))
     assert proc.returncode == 2
     assert "unknown stack 'qa'" in proc.stderr
+    assert not log.exists()
+
+
+def _project_without_cluster(root: Path, stack: str) -> Path:
+    """A copy of the project whose *stack* file names no cluster (services shared by symlink)."""
+    project = root / "project"
+    (project / "stacks").mkdir(parents=True)
+    for name in ("Pulumi.yaml", "__main__.py"):
+        (project / name).write_text((REPO / name).read_text())
+    (project / "services").symlink_to(REPO / "services")
+    for file in (REPO / "stacks").glob("Pulumi.*.yaml"):
+        text = file.read_text()
+        if file.name == f"Pulumi.{stack}.yaml":
+            text = re.sub(r"  platform:cluster:\n(    .*\n)+", "", text)
+            assert "platform:cluster" not in text
+        (project / "stacks" / file.name).write_text(text)
+    return project
+
+
+@pytest.mark.parametrize("command", ["up", "preview"])
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_staging_and_prod_without_a_cluster_context_are_refused(
+    tmp_path: Path, stack: str, command: str
+) -> None:
+    """Without a named context pulumi would deploy to whatever kubeconfig context is current."""
+    log = fake_pulumi(tmp_path)
+    project = _project_without_cluster(tmp_path, stack)
+    proc = run(
+        [command, "--stack", stack, "--yes"][: 3 if command == "preview" else 4],
+        path=str(tmp_path),
+        cwd=project,
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    where = f"stacks/Pulumi.{stack}.yaml: platform:cluster.context"
+    assert lines[0] == f"error: {where}: a {stack} stack must name its cluster"
+    assert lines[1].startswith("hint: set platform:cluster.context")
     assert not log.exists()

@@ -1,4 +1,7 @@
-"""`platform diff`: field-level changes between a git ref and the working tree; secrets never shown."""
+"""`platform diff`: the engine's plan between a git ref and the working tree; secrets never shown.
+
+The plan's rules have their own tests (tests/infra/lifecycle); here: the formats and the command.
+"""
 
 from __future__ import annotations
 
@@ -8,58 +11,24 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from infra import diff as diff_module
-from infra.diff import (
-    MARKDOWN_LIMIT,
-    Change,
-    ResourceDiff,
-    StackDiff,
-    compare,
-    diff_manifests,
-    format_markdown,
-    format_text,
-    render_both,
-)
+from infra import fork as fork_module
+from infra.diff import MARKDOWN_LIMIT, change_lines, format_json, format_markdown, format_text
 from infra.errors import PlatformError, UsageError
+from infra.fork import render_both
+from infra.lifecycle.plan import FieldChange, Hazard, Plan, Step, field_changes, plan
+from infra.lifecycle.snapshot import Resource, Snapshot
+from tests.infra.deploy.repo import IGNORE, REPO, copy_repo, git
 
-REPO = Path(__file__).resolve().parents[2]
 PLATFORM = str(Path(sys.executable).parent / "platform")
-#: What a clean clone does not have (including git-ignored build/ dirs, which image tags would hash).
-IGNORE = shutil.ignore_patterns(
-    ".git",
-    ".venv",
-    ".tools",
-    ".platform",
-    "__pycache__",
-    ".ruff_cache",
-    ".pytest_cache",
-    "*.egg-info",
-    "build",
-)
-
-
-def git(root: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=root,
-        check=True,
-        capture_output=True,
-    )
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A git copy of the repo with one commit (HEAD)."""
-    root = tmp_path / "repo"
-    shutil.copytree(REPO, root, ignore=IGNORE)
-    git(root, "init", "-q")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "base")
-    return root
+    return copy_repo(tmp_path / "repo")
 
 
 def platform(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -68,106 +37,109 @@ def platform(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-# ---------------------------------------------------------------- comparing
+# ---------------------------------------------------------------- formats
 
 
-def deployment(memory: str, image: str = "web:1") -> dict[str, Any]:
+def deployment(memory: str, image: str = "web:1") -> dict:
     return {
+        "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": "web", "namespace": "ns"},
         "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
             "template": {
+                "metadata": {"labels": {"app": "web"}},
                 "spec": {
                     "containers": [
                         {"name": "sidecar", "image": "proxy:1"},
                         {"name": "app", "image": image, "resources": {"limits": {"memory": memory}}},
                     ]
-                }
-            }
+                },
+            },
         },
     }
 
 
-def test_named_list_items_are_matched_by_name() -> None:
-    changes = compare(deployment("256Mi"), deployment("512Mi"))
-    assert changes == [
-        Change("spec.template.spec.containers[name=app].resources.limits.memory", "changed", "256Mi", "512Mi")
-    ]
+def snapshot(*manifests: dict, digests: dict[str, str] | None = None) -> Snapshot:
+    """Objects behind a provider with mutable ConfigMaps and Secrets (as the program's)."""
+    provider = Resource("k8s", "pulumi:providers:kubernetes", inputs={"enableSecretMutable": "true"})
+    resources = {"k8s": provider}
+    for m in manifests:
+        name = f"{m['kind'].lower()}-{m['metadata']['name']}"
+        digest = (digests or {}).get(m["metadata"]["name"])
+        resources[name] = Resource(
+            name, f"kubernetes:x:{m['kind']}", provider="k8s", manifest=m, digest=digest
+        )
+    return Snapshot("dev", resources)
 
 
-def test_unnamed_lists_compare_by_index_and_report_added_items() -> None:
-    changes = compare({"args": ["a", "b"]}, {"args": ["a", "c", "d"]})
-    assert [(c.path, c.op) for c in changes] == [("args[1]", "changed"), ("args[2]", "added")]
-
-
-def test_dotted_keys_are_quoted() -> None:
-    changes = compare({"metadata": {"labels": {"app.kubernetes.io/name": "a"}}}, {"metadata": {"labels": {}}})
-    assert [c.path for c in changes] == ['metadata.labels["app.kubernetes.io/name"]']
+def test_changes_name_list_items_and_quote_dotted_keys() -> None:
+    changes = field_changes(deployment("256Mi"), deployment("512Mi"))
+    assert [c.text for c in changes] == ["spec.template.spec.containers[name=app].resources.limits.memory"]
+    dotted = field_changes(
+        {"metadata": {"labels": {"app.kubernetes.io/name": "a"}}}, {"metadata": {"labels": {}}}
+    )
+    assert [c.text for c in dotted] == ['metadata.labels["app.kubernetes.io/name"]']
 
 
 def test_multiline_text_gets_a_unified_diff() -> None:
-    old = {"data": {"nginx.conf": "a\nb\nc\n"}}
-    new = {"data": {"nginx.conf": "a\nB\nc\n"}}
-    lines = compare(old, new)[0].text_lines()
+    change = field_changes({"data": {"nginx.conf": "a\nb\nc\n"}}, {"data": {"nginx.conf": "a\nB\nc\n"}})[0]
+    lines = change_lines(change)
     assert lines[0] == '~ data["nginx.conf"]: text changed'
     assert "    -b" in lines
     assert "    +B" in lines
 
 
-def test_added_removed_and_unchanged_objects() -> None:
-    svc = {"kind": "Service", "metadata": {"name": "web", "namespace": "ns"}, "spec": {}}
-    cm = {"kind": "ConfigMap", "metadata": {"name": "web", "namespace": "ns"}, "data": {}}
-    result = diff_manifests("dev", "main", [svc, deployment("1Gi")], [svc, cm, deployment("1Gi", "web:2")])
-    assert [(r.status, r.ref) for r in result.resources] == [
-        ("added", "ConfigMap/web"),
-        ("changed", "Deployment/web"),
-    ]
-    assert result.unchanged == 1
+def test_text_names_the_operation_and_why_a_workload_rolls() -> None:
+    result = plan(snapshot(deployment("1Gi")), snapshot(deployment("1Gi", "web:2")), "main")
     text = format_text(result)
-    assert (
-        text.splitlines()[0] == "stack dev: main -> working tree: 1 added, 0 removed, 1 changed, 1 unchanged"
+    assert text.splitlines()[0] == (
+        "stack dev: main -> working tree: 0 to create, 1 to update, 0 to replace, 0 to delete, "
+        "1 rolling, 0 unchanged"
     )
-    assert "~ spec.template.spec.containers[name=app].image: web:1 -> web:2" in text
+    assert "rules: pulumi-kubernetes 4.34.2" in text.splitlines()[1]
+    assert "~ update Deployment/web  (rolls: image of app: web:2)" in text
+    assert "    ~ spec.template.spec.containers[name=app].image: web:1 -> web:2" in text
 
 
-def test_secret_values_never_appear_even_if_the_base_did_not_redact() -> None:
+def test_secret_values_never_appear_only_their_digests() -> None:
     meta = {"name": "db", "namespace": "ns"}
-    old = [
-        {"kind": "Secret", "metadata": meta, "data": {"password": "aHVudGVyMg=="}, "stringData": {"x": "s3"}}
-    ]
-    new = [{"kind": "Secret", "metadata": meta, "data": {"password": "<redacted>", "token": "bmV3LXRva2Vu"}}]
-    result = diff_manifests("dev", "main", old, new)
-    outputs = [format_text(result), format_markdown(result), json.dumps(result.to_dict())]
+    old = {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "stringData": {"password": "<redacted>"}}
+    result = plan(snapshot(old, digests={"db": "a" * 64}), snapshot(old, digests={"db": "b" * 64}))
+    assert [(s.op, s.ref) for s in result.steps] == [("update", "Secret/db")]
+    outputs = [format_text(result), format_markdown(result), json.dumps(format_json(result))]
     for out in outputs:
-        for value in ("aHVudGVyMg==", "bmV3LXRva2Vu", "s3"):
-            assert value not in out
-    assert "+ data.token: <redacted>" in outputs[0]
-    assert '- stringData: {"x":"<redacted>"}' in outputs[0]
+        assert "a" * 13 not in out
+    assert "~ stringData (content digest): aaaaaaaaaaaa -> bbbbbbbbbbbb" in outputs[0]
 
 
-def test_markdown_puts_the_summary_first_and_stays_under_the_limit() -> None:
+def test_markdown_leads_with_hazards_then_the_table_and_stays_under_the_limit() -> None:
     big = "x" * 400
-    resources = [
-        ResourceDiff(
+    steps = [
+        Step(
+            "update",
+            f"ConfigMap/cm-{i}",
             "ConfigMap",
             f"cm-{i}",
-            "ns",
-            "changed",
-            [Change(f"data.k{j}", "changed", big, big + "y") for j in range(5)],
+            "kubernetes:core/v1:ConfigMap",
+            changes=[FieldChange(("data", f"k{j}"), f"data.k{j}", big, big + "y") for j in range(5)],
         )
         for i in range(400)
     ]
-    md = format_markdown(StackDiff("prod", "main", resources, unchanged=3))
+    steps[0].rolls = ["ConfigMap cm-0 changed"]
+    hazard = Hazard("data-store-replaced", "StatefulSet/postgres", "replaced", "spec.volumeClaimTemplates")
+    md = format_markdown(Plan("prod", "main", steps, unchanged=3, hazards=[hazard]))
     assert len(md) < MARKDOWN_LIMIT
-    assert md.index("| Change | Object | Fields |") < md.index("<details>")
+    assert md.index("#### ⚠️ Hazards") < md.index("| Operation | Object | Why |") < md.index("<details>")
+    assert "| ✏️ update, **rolls** | `ConfigMap/cm-0` | rolls: ConfigMap cm-0 changed |" in md
     assert "Output truncated to stay under 60,000 characters" in md
     assert "`platform diff --stack prod --base main`" in md
 
 
 def test_markdown_without_changes() -> None:
-    md = format_markdown(StackDiff("dev", "main", [], unchanged=5))
+    md = format_markdown(Plan("dev", "main", [], unchanged=5))
     assert "No changes to Kubernetes objects." in md
-    assert "0 added, 0 removed, 0 changed, 5 unchanged" in md
+    assert "0 to create, 0 to update, 0 to replace, 0 to delete, 0 rolling, 5 unchanged" in md
 
 
 # ---------------------------------------------------------------- end to end
@@ -184,29 +156,35 @@ def test_stack_change_shows_field_paths(repo: Path) -> None:
     )
     proc = platform(repo, "diff", "--stack", "dev", "--base", "HEAD")
     assert proc.returncode == 0, proc.stderr
-    assert "~ Deployment/auth-svc" in proc.stdout
+    assert "~ update Deployment/auth-svc  (rolls: pod template: " in proc.stdout
     assert "~ spec.template.spec.containers[name=app].resources.limits.memory: 256Mi -> 512Mi" in proc.stdout
     proc = platform(repo, "diff", "--stack", "dev", "--base", "HEAD", "--format", "json")
     data = json.loads(proc.stdout)
-    assert (data["added"], data["removed"]) == ([], [])
-    changed = {(r["kind"], r["name"]) for r in data["changed"]}
-    assert ("Deployment", "auth-svc") in changed
-    assert ("Deployment", "chat-svc") not in changed
+    steps = {s["ref"]: s for s in data["steps"]}
+    assert set(steps) == {"Deployment/auth-svc", "Job/auth-svc-migrate"}
+    assert steps["Deployment/auth-svc"]["op"] == "update"
+    assert steps["Deployment/auth-svc"]["rolls"] is True
+    # A Job's template is immutable: the migration Job (same resources) is replaced and runs again.
+    assert steps["Job/auth-svc-migrate"]["operation"] == "replace (delete first)"
+    assert steps["Job/auth-svc-migrate"]["notes"][0] == "runs again"
+    assert data["hazards"] == []
 
 
 def test_base_rendered_with_its_own_code_and_secrets_masked(repo: Path) -> None:
-    """The base tree's renderer leaks secrets (patched); the diff must still not show them."""
+    """The base tree's code differs (a label) and its renderer leaks secrets (patched): the plan shows
+    the base's own objects, and never a secret."""
     offline = repo / "infra" / "offline.py"
     offline.write_text(offline.read_text().replace('REDACTED = "<redacted>"', 'REDACTED = "LEAKED-SECRET"'))
-    git(repo, "commit", "-q", "-am", "leaky renderer")
+    labels = repo / "infra" / "labels.py"
+    labels.write_text(labels.read_text().replace('"app.kubernetes.io/part-of"', '"example.com/part-of"'))
+    git(repo, "commit", "-q", "-am", "leaky renderer, other labels")
     git(repo, "revert", "--no-edit", "HEAD")
     old, new = render_both(repo, "HEAD~1", "dev")
-    assert "LEAKED-SECRET" in json.dumps(old)  # the base really ran its own (leaky) code
-    assert "LEAKED-SECRET" not in json.dumps(new)
-    result = diff_manifests("dev", "HEAD~1", old, new)
-    for out in (format_text(result), format_markdown(result), json.dumps(result.to_dict())):
+    result = plan(old, new, "HEAD~1")
+    assert len(result.steps) > 50  # every object's labels differ: the base ran its own code
+    for out in (format_text(result), format_markdown(result), json.dumps(format_json(result))):
         assert "LEAKED-SECRET" not in out
-    assert not any(r.kind == "Secret" for r in result.resources)
+    assert "LEAKED-SECRET" not in json.dumps(old.to_json())
 
 
 def test_unknown_ref_is_exit_2_with_hint(repo: Path) -> None:
@@ -247,19 +225,19 @@ def test_renders_in_a_process_that_already_has_an_event_loop(
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(loop.run_in_executor(None, lambda: None))  # as an in-process render leaves it
-    monkeypatch.setattr(diff_module, "RENDER_TIMEOUT_S", 60.0)  # a stuck render fails instead of hanging
+    monkeypatch.setattr(fork_module, "RENDER_TIMEOUT_S", 60.0)  # a stuck render fails instead of hanging
     try:
         old, new = render_both(repo, "HEAD", "dev")
     finally:
         loop.close()
         asyncio.set_event_loop_policy(None)  # a fresh policy: the next get_event_loop() makes a loop
-    assert old == new
+    assert old.to_json() == new.to_json()
 
 
 def test_a_stuck_render_is_killed_and_reported(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     program = repo / "infra" / "platform.py"
     program.write_text(program.read_text() + "\nimport time\ntime.sleep(3600)\n")
-    monkeypatch.setattr(diff_module, "RENDER_TIMEOUT_S", 5.0)
+    monkeypatch.setattr(fork_module, "RENDER_TIMEOUT_S", 5.0)
     with pytest.raises(PlatformError, match=r"rendering the working tree did not finish within 5 s"):
         render_both(repo, "HEAD", "dev")
 
@@ -268,21 +246,21 @@ def test_working_tree_renders_in_this_process_when_it_runs_that_code(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     forked: list[Path] = []
-    fork_render = diff_module._fork_render
-    monkeypatch.setattr(diff_module, "_loaded_from", lambda tree: tree == repo)
+    fork_render = fork_module._fork_render
+    monkeypatch.setattr(fork_module, "_loaded_from", lambda tree: tree == repo)
     monkeypatch.setattr(
-        diff_module, "_fork_render", lambda tree, *a: forked.append(tree) or fork_render(tree, *a)
+        fork_module, "_fork_render", lambda tree, *a: forked.append(tree) or fork_render(tree, *a)
     )
     old, new = render_both(repo, "HEAD", "dev")
     assert len(forked) == 1  # only the base was forked
     assert forked[0] != repo
-    assert old == new
+    assert old.to_json() == new.to_json()
 
 
 def test_working_tree_spec_error_rendered_in_this_process_names_the_tree(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(diff_module, "_loaded_from", lambda tree: tree == repo)
+    monkeypatch.setattr(fork_module, "_loaded_from", lambda tree: tree == repo)
     stack_file = repo / "stacks" / "Pulumi.dev.yaml"
     text = stack_file.read_text()
     stack_file.write_text(text.replace("auth-svc: {replicas: 1}", "auth-svc: {replicas: -1}"))
@@ -296,10 +274,10 @@ def test_waiting_without_pidfd_polls_until_the_child_exits(
     """macOS has no os.pidfd_open: the renders are still collected, and a stuck one is killed."""
     monkeypatch.delattr(os, "pidfd_open", raising=False)
     old, new = render_both(repo, "HEAD", "dev")
-    assert old == new
+    assert old.to_json() == new.to_json()
     program = repo / "infra" / "platform.py"
     program.write_text(program.read_text() + "\nimport time\ntime.sleep(3600)\n")
-    monkeypatch.setattr(diff_module, "RENDER_TIMEOUT_S", 3.0)
+    monkeypatch.setattr(fork_module, "RENDER_TIMEOUT_S", 3.0)
     with pytest.raises(PlatformError, match="did not finish within 3 s"):
         render_both(repo, "HEAD", "dev")
 

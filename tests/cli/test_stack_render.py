@@ -28,7 +28,7 @@ def test_yaml_on_stdout_from_a_subfolder() -> None:
     docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
     kinds = {d["kind"] for d in docs}
     assert {"Deployment", "Service", "NetworkPolicy", "Secret"} <= kinds
-    assert all(d["metadata"].get("namespace", "market-dev") == "market-dev" for d in docs)
+    assert {d["metadata"].get("namespace", "market-dev") for d in docs} == {"market-dev", "market-dev-logs"}
     for secret in (d for d in docs if d["kind"] == "Secret"):
         values = {**secret.get("data", {}), **secret.get("stringData", {})}
         assert set(values.values()) <= {"<redacted>"}, secret["metadata"]["name"]

@@ -231,3 +231,42 @@ def test_deploy_script_without_cluster_credentials_stops_with_a_hint() -> None:
         "error: KUBECONFIG_CONTENT is empty",
         "hint: add the secret KUBECONFIG to the GitHub environment 'staging' (docs/ci.md)",
     ]
+
+
+def _recorder(path: Path, name: str, log: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'#!/bin/sh\nprintf "%s\\n" "{name} $*" >> "{log}"\n')
+    path.chmod(0o755)
+
+
+def test_deploy_script_creates_the_stack_before_deploying(tmp_path: Path) -> None:
+    """A first run on a fresh state backend has no stack yet: `pulumi up --stack X` alone fails."""
+    root = tmp_path / "repo"
+    (root / ".github" / "scripts").mkdir(parents=True)
+    shutil.copy(DEPLOY_SCRIPT, root / ".github" / "scripts" / "deploy-stack.sh")
+    (root / "stacks").mkdir()
+    shutil.copy(REPO / "stacks" / "Pulumi.staging.yaml", root / "stacks")
+    log = tmp_path / "calls.log"
+    _recorder(root / ".venv" / "bin" / "platform", "platform", log)
+    _recorder(tmp_path / "bin" / "pulumi", "pulumi", log)
+    env = {
+        "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}",
+        "PULUMI_ACCESS_TOKEN": "token",
+        "KUBECONFIG_CONTENT": "apiVersion: v1\nkind: Config\n",
+    }
+    proc = run(["bash", root / ".github" / "scripts" / "deploy-stack.sh", "staging"], env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert log.read_text().splitlines() == [
+        "pulumi stack select --create staging",
+        "platform check --stack staging",
+        "platform up --stack staging --yes",
+    ]
+
+
+def test_pull_requests_check_the_lifecycle_against_the_base_branch() -> None:
+    job = jobs("ci.yml")["platform-check"]
+    checkout = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/checkout@"))
+    assert checkout["with"]["fetch-depth"] == 0
+    run_step = next(s for s in job["steps"] if "platform check" in s.get("run", ""))
+    assert run_step["env"]["BASE_REF"] == "${{ github.base_ref }}"
+    assert 'platform check --stack "$STACK" --base "origin/$BASE_REF"' in run_step["run"]

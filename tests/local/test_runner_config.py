@@ -110,7 +110,7 @@ def test_service_env_and_secret_files_are_the_kubernetes_ones(
         configmap = config_data(spec, svc)
         assert set(local) == set(configmap)
         assert {k for k in configmap if configmap[k] != local[k]} <= addresses | {
-            "ENVIRONMENT", "JWT_ISSUER", "SECRETS_DIR",
+            "ENVIRONMENT", "JWT_ISSUER", "SECRETS_DIR", "FORWARDED_ALLOW_IPS",
         }  # fmt: skip
         files = cfg.service_secrets(spec, svc, secrets)
         assert set(files) == {key for keys in secret_files(svc).values() for key in keys}

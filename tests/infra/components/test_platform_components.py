@@ -24,7 +24,7 @@ def test_namespace_has_default_deny_for_ingress_and_egress(run_mocked):
 def test_namespace_quota_comes_from_the_stack(run_mocked):
     manifests = run_mocked("prod", lambda spec: Namespace("ns", NamespaceArgs(spec=spec))).manifests
     hard = find(manifests, "ResourceQuota", "platform-quota")["spec"]["hard"]
-    assert hard["limits.cpu"] == "64"
+    assert hard["limits.cpu"] == "80"
     assert hard["requests.memory"] == "128Gi"
     assert hard["pods"] == "300"
 
@@ -76,11 +76,12 @@ def test_rabbitmq_loads_definitions_at_boot(run_mocked):
     } in volumes
 
 
-def test_gateway_ingress_has_tls_and_cert_manager_issuer(run_mocked):
+def test_gateway_ingress_has_tls_from_the_issuers_certificate(run_mocked):
     manifests = run_mocked("prod", lambda spec: Gateway("gw", GatewayArgs(spec=spec))).manifests
     ingress = find(manifests, "Ingress", "gateway")
-    assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "letsencrypt-prod"
     assert ingress["spec"]["tls"] == [{"hosts": ["market.example.com"], "secretName": "gateway-tls"}]
+    certificate = find(manifests, "Certificate", "gateway-tls")
+    assert certificate["spec"]["issuerRef"]["name"] == "letsencrypt-prod"
 
 
 @pytest.mark.parametrize(("stack", "expected"), [("dev", False), ("prod", True)])

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from infra.components.service import FastApiService, FastApiServiceArgs
+from infra.components import kube
+from infra.components.service import FastApiService, FastApiServiceArgs, secret_files
 from infra.spec import Needs, PlatformSpec, ServiceSpec
 from tests.infra.components.conftest import find
 
@@ -16,7 +17,8 @@ def _build(run_mocked, stack="dev", svc_name="marketplace-svc", mutate=None):
         svc = _service(spec, svc_name)
         if mutate:
             svc = mutate(svc)
-        FastApiService(svc.name, FastApiServiceArgs(spec=spec, service=svc))
+        secrets = [kube.Source("Secret", name, "test") for name in secret_files(svc)]
+        FastApiService(svc.name, FastApiServiceArgs(spec=spec, service=svc, secrets=secrets))
 
     return run_mocked(stack, program)
 

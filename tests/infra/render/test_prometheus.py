@@ -85,9 +85,9 @@ def test_kubernetes_jobs_discover_endpoints_in_the_stack_namespace(spec: Platfor
     discovered = [j for j in config["scrape_configs"] if "kubernetes_sd_configs" in j]
     assert {j["job_name"] for j in discovered} == {"services", *PLATFORM_JOBS}
     for job in discovered:
-        assert job["kubernetes_sd_configs"] == [
-            {"role": "endpoints", "namespaces": {"names": [spec.config.namespace]}}
-        ]
+        # Promtail (the gateway job's access-log counters) runs in the logs namespace.
+        namespace = spec.config.logs_namespace if job["job_name"] == "gateway" else spec.config.namespace
+        assert job["kubernetes_sd_configs"] == [{"role": "endpoints", "namespaces": {"names": [namespace]}}]
         sources = [s for r in job["relabel_configs"] for s in r.get("source_labels", [])]
         assert all(s.startswith(ENDPOINTS_META) for s in sources), sources
 
