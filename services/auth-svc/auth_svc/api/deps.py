@@ -10,12 +10,14 @@ from servicekit.db import SessionDep
 from servicekit.deps import RedisDep, RuntimeDep, SessionStoreDep
 
 from auth_svc.core.config import Settings
+from auth_svc.core.hashing import PasswordHashing
 from auth_svc.core.login_limit import LoginLimiter
 
 __all__ = [
     "ClientIpDep",
     "CurrentUser",
     "LimiterDep",
+    "PasswordsDep",
     "RuntimeDep",
     "SessionDep",
     "SessionStoreDep",
@@ -50,6 +52,12 @@ async def get_limiter(
     )
 
 
+async def get_passwords(request: Request) -> PasswordHashing:
+    """The app's bounded password hashing."""
+    return request.app.state.passwords
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+PasswordsDep = Annotated[PasswordHashing, Depends(get_passwords)]
 ClientIpDep = Annotated[str, Depends(get_client_ip)]
 LimiterDep = Annotated[LoginLimiter, Depends(get_limiter)]

@@ -17,6 +17,12 @@ class Settings(BaseSettings):
     refresh_token_ttl_seconds: Annotated[int, Field(ge=300)] = 14 * 24 * 3600
     login_max_failures: Annotated[int, Field(ge=1, description="failed logins per email+IP allowed")] = 5
     login_failure_window_seconds: Annotated[int, Field(ge=1)] = 900
+    memory_limit_mib: Annotated[
+        int | None, Field(ge=64, description="the container's memory limit when the cgroup does not say")
+    ] = None
+    password_hash_concurrency: Annotated[
+        int | None, Field(ge=1, description="argon2 hashes at once; default: what the memory limit holds")
+    ] = None
 
 
 @lru_cache

@@ -10,8 +10,15 @@ from servicekit.auth import decode_token
 from servicekit.errors import RateLimited, Unauthorized
 from sqlalchemy import select
 
-from auth_svc.api.deps import ClientIpDep, LimiterDep, SessionDep, SessionStoreDep, SettingsDep
-from auth_svc.core.security import check_password, hash_password_async, redis_required, should_rehash
+from auth_svc.api.deps import (
+    ClientIpDep,
+    LimiterDep,
+    PasswordsDep,
+    SessionDep,
+    SessionStoreDep,
+    SettingsDep,
+)
+from auth_svc.core.security import redis_required
 from auth_svc.core.tokens import token_pair
 from auth_svc.models import User
 from auth_svc.schemas import LoginRequest, RefreshRequest, TokenPair
@@ -27,6 +34,7 @@ async def login(
     limiter: LimiterDep,
     settings: SettingsDep,
     client_ip: ClientIpDep,
+    passwords: PasswordsDep,
 ) -> TokenPair:
     """Exchange credentials for tokens; 401 on bad credentials, 429 once the pair hit the limit."""
     with redis_required("login"):
@@ -34,12 +42,12 @@ async def login(
     if blocked:
         raise RateLimited("too many failed logins; try again later", retry_after=blocked)
     user = await session.scalar(select(User).where(User.email == body.email))
-    if not await check_password(user.password_hash if user else None, body.password) or user is None:
+    if not await passwords.check(user.password_hash if user else None, body.password) or user is None:
         with redis_required("login"):
             await limiter.record_failure(body.email, client_ip)
         raise Unauthorized("invalid email or password", code="invalid_credentials")
-    if should_rehash(user.password_hash):
-        user.password_hash = await hash_password_async(body.password)
+    if passwords.should_rehash(user.password_hash):
+        user.password_hash = await passwords.hash(body.password)
         await session.commit()
     ttl = timedelta(seconds=settings.refresh_token_ttl_seconds)
     with redis_required("login"):
