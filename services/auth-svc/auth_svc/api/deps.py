@@ -48,6 +48,8 @@ async def get_limiter(
         redis,
         settings.service_name,
         max_failures=settings.login_max_failures,
+        max_failures_per_account=settings.login_max_failures_per_account,
+        max_failures_per_ip=settings.login_max_failures_per_ip,
         window_seconds=settings.login_failure_window_seconds,
     )
 

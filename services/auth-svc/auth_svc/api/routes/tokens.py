@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import timedelta
 
 from fastapi import APIRouter, Response
 from servicekit.auth import decode_token
-from servicekit.errors import RateLimited, Unauthorized
+from servicekit.errors import RateLimited, Unauthorized, Unavailable
 from sqlalchemy import select
 
 from auth_svc.api.deps import (
@@ -36,22 +37,30 @@ async def login(
     client_ip: ClientIpDep,
     passwords: PasswordsDep,
 ) -> TokenPair:
-    """Exchange credentials for tokens; 401 on bad credentials, 429 once the pair hit the limit."""
+    """Exchange credentials for tokens; 401 on bad credentials, 429 once a failed-login limit is hit.
+
+    The attempt is counted before the password is checked (see :mod:`auth_svc.core.login_limit`).
+    """
     with redis_required("login"):
-        blocked = await limiter.blocked_for(body.email, client_ip)
+        blocked = await limiter.reserve(body.email, client_ip)
     if blocked:
         raise RateLimited("too many failed logins; try again later", retry_after=blocked)
     user = await session.scalar(select(User).where(User.email == body.email))
-    if not await passwords.check(user.password_hash if user else None, body.password) or user is None:
+    try:
+        matches = await passwords.check(user.password_hash if user else None, body.password)
+    except Unavailable:
         with redis_required("login"):
-            await limiter.record_failure(body.email, client_ip)
+            await limiter.give_back(body.email, client_ip)
+        raise
+    if not matches or user is None:
         raise Unauthorized("invalid email or password", code="invalid_credentials")
     if passwords.should_rehash(user.password_hash):
-        user.password_hash = await passwords.hash(body.password)
-        await session.commit()
+        with contextlib.suppress(Unavailable):  # busy: upgrade the hash at a later login
+            user.password_hash = await passwords.hash(body.password)
+            await session.commit()
     ttl = timedelta(seconds=settings.refresh_token_ttl_seconds)
     with redis_required("login"):
-        await limiter.reset(body.email, client_ip)
+        await limiter.succeeded(body.email, client_ip)
         session_id = await store.create(str(user.id), ttl=ttl)
     return token_pair(settings, str(user.id), session_id)
 
