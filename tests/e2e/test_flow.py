@@ -66,7 +66,13 @@ def test_search_twice_second_is_served_from_the_gateway_cache(
 def test_pay_with_an_idempotency_key_returns_the_same_payment_twice(
     platform: Platform, client: httpx.Client, flow: dict[str, Any]
 ) -> None:
-    body = {"listing_id": flow["listing"]["id"], "card": CARD}
+    listing = flow["listing"]
+    body = {
+        "listing_id": listing["id"],
+        "amount_minor": listing["price_minor"],  # the price the buyer saw
+        "currency": listing["currency"],
+        "card": CARD,
+    }
     token = flow["buyer"]["token"]
 
     def attempt() -> httpx.Response | None:

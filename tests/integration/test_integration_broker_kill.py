@@ -111,6 +111,7 @@ async def test_a_broker_killed_mid_payments_loses_and_duplicates_nothing(
         timings["services up"] = time.monotonic() - t
         t = time.monotonic()
         ids = await seed_listings(market, pay, uuid.uuid4())
+        prices = {listing_id: 1000 + n for n, listing_id in enumerate(ids)}  # as seed_listings priced them
         assert await count(pay, sa.select(sa.func.count()).select_from(PaymentListing)) == PAYMENTS
         timings["seed"] = time.monotonic() - t
 
@@ -123,7 +124,12 @@ async def test_a_broker_killed_mid_payments_loses_and_duplicates_nothing(
                 async with gate:
                     response = await http.post(
                         "/api/payments",
-                        json={"listing_id": str(listing_id), "card": CARD},
+                        json={
+                            "listing_id": str(listing_id),
+                            "amount_minor": prices[listing_id],
+                            "currency": "EUR",
+                            "card": CARD,
+                        },
                         headers=headers | {"Idempotency-Key": str(uuid.uuid4())},
                     )
                     return response.status_code

@@ -6,7 +6,8 @@ One transaction per request:
    including concurrent repeats of one key, is serialized here;
 2. look the key up again under that lock: a committed earlier attempt is replayed (same id, same
    status code) if the body matches, or refused (422) if it differs;
-3. check the rules (exists, not the buyer's own, not sold);
+3. check the rules (exists, not the buyer's own, not sold, still at the price the buyer confirmed:
+   a seller who changed it meanwhile gets the buyer a 409 ``price_changed``, never a charge);
 4. insert the payment as ``pending``; ``UNIQUE (buyer_id, idempotency_key)`` and a partial unique
    index (one pending/succeeded payment per listing) make a duplicate impossible even if the
    lock were bypassed;
@@ -109,6 +110,12 @@ async def pay(
         )
         if listing.status != "active" or taken is not None:
             raise Conflict("listing is not available (sold)", code="listing_sold")
+        if (listing.price_minor, listing.currency) != (body.amount_minor, body.currency):
+            raise Conflict(
+                "the listing's price is not the one you confirmed",
+                code="price_changed",
+                details={"amount_minor": listing.price_minor, "currency": listing.currency},
+            )
 
         payment_id = uuid.uuid4()
         inserted = await session.scalar(

@@ -40,12 +40,21 @@ class CardIn(BaseModel):
         return f"CardIn(last4={self.number[-4:]!r})"
 
 
+#: Integer amount in the currency's minor unit (cents), as marketplace-svc prices listings.
+AmountMinor = Annotated[int, Field(ge=1, le=10**12, strict=True)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. EUR")]
+
+
 class PaymentCreate(BaseModel):
-    """Pay for a listing with either a card or a provider token (exactly one)."""
+    """Pay for a listing, at the price the buyer saw, with either a card or a provider token."""
 
     model_config = ConfigDict(extra="forbid")
 
     listing_id: uuid.UUID
+    amount_minor: AmountMinor = Field(
+        description="the listing's price as the buyer saw it; another price now is 409 price_changed"
+    )
+    currency: Currency = Field(description="the currency of that price")
     card: CardIn | None = None
     token: Annotated[str | None, Field(min_length=1, max_length=255)] = None
 

@@ -28,7 +28,7 @@ ERRORS = {
     402: {"description": "the card was declined (body is the failed payment)", "model": PaymentOut},
     403: {"description": "you cannot buy your own listing"},
     404: {"description": "listing not found"},
-    409: {"description": "listing already sold"},
+    409: {"description": "listing already sold, or its price is not the confirmed one (price_changed)"},
     422: {"description": "invalid body, or the key was used with a different body"},
     503: {"description": "processor unavailable; retry with the same key"},
 }
