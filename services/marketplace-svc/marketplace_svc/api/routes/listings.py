@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from servicekit.auth import Principal
-from servicekit.errors import Forbidden, NotFound, Unauthorized
+from servicekit.errors import Conflict, Forbidden, NotFound, Unauthorized
 from sqlalchemy import select
 
 from marketplace_svc.api.deps import CacheDep, CurrentUser, RuntimeDep, SessionDep, reads_of
@@ -15,7 +15,14 @@ from marketplace_svc.core import listings
 from marketplace_svc.core.cache_keys import invalidate_listing, listing_key, search_key
 from marketplace_svc.core.config import ROUTE_PREFIX
 from marketplace_svc.models import Listing
-from marketplace_svc.schemas import ListingCreate, ListingOut, ListingPage, ListingUpdate, SearchParams
+from marketplace_svc.schemas import (
+    OWNER_TRANSITIONS,
+    ListingCreate,
+    ListingOut,
+    ListingPage,
+    ListingUpdate,
+    SearchParams,
+)
 
 #: The full prefix here rather than nesting under a ``ROUTE_PREFIX`` router: FastAPI matches every
 #: level of nesting again on each request.
@@ -100,8 +107,18 @@ async def update_listing(
     cache: CacheDep,
     runtime: RuntimeDep,
 ) -> Listing:
-    """Change some fields (owner only, else 403); publishes ``listing.updated`` when anything changed."""
+    """Change some fields (owner only, else 403); publishes ``listing.updated`` when anything changed.
+
+    The status moves only along :data:`~marketplace_svc.schemas.OWNER_TRANSITIONS` (a sold listing
+    stays sold: 409 ``invalid_status_transition``).
+    """
     listing = await _owned(session, listing_id, principal)
+    moves = body.status is not None and body.status != listing.status
+    if moves and (listing.status, body.status) not in OWNER_TRANSITIONS:
+        raise Conflict(
+            f"a listing cannot go from '{listing.status}' to '{body.status}'",
+            code="invalid_status_transition",
+        )
     changed = await listings.apply_changes(session, listing, body.model_dump(exclude_unset=True))
     await session.commit()
     if changed:

@@ -48,3 +48,18 @@ async def test_the_confirmed_price_is_required(client, auth, seed_listing) -> No
     assert r.status_code == 422
     missing = {tuple(d["loc"]) for d in r.json()["error"]["details"]}
     assert {("body", "amount_minor"), ("body", "currency")} <= missing
+
+
+async def test_a_free_listing_from_before_the_price_bounds_is_refused_not_500(
+    client, auth, seed_listing, processor
+) -> None:
+    """Issue 11, item 10: a listing priced 0 (marketplace-svc refuses such prices now; older ones may
+    still be in the read model) made payment answer 500 (the payments table requires amount > 0)."""
+    listing = await seed_listing(uuid.uuid4(), price_minor=0, currency="EUR")
+    charges = processor.charges
+    free = {"listing_id": str(listing), "amount_minor": 0, "currency": "EUR", "card": APPROVE}
+    assert (await pay(client, auth(uuid.uuid4()), free, str(uuid.uuid4()))).status_code == 422
+    cent = {**free, "amount_minor": 1}
+    r = await pay(client, auth(uuid.uuid4()), cent, str(uuid.uuid4()))
+    assert (r.status_code, r.json()["error"]["code"]) == (409, "price_changed")
+    assert processor.charges == charges
