@@ -6,7 +6,7 @@ import contextlib
 import uuid
 from datetime import timedelta
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from servicekit.auth import decode_token
 from servicekit.errors import RateLimited, Unauthorized, Unavailable
 from sqlalchemy import select
@@ -24,7 +24,14 @@ from auth_svc.core.tokens import token_pair
 from auth_svc.models import User
 from auth_svc.schemas import LoginRequest, RefreshRequest, TokenPair
 
-router = APIRouter(tags=["tokens"])
+
+async def no_store(response: Response) -> None:
+    """Token answers must never be kept by a browser or shared cache (RFC 6749 section 5.1)."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+
+
+router = APIRouter(tags=["tokens"], dependencies=[Depends(no_store)])
 
 
 @router.post("/login", response_model=TokenPair)
