@@ -29,11 +29,16 @@ def build_platform(spec: PlatformSpec) -> None:
         # The exact resources this service needs, not whole components: depending on a component
         # means depending on every child of it (O(services^2) edges, most of a large render's time).
         needs = [
-            secrets.jwt,
+            secrets.public_keys,
+            *([secrets.jwt] if svc.manifest.issues_tokens else []),
             *(r for data in (postgres, redis, rabbitmq) for r in data.dependencies_for(svc)),
         ]
         service = FastApiService(
-            svc.name, FastApiServiceArgs(spec=spec, service=svc, depends_on=needs), in_ns
+            svc.name,
+            FastApiServiceArgs(
+                spec=spec, service=svc, depends_on=needs, token_keys_checksum=secrets.keys_checksum
+            ),
+            in_ns,
         )
         images[svc.name] = service.image
     logging = Logging("logging", LoggingArgs(spec=spec), in_ns)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
 from infra import labels as lbl
 from infra.components import kube
@@ -20,8 +21,10 @@ POSTGRES_PORT = 5432
 REDIS_PORT = 6379
 RABBITMQ_PORT = 5672
 RABBITMQ_VHOST = "market"
-JWT_SECRET_NAME = "jwt-signing"
 JWT_AUDIENCE = "marketplace"
+#: Secrets of the token keys (created by infra.components.secrets.SharedSecrets).
+JWT_SIGNING_SECRET = "jwt-signing"
+JWT_PUBLIC_SECRET = "jwt-public-keys"
 
 
 def config_data(spec: PlatformSpec, svc: ServiceSpec) -> dict[str, str]:
@@ -54,10 +57,17 @@ def config_data(spec: PlatformSpec, svc: ServiceSpec) -> dict[str, str]:
 SECRETS_DIR = "/var/run/secrets/platform"
 
 
-def secret_files(svc: ServiceSpec, jwt_secret: str = JWT_SECRET_NAME) -> dict[str, list[str]]:
-    """Secret name -> keys the service needs; each key is named like the variable it feeds."""
+def secret_files(svc: ServiceSpec) -> dict[str, list[str]]:
+    """Secret name -> keys the service needs; each key is named like the variable it feeds.
+
+    Every service verifies tokens (``jwt-public-keys``); only the issuer can sign (``jwt-signing``).
+    """
     needs = svc.manifest.needs
-    result: dict[str, list[str]] = {jwt_secret: ["JWT_SECRET"]}
+    result: dict[str, list[str]] = {JWT_PUBLIC_SECRET: ["JWT_PUBLIC_KEYS"]}
+    if svc.manifest.issues_tokens:
+        result[JWT_SIGNING_SECRET] = ["JWT_SIGNING_KEY"]
+    if svc.manifest.secrets:
+        result[f"{svc.name}-keys"] = list(svc.manifest.secrets)
     if needs.postgres:
         result[f"{svc.name}-db"] = ["POSTGRES_USER", "POSTGRES_PASSWORD"]
     if needs.redis:
@@ -67,7 +77,7 @@ def secret_files(svc: ServiceSpec, jwt_secret: str = JWT_SECRET_NAME) -> dict[st
     return result
 
 
-def secrets_volume(svc: ServiceSpec, jwt_secret: str = JWT_SECRET_NAME) -> dict:
+def secrets_volume(svc: ServiceSpec) -> dict:
     """A read-only projected volume of the service's credentials, one file per variable.
 
     Files rather than environment variables: they never show up in ``/proc/<pid>/environ``, crash
@@ -75,20 +85,16 @@ def secrets_volume(svc: ServiceSpec, jwt_secret: str = JWT_SECRET_NAME) -> dict:
     """
     sources = [
         {"secret": {"name": name, "items": [{"key": key, "path": key} for key in keys]}}
-        for name, keys in secret_files(svc, jwt_secret).items()
+        for name, keys in secret_files(svc).items()
     ]
     return {"name": "secrets", "projected": {"default_mode": 0o440, "sources": sources}}
-
-
-#: The migration Job never signs or verifies tokens, yet servicekit's ``Settings`` require a
-#: ``JWT_SECRET`` of 32+ characters: the Job gets this fixed, public placeholder instead of the key.
-MIGRATION_JWT_PLACEHOLDER = "migration-job-does-not-sign-or-verify-tokens"
 
 
 def migration_secrets_volume(svc: ServiceSpec) -> dict:
     """The ``<svc>-migrate`` Job's credentials: only its database role (``<svc>-db``).
 
-    Redis, RabbitMQ and the JWT signing key stay out of a pod that only runs ``alembic upgrade``.
+    Redis, RabbitMQ, the token keys and the service's own keys stay out of a pod that only runs
+    ``alembic upgrade``.
     """
     keys = secret_files(svc)[f"{svc.name}-db"]
     sources = [{"secret": {"name": f"{svc.name}-db", "items": [{"key": k, "path": k} for k in keys]}}]
@@ -118,8 +124,9 @@ class FastApiServiceArgs:
     image: pulumi.Input[str] | None = None
     #: Run ``alembic upgrade head`` in a ``<svc>-migrate`` Job before the Deployment (only with Postgres).
     migrate: bool = True
-    #: Secret holding ``JWT_SECRET`` (shared by every service).
-    jwt_secret: str = JWT_SECRET_NAME
+    #: Digest of the published token keys and the signing key's name: pods read them at boot, so a
+    #: change (a rotation step) rolls them (``checksum/token-keys``).
+    token_keys_checksum: pulumi.Input[str] | None = None
     #: Who may call the service on its http port (component names; Prometheus scrapes the same port).
     callers: Sequence[str] = ("gateway", "prometheus")
     #: Resources the migration Job (and so the Deployment) waits for: databases, roles, Secrets.
@@ -152,6 +159,19 @@ class FastApiService(pulumi.ComponentResource):
         self.image = pulumi.Output.from_input(image)
 
         data = config_data(spec, svc)
+        self.keys = None
+        if svc.manifest.secrets:
+            generated = {
+                key: random.RandomPassword(f"{name}-key-{key.lower()}", length=48, special=False, opts=child)
+                for key in svc.manifest.secrets
+            }
+            self.keys = k8s.core.v1.Secret(
+                f"{name}-keys",
+                metadata=kube.meta(f"{svc_name}-keys", spec, labels),
+                type="Opaque",
+                string_data={key: password.result for key, password in generated.items()},
+                opts=child,
+            )
         self.config_map = k8s.core.v1.ConfigMap(
             f"{name}-config", metadata=kube.meta(f"{svc_name}-config", spec, labels), data=data, opts=child
         )
@@ -162,7 +182,7 @@ class FastApiService(pulumi.ComponentResource):
             opts=child,
         )
         env_from = [{"config_map_ref": {"name": f"{svc_name}-config"}}]
-        volumes = [kube.empty_dir("tmp"), secrets_volume(svc, args.jwt_secret)]
+        volumes = [kube.empty_dir("tmp"), secrets_volume(svc)]
         mounts = [
             {"name": "tmp", "mount_path": "/tmp"},
             {"name": "secrets", "mount_path": SECRETS_DIR, "read_only": True},
@@ -204,7 +224,6 @@ class FastApiService(pulumi.ComponentResource):
                                     "image": image,
                                     "image_pull_policy": "Always",
                                     "command": ["alembic", "-c", "migrations/alembic.ini", "upgrade", "head"],
-                                    "env": [{"name": "JWT_SECRET", "value": MIGRATION_JWT_PLACEHOLDER}],
                                     "env_from": env_from,
                                     "resources": kube.resources(svc.resources),
                                     "security_context": container_security,
@@ -221,12 +240,15 @@ class FastApiService(pulumi.ComponentResource):
             )
 
         checksum = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        annotations: dict[str, pulumi.Input[str]] = {"checksum/config": checksum}
+        if args.token_keys_checksum is not None:
+            annotations["checksum/token-keys"] = args.token_keys_checksum
         deployment_spec: dict = {
             "selector": {"match_labels": selector},
             "revision_history_limit": 5,
             "strategy": {"type": "RollingUpdate", "rolling_update": {"max_surge": 1, "max_unavailable": 0}},
             "template": {
-                "metadata": {"labels": labels, "annotations": {"checksum/config": checksum}},
+                "metadata": {"labels": labels, "annotations": annotations},
                 "spec": {
                     "service_account_name": svc_name,
                     "automount_service_account_token": False,
@@ -258,6 +280,8 @@ class FastApiService(pulumi.ComponentResource):
             # With an HPA the replica count belongs to the autoscaler; setting it here would fight it.
             deployment_spec["replicas"] = overrides.replicas
         deps: list[pulumi.Resource] = [self.config_map, self.service_account, *args.depends_on]
+        if self.keys is not None:
+            deps.append(self.keys)
         if self.migration is not None:
             deps.append(self.migration)
         self.deployment = k8s.apps.v1.Deployment(

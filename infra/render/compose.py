@@ -34,8 +34,10 @@ def env_name(service: str, what: str) -> str:
 
 def env_variables(spec: PlatformSpec) -> list[str]:
     """Every variable ``.env`` must define."""
-    names = ["POSTGRES_SUPERUSER_PASSWORD", "REDIS_ADMIN_PASSWORD", "RABBITMQ_ADMIN_PASSWORD", "JWT_SECRET"]
+    names = ["POSTGRES_SUPERUSER_PASSWORD", "REDIS_ADMIN_PASSWORD", "RABBITMQ_ADMIN_PASSWORD"]
+    names += ["JWT_SIGNING_KEY", "JWT_PUBLIC_KEYS"]  # python -m servicekit.keys new prints both
     for svc in spec.services:
+        names += [env_name(svc.name, key) for key in svc.manifest.secrets]
         needs = svc.manifest.needs
         names += [env_name(svc.name, "DB_PASSWORD")] if needs.postgres else []
         names += [env_name(svc.name, "REDIS_PASSWORD")] if needs.redis else []
@@ -166,8 +168,11 @@ def _service_env(spec: PlatformSpec, svc: ServiceSpec) -> dict[str, str]:
         "CORS_ORIGINS": ",".join(spec.config.gateway.cors_origins),
         "JWT_ISSUER": "https://localhost:8443/api/auth",
         "JWT_AUDIENCE": "marketplace",
-        "JWT_SECRET": "${JWT_SECRET}",
+        "JWT_PUBLIC_KEYS": "${JWT_PUBLIC_KEYS}",
     }
+    if svc.manifest.issues_tokens:
+        env["JWT_SIGNING_KEY"] = "${JWT_SIGNING_KEY}"
+    env |= {key: "${" + env_name(svc.name, key) + "}" for key in svc.manifest.secrets}
     if needs.postgres:
         env |= {"POSTGRES_HOST": "postgres", "POSTGRES_PORT": "5432", "POSTGRES_DB": needs.postgres.database}
         env |= {"POSTGRES_USER": needs.postgres.database}

@@ -23,9 +23,9 @@ from marketplace_svc.events import ListingCreated
 from marketplace_svc.models import Listing
 from payment_svc.events import upsert_listing
 from payment_svc.models import Listing as PaymentListing
-from servicekit.auth import issue_access_token
 from servicekit.messaging.envelope import new_event
 from servicekit.messaging.tables import outbox_t, processed_t
+from servicekit.testing import bearer
 
 from infra.render.rabbitmq import dead_letter_queue
 
@@ -115,7 +115,7 @@ async def test_a_broker_killed_mid_payments_loses_and_duplicates_nothing(
         assert await count(pay, sa.select(sa.func.count()).select_from(PaymentListing)) == PAYMENTS
         timings["seed"] = time.monotonic() - t
 
-        headers = {"Authorization": f"Bearer {issue_access_token(pay.settings, str(uuid.uuid4()))}"}
+        headers = bearer(pay.settings, str(uuid.uuid4()))
         limits = httpx.Limits(max_connections=CONCURRENCY)
         async with httpx.AsyncClient(base_url=pay.url, limits=limits, timeout=30) as http:
             gate = asyncio.Semaphore(CONCURRENCY)

@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, context
 from fastapi import APIRouter, FastAPI
 from fastapi.telemetry import TelemetryConfig
 
+from servicekit.auth import public_keys
 from servicekit.errors import install_error_handlers
 from servicekit.health import CHECK_TIMEOUT_S, Check, add_health_routes
 from servicekit.logging import configure_logging, flush_logs
@@ -106,6 +107,7 @@ def create_app(
     - *tune_gc*: once started, the objects built so far are moved out of the garbage collector's
       reach and young collections run less often (see :func:`tuned_gc`).
     """
+    public_keys(settings)  # every service verifies tokens: refuse to start without JWT_PUBLIC_KEYS
     if handlers and not settings.postgres_enabled:
         raise RuntimeError(
             f"{settings.service_name}: consuming events needs PostgreSQL (idempotency marker)\n"

@@ -81,12 +81,12 @@ async def test_errors_share_one_shape() -> None:
 
 
 async def test_conflict_and_forbidden_carry_codes_and_details() -> None:
-    from servicekit.auth import issue_access_token
+    from servicekit.testing import bearer
 
     app = build_app()
     settings = app.state.settings
-    user = {"Authorization": f"Bearer {issue_access_token(settings, 'u1')}"}
-    admin = {"Authorization": f"Bearer {issue_access_token(settings, 'u2', roles=['admin'])}"}
+    user = bearer(settings, "u1")
+    admin = bearer(settings, "u2", roles=["admin"])
     async with app_client(app) as client:
         created = await client.post("/items", json={"name": "a", "price_minor": 1}, headers=user)
         conflict = await client.post("/items", json={"name": "dup", "price_minor": 1}, headers=user)

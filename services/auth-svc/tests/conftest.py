@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from pydantic import SecretStr
 from servicekit.testing import (
+    TEST_SIGNING_KEY,
     Database,
     alembic_upgrade,
     app_client,
@@ -58,6 +59,7 @@ async def auth_settings(auth_db: Database, redis_server: Any, rabbitmq_server: A
         login_max_failures_per_account=MAX_FAILURES_PER_ACCOUNT,
         login_max_failures_per_ip=MAX_FAILURES_PER_IP,
         login_failure_window_seconds=60,
+        jwt_signing_key=TEST_SIGNING_KEY,
     )
     await alembic_upgrade(ALEMBIC_INI, settings)
     return settings

@@ -14,6 +14,11 @@ from payment_svc.processor import build_processor
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The payment-svc app: payments routes, listing consumer, outbox relay, processor adapter."""
     settings = settings or get_settings()
+    if settings.fingerprint_key is None:
+        raise RuntimeError(
+            "payment-svc: FINGERPRINT_KEY is not set\n"
+            "hint: the platform generates it (service.yaml secrets); it keys the request fingerprints"
+        )
     app = create_service_app(
         settings,
         routers=[payments.router],

@@ -18,8 +18,7 @@ from payment_svc.core.config import Settings
 from payment_svc.main import create_app
 from payment_svc.models import Listing
 from payment_svc.processor import SandboxProcessor
-from servicekit.auth import issue_access_token
-from servicekit.testing import app_client, provisioned_from_spec
+from servicekit.testing import app_client, bearer, provisioned_from_spec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -87,7 +86,7 @@ async def admin_channel(rabbitmq_server: Any, payment_settings: Settings) -> Asy
 
 def user_headers(settings: Settings, user_id: uuid.UUID) -> dict[str, str]:
     """Authorization header of a valid access token for *user_id*."""
-    return {"Authorization": f"Bearer {issue_access_token(settings, str(user_id))}"}
+    return bearer(settings, str(user_id))
 
 
 @pytest.fixture

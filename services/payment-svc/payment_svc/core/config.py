@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from servicekit.settings import Settings as BaseSettings
 
 
@@ -15,6 +15,12 @@ class Settings(BaseSettings):
     service_name: str = "payment-svc"
     payment_processor: Literal["sandbox"] = Field(
         "sandbox", description="payment-processor adapter; 'sandbox' approves/declines by test card"
+    )
+    fingerprint_key: SecretStr | None = Field(
+        None,
+        min_length=32,
+        description="HMAC key of request fingerprints (card data): this service's own (FINGERPRINT_KEY); "
+        "required to serve, not to migrate",
     )
 
 

@@ -109,8 +109,11 @@ async def test_refresh_issues_a_new_pair(
     assert response.status_code == 200
     fresh = response.json()
     assert fresh["refresh_token"] != tokens["refresh_token"]
-    old_sid = decode_token(auth_settings, tokens["refresh_token"], "refresh").session_id
-    assert decode_token(auth_settings, fresh["refresh_token"], "refresh").session_id != old_sid
+    old = decode_token(auth_settings, tokens["refresh_token"], "refresh")
+    new = decode_token(auth_settings, fresh["refresh_token"], "refresh")
+    assert new.session_id == old.session_id  # the same session, a new refresh token
+    assert new.token_id != old.token_id
+    assert decode_token(auth_settings, fresh["access_token"], "access").session_id == old.session_id
     assert (
         await client.get("/api/auth/me", headers={"Authorization": f"Bearer {fresh['access_token']}"})
     ).status_code == 200

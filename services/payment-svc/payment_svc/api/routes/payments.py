@@ -58,7 +58,7 @@ async def create_payment(
         buyer_id=buyer_id,
         idempotency_key=idempotency_key,
         body=body,
-        secret=settings.jwt_secret.get_secret_value().encode(),
+        secret=settings.fingerprint_key.get_secret_value().encode(),  # type: ignore[union-attr]
         producer=settings.service_name,
     )
     if not outcome.replayed:
