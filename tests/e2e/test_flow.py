@@ -126,8 +126,9 @@ def test_chat_message_is_delivered_over_websocket_through_the_gateway(
         return r if r.status_code in (200, 201) else None
 
     conversation = poll(open_conversation, timeout=30, what="chat-svc knowing the listing").json()
-    wss = f"wss://localhost:{platform.ports['gateway_https']}/api/chat/ws?token={seller['token']}"
-    with connect(wss, ssl=platform.ssl_context(), open_timeout=10) as ws:
+    wss = f"wss://localhost:{platform.ports['gateway_https']}/api/chat/ws"
+    bearer: list = ["bearer", seller["token"]]  # the token never goes in the URL
+    with connect(wss, ssl=platform.ssl_context(), open_timeout=10, subprotocols=bearer) as ws:
         ws.send("ping")
         assert ws.recv(timeout=10) == "pong"
         text = f"still available? {uuid.uuid4().hex[:6]}"

@@ -76,6 +76,12 @@ async def serve(settings: Settings) -> AsyncIterator[Replica]:
         await task
 
 
+@pytest.fixture
+def serve_replica() -> Callable[[Settings], contextlib.AbstractAsyncContextManager[Replica]]:
+    """``async with serve_replica(settings) as replica``: one more replica, for a test's own settings."""
+    return serve
+
+
 @pytest.fixture(scope="session")
 async def chat_settings(
     postgres_server: Any, redis_server: Any, rabbitmq_server: Any
