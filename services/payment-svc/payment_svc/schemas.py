@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from payment_svc.processor import Card, PaymentMethod, Token
 
+GENERIC_DECLINE = "card_declined"
+
 
 class CardIn(BaseModel):
     """Card details. The number is used for the charge and dropped; only last4 is stored."""
@@ -85,12 +87,21 @@ class PaymentOut(BaseModel):
 
     model_config = ConfigDict(from_attributes=True)
 
+    @field_validator("decline_code")
+    @classmethod
+    def _generic_decline(cls, value: str | None) -> str | None:
+        """Detailed decline codes (insufficient funds, expired, ...) tell a card tester which stolen
+        cards are alive; the client gets one code for every decline."""
+        return None if value is None else GENERIC_DECLINE
+
     id: uuid.UUID
     listing_id: uuid.UUID
     amount_minor: int
     currency: str
     status: Literal["succeeded", "failed"]
-    decline_code: str | None
+    decline_code: str | None = Field(
+        description="'card_declined' for any decline: the processor's reason is not disclosed"
+    )
     card_last4: str | None
     card_brand: str | None
     created_at: datetime

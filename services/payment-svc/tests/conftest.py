@@ -37,8 +37,11 @@ async def payment_settings(
     (the platform's real definitions in a private vhost), as the dev stack's spec says."""
     servers = {"postgres": postgres_server, "redis": redis_server, "rabbitmq": rabbitmq_server}
     spec = load_spec("dev")
+    # Every test pays with the same test cards: the session's app lets them (the card-testing limits
+    # have their own app in test_payments_card_testing.py).
+    limits = {"payment_attempts_per_buyer": 10_000, "payment_attempts_per_card": 10_000}
     async with provisioned_from_spec(
-        spec, Settings, SERVICE, **servers, alembic_ini=ALEMBIC_INI, log_level="WARNING"
+        spec, Settings, SERVICE, **servers, alembic_ini=ALEMBIC_INI, log_level="WARNING", **limits
     ) as service:
         yield service.settings
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr
 from servicekit.settings import Settings as BaseSettings
@@ -16,6 +16,13 @@ class Settings(BaseSettings):
     payment_processor: Literal["sandbox"] = Field(
         "sandbox", description="payment-processor adapter; 'sandbox' approves/declines by test card"
     )
+    payment_attempts_per_buyer: Annotated[
+        int, Field(ge=1, description="payment attempts one buyer may make per window (card testing)")
+    ] = 20
+    payment_attempts_per_card: Annotated[
+        int, Field(ge=1, description="payment attempts with one card, by any buyer, per window")
+    ] = 10
+    payment_attempt_window_seconds: Annotated[int, Field(ge=60)] = 3600
     fingerprint_key: SecretStr | None = Field(
         None,
         min_length=32,
