@@ -127,7 +127,20 @@ RESERVED_DATABASES = frozenset(
 )
 
 #: Environment variables of the docs/architecture.md contract the platform sets: exact names...
-PLATFORM_ENV = frozenset({"SERVICE_NAME", "ENVIRONMENT", "CORS_ORIGINS", "DB_MAX_OVERFLOW", "SECRETS_DIR"})
+PLATFORM_ENV = frozenset(
+    {
+        "SERVICE_NAME",
+        "ENVIRONMENT",
+        "CORS_ORIGINS",
+        "DB_MAX_OVERFLOW",
+        "SECRETS_DIR",
+        "SANDBOX_ALLOWED_REASON",
+    }
+)
+#: Set from a stack's ``platform:services.<svc>.allowSandbox.reason`` (see :class:`SandboxAllowance`).
+SANDBOX_REASON_ENV = "SANDBOX_ALLOWED_REASON"
+#: Environments where a service's sandbox adapter is refused unless the stack allows it.
+PRODUCTION_ENVIRONMENTS = frozenset({"staging", "prod"})
 #: ...and prefixes (``LOG_LEVEL``, ``POSTGRES_HOST``, ``DB_POOL_SIZE``, ``JWT_SECRET``...).
 PLATFORM_ENV_PREFIXES = ("LOG_", "POSTGRES_", "DB_POOL_", "REDIS_", "RABBITMQ_", "JWT_")
 #: Names that look like credentials. TOKEN and KEY only as the last word, so settings *about* tokens
@@ -300,6 +313,19 @@ def _check_secret_names(names: list[str]) -> list[str]:
     return names
 
 
+class SandboxAdapter(Strict):
+    """A test double the service runs unless configured otherwise (payment-svc's sandbox processor).
+
+    It is in use when the service's ``variable`` is unset or equals ``value``. In staging and prod
+    the service refuses to start with it, and ``platform check`` reports it, unless the stack allows
+    it with a reason (``platform:services.<svc>.allowSandbox.reason``).
+    """
+
+    variable: Annotated[str, Field(pattern=ENV_NAME.pattern)]
+    value: str
+    description: Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class ServiceManifest(Strict):
     """``services/<name>/service.yaml``: what a service needs, independent of environment."""
 
@@ -325,6 +351,10 @@ class ServiceManifest(Strict):
         [],
         description="random keys the platform generates for this service alone, each a file of the "
         "same UPPER_SNAKE name under SECRETS_DIR (Secret <name>-keys), e.g. FINGERPRINT_KEY",
+    )
+    sandbox: SandboxAdapter | None = Field(
+        None,
+        description="a test adapter the service runs by default (refused in staging/prod unless allowed)",
     )
 
     @field_validator("secrets")
@@ -373,6 +403,12 @@ class Autoscale(Strict):
         return self
 
 
+class SandboxAllowance(Strict):
+    """Why this stack may run the service's sandbox adapter (staging/prod; ``platform check`` shows it)."""
+
+    reason: Annotated[str, Field(min_length=10, max_length=300)]
+
+
 class ServiceOverrides(Strict):
     """Per-stack sizing of one service."""
 
@@ -381,6 +417,11 @@ class ServiceOverrides(Strict):
     resources: Resources | None = None
     env: dict[str, str] = Field(
         {}, description="extra environment variables for this stack; same rules as the manifest's env"
+    )
+    allow_sandbox: SandboxAllowance | None = Field(
+        None,
+        alias="allowSandbox",
+        description="let the service run its sandbox adapter in this staging/prod stack, with the reason",
     )
 
     @field_validator("env")
@@ -581,7 +622,17 @@ class ServiceSpec(Strict):
 
     @property
     def env(self) -> dict[str, str]:
-        return {**self.manifest.env, **self.overrides.env}
+        env = {**self.manifest.env, **self.overrides.env}
+        if self.overrides.allow_sandbox is not None:
+            env[SANDBOX_REASON_ENV] = self.overrides.allow_sandbox.reason
+        return env
+
+    @property
+    def runs_sandbox(self) -> bool:
+        """True when the service's sandbox adapter is in use in this stack (its variable unset or
+        set to the sandbox's value)."""
+        sandbox = self.manifest.sandbox
+        return sandbox is not None and self.env.get(sandbox.variable, sandbox.value) == sandbox.value
 
 
 class PlatformSpec(BaseModel):

@@ -154,6 +154,7 @@ def check(
         externals=externals_for(spec),
         root=root,
         checkov=not skip_checkov,
+        spec=spec,
     )
     if as_json:
         result_json(report.to_dict())

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from infra.check.integrity import Externals, check_integrity
 from infra.check.k8s import Manifest
 from infra.check.report import Finding, Report, Section, Skipped
+from infra.check.sandbox import check_sandboxes
 from infra.check.schema import validate_schemas
 
 if TYPE_CHECKING:
@@ -38,8 +39,10 @@ def run_checks(
     externals: Externals,
     root: Path,
     checkov: bool = True,
+    spec: PlatformSpec | None = None,
 ) -> Report:
-    """Run every check; checkov (if enabled) runs concurrently with the in-process checks."""
+    """Run every check; checkov (if enabled) runs concurrently with the in-process checks. With
+    *spec*, also the spec-level policies (sandbox adapters in staging/prod)."""
     run = None
     if checkov:
         from infra.check.checkov import start_checkov
@@ -59,4 +62,7 @@ def run_checks(
         checkov_section = Section(
             "checkov", "Checkov (framework kubernetes)", ran=False, note="--skip-checkov"
         )
-    return Report(stack, len(manifests), [schema, checkov_section, integrity])
+    sections = [schema, checkov_section, integrity]
+    if spec is not None:
+        sections.append(check_sandboxes(spec))
+    return Report(stack, len(manifests), sections)

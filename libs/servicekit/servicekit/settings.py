@@ -27,6 +27,8 @@ from pydantic_settings import (
 
 from servicekit.keys import load_key_set, load_signing_key
 
+#: How ``.env.example`` spells every secret; such a value is never accepted.
+PLACEHOLDER = "change-me"
 Environment = Literal["dev", "staging", "prod", "local", "test"]
 
 
@@ -113,6 +115,18 @@ class Settings(BaseSettings):
         if value is not None:
             load_signing_key(value.get_secret_value())
         return value
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets(self) -> Settings:
+        """``.env.example`` ships every secret as ``change-me-...``: refuse to start with one."""
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value().strip().startswith(PLACEHOLDER):
+                raise ValueError(
+                    f"{name} is the .env.example placeholder ({PLACEHOLDER}...), not a secret: "
+                    "set a real, random value in .env"
+                )
+        return self
 
     @model_validator(mode="after")
     def _signing_key_is_published(self) -> Settings:

@@ -141,3 +141,32 @@ def test_environment_variables_win_over_secret_files(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("SECRETS_DIR", str(tmp_path))
     monkeypatch.setenv("POSTGRES_PASSWORD", "from-env")
     assert Settings().postgres_password.get_secret_value() == "from-env"  # type: ignore[call-arg]
+
+
+def _placeholders() -> list[tuple[str, str]]:
+    """(variable, value) of every line of the repository's .env.example."""
+    lines = (Path(__file__).resolve().parents[3] / ".env.example").read_text().splitlines()
+    return [tuple(line.split("=", 1)) for line in lines if line and not line.startswith("#")]  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("field", ["postgres_password", "redis_password", "rabbitmq_password"])
+def test_env_example_placeholders_are_refused_as_passwords(field: str) -> None:
+    """Attack (issue 11, item 15): compose started with the .env.example values still in place."""
+    placeholders = _placeholders()
+    assert placeholders
+    for variable, value in placeholders:
+        with pytest.raises(ValidationError, match="placeholder") as refused:
+            Settings(service_name="auth-svc", **{field: value})  # type: ignore[arg-type]
+        assert field in str(refused.value), variable
+
+
+def test_env_example_placeholders_are_refused_as_token_keys() -> None:
+    values = dict(_placeholders())
+    for variable in ("JWT_SIGNING_KEY", "JWT_PUBLIC_KEYS"):
+        with pytest.raises(ValidationError, match="placeholder"):
+            Settings(service_name="auth-svc", **{variable.lower(): values[variable]})  # type: ignore[arg-type]
+
+
+def test_real_passwords_are_accepted() -> None:
+    settings = Settings(service_name="auth-svc", postgres_password="x7-real-generated-password")  # type: ignore[call-arg]
+    assert settings.postgres_password.get_secret_value() == "x7-real-generated-password"

@@ -16,6 +16,11 @@ class Settings(BaseSettings):
     payment_processor: Literal["sandbox"] = Field(
         "sandbox", description="payment-processor adapter; 'sandbox' approves/declines by test card"
     )
+    sandbox_allowed_reason: str | None = Field(
+        None,
+        description="why this staging/prod stack may run the sandbox processor "
+        "(from platform:services.payment-svc.allowSandbox.reason); without it the sandbox is refused there",
+    )
     payment_attempts_per_buyer: Annotated[
         int, Field(ge=1, description="payment attempts one buyer may make per window (card testing)")
     ] = 20
