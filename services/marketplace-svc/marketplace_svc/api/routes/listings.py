@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from servicekit.auth import Principal
 from servicekit.errors import Conflict, Forbidden, NotFound, Unauthorized
+from servicekit.routing import lean
 from sqlalchemy import select
 
 from marketplace_svc.api.deps import CacheDep, CurrentUser, RuntimeDep, SessionDep, reads_of
@@ -60,6 +61,7 @@ async def create_listing(
 
 
 @router.get("", response_model=ListingPage)
+@lean
 async def search_listings(params: Annotated[SearchParams, Query()], request: Request) -> Response:
     """Search by text, price range and status; newest first, ``limit``/``offset`` with ``total``."""
     reads = reads_of(request)
@@ -74,6 +76,7 @@ async def search_listings(params: Annotated[SearchParams, Query()], request: Req
 
 
 @router.get("/{listing_id}", response_model=ListingOut)
+@lean
 async def get_listing(listing_id: uuid.UUID, request: Request) -> Response:
     """One listing (cached; a miss for an unknown id is not cached)."""
     reads = reads_of(request)
