@@ -141,7 +141,7 @@ PLATFORM_ENV = frozenset(
 SANDBOX_REASON_ENV = "SANDBOX_ALLOWED_REASON"
 #: Environments where a service's sandbox adapter is refused unless the stack allows it.
 PRODUCTION_ENVIRONMENTS = frozenset({"staging", "prod"})
-#: ...and prefixes (``LOG_LEVEL``, ``POSTGRES_HOST``, ``DB_POOL_SIZE``, ``JWT_SECRET``...).
+#: ...and prefixes (``LOG_LEVEL``, ``POSTGRES_HOST``, ``DB_POOL_SIZE``, ``JWT_PUBLIC_KEYS``...).
 PLATFORM_ENV_PREFIXES = ("LOG_", "POSTGRES_", "DB_POOL_", "REDIS_", "RABBITMQ_", "JWT_")
 #: Names that look like credentials. TOKEN and KEY only as the last word, so settings *about* tokens
 #: (auth-svc's ``ACCESS_TOKEN_TTL_SECONDS``) stay tunable.
