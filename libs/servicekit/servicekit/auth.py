@@ -172,11 +172,12 @@ def decode_token(settings: Settings, token: str, expected_type: TokenType = "acc
     )
 
 
-def authenticate(request_app: Any, token: str) -> Principal:
-    """The caller of an access *token* for the app *request_app*: verified, and its session not
-    revoked (a revoked session is 401 ``session_revoked``)."""
-    claims = decode_token(request_app.state.settings, token, "access")
-    runtime = getattr(request_app.state, "runtime", None)
+def authenticate(app: Any, token: str) -> Principal:
+    """The caller of an access *token* for *app* (a FastAPI app): verified, and its session not
+    revoked (a revoked session is 401 ``session_revoked``). HTTP routes get it through
+    ``CurrentUser``; WebSocket routes call it with ``ws.app``."""
+    claims = decode_token(app.state.settings, token, "access")
+    runtime = getattr(app.state, "runtime", None)
     revocations = getattr(runtime, "revocations", None)
     if revocations is not None and revocations.is_revoked(claims.session_id):
         raise Unauthorized("session revoked; log in again", code="session_revoked")

@@ -40,9 +40,18 @@ class Connection:
     """One socket: its user and session, a bounded send queue and the task that drains it."""
 
     def __init__(
-        self, ws: WebSocket, user_id: uuid.UUID, session_id: str, *, queue_size: int, send_timeout: float
+        self,
+        ws: WebSocket,
+        user_id: uuid.UUID,
+        session_id: str,
+        *,
+        queue_size: int,
+        send_timeout: float,
+        closing: set[asyncio.Task[None]],
     ) -> None:
+        """*closing*: where the task that closes the socket is kept until it is done (the hub's)."""
         self.ws = ws
+        self._closing = closing
         self.user_id = user_id
         self.session_id = session_id
         self.send_timeout = send_timeout
@@ -80,8 +89,8 @@ class Connection:
         self.close_code = code
         self._sender.cancel()
         task = asyncio.get_running_loop().create_task(self._close(code, reason))
-        _closing.add(task)
-        task.add_done_callback(_closing.discard)
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def _close(self, code: int, reason: str) -> None:
         with contextlib.suppress(Exception):
@@ -93,9 +102,6 @@ class Connection:
         self._sender.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._sender
-
-
-_closing: set[asyncio.Task[None]] = set()
 
 
 class Hub:
@@ -119,6 +125,7 @@ class Hub:
         self.send_timeout = send_timeout
         self.queue_size = queue_size
         self._sockets: dict[uuid.UUID, set[Connection]] = defaultdict(set)
+        self._closing: set[asyncio.Task[None]] = set()
         self._pubsub: PubSub | None = None
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -209,7 +216,12 @@ class Hub:
                 raise TooManyConnections(f"at most {self.max_per_user} connections per user")
             first = not sockets
             conn = Connection(
-                ws, user_id, session_id, queue_size=self.queue_size, send_timeout=self.send_timeout
+                ws,
+                user_id,
+                session_id,
+                queue_size=self.queue_size,
+                send_timeout=self.send_timeout,
+                closing=self._closing,
             )
             sockets.add(conn)
             if first and self._pubsub is not None:
