@@ -117,7 +117,7 @@ class SessionStore:
             "sid": sid,
             "user_id": user_id,
             "created_at": datetime.fromtimestamp(now, UTC).isoformat(),
-            "expires_at": math.floor(now + lifetime.total_seconds()),
+            "expires_at": math.ceil(now + lifetime.total_seconds()),
             "jti": token_id,
             "data": data or {},
         }
