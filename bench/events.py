@@ -64,7 +64,7 @@ from servicekit.messaging.tables import add_messaging_tables
 from servicekit.messaging.topology import declare_topology
 from servicekit.metrics import Metrics
 from servicekit.settings import Settings
-from servicekit.testing import TEST_JWT_SECRET, create_database
+from servicekit.testing import TEST_PUBLIC_KEYS, create_database
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from infra.local.servers import PostgresServer, RabbitMqServer
@@ -356,7 +356,7 @@ async def environment(base: Path, size: int) -> AsyncIterator[Env]:
         settings = Settings(  # type: ignore[call-arg]
             service_name=SERVICE,
             environment="test",
-            jwt_secret=TEST_JWT_SECRET,
+            jwt_public_keys=TEST_PUBLIC_KEYS,
             postgres_host=database.host,
             postgres_port=database.port,
             postgres_db=database.name,

@@ -84,10 +84,17 @@ def service_environment(
 
 
 def credential_variables(svc: ServiceSpec) -> dict[str, str]:
-    """The credential variables of *svc* -> the user each holds ('' for a secret: the JWT key and the
-    passwords). Kubernetes and ``platform dev`` write each as a file named like it under SECRETS_DIR."""
+    """The credential variables of *svc* -> the user each holds ('' for a secret: the token keys, the
+    service's own keys and the passwords). Kubernetes and ``platform dev`` write each as a file named
+    like it under SECRETS_DIR.
+
+    Every service verifies tokens (``JWT_PUBLIC_KEYS``); only the issuer signs (``JWT_SIGNING_KEY``).
+    """
     needs = svc.manifest.needs
-    result = {"JWT_SECRET": ""}
+    result = {"JWT_PUBLIC_KEYS": ""}
+    if svc.manifest.issues_tokens:
+        result["JWT_SIGNING_KEY"] = ""
+    result |= {key: "" for key in svc.manifest.secrets}
     if needs.postgres:
         result |= {"POSTGRES_USER": needs.postgres.database, "POSTGRES_PASSWORD": ""}
     if needs.redis:

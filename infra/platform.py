@@ -43,7 +43,11 @@ def build_platform(spec: PlatformSpec) -> None:
             FastApiServiceArgs(
                 spec=spec,
                 service=svc,
-                secrets=[secrets.jwt_source, *(s for data in data_stores for s in data.sources_for(svc))],
+                secrets=[
+                    secrets.public_source,
+                    secrets.signing_source,
+                    *(s for data in data_stores for s in data.sources_for(svc)),
+                ],
                 depends_on=[r for data in data_stores for r in data.dependencies_for(svc)],
             ),
             in_ns,

@@ -35,7 +35,16 @@ _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 STACKS: tuple[str, ...] = ("dev", "staging", "prod")
 #: Suffixes components append to a service name for derived Kubernetes object names
 #: (docs/architecture.md, "Kubernetes naming and labels"; a test keeps the two in step).
-DERIVED_SUFFIXES = ("-allow-egress", "-allow-ingress", "-config", "-db", "-migrate", "-rabbitmq", "-redis")
+DERIVED_SUFFIXES = (
+    "-allow-egress",
+    "-allow-ingress",
+    "-config",
+    "-db",
+    "-keys",
+    "-migrate",
+    "-rabbitmq",
+    "-redis",
+)
 #: Kubernetes Service names are DNS-1035 labels: at most 63 characters.
 DNS1035_MAX = 63
 #: Suffix of the stack's second namespace, where the log shipper runs.
@@ -100,6 +109,7 @@ RESERVED_NAMES = frozenset(
         # namespace-wide objects
         "jwt-signing",
         "registry-pull",
+        "jwt-public-keys",
         "default-deny",
         "allow-dns",
         "logs-default-deny",
@@ -134,14 +144,28 @@ RESERVED_DATABASES = frozenset(
 
 #: Environment variables of the docs/architecture.md contract the platform sets: exact names...
 PLATFORM_ENV = frozenset(
-    {"SERVICE_NAME", "ENVIRONMENT", "CORS_ORIGINS", "DB_MAX_OVERFLOW", "SECRETS_DIR", "FORWARDED_ALLOW_IPS"}
+    {
+        "SERVICE_NAME",
+        "ENVIRONMENT",
+        "CORS_ORIGINS",
+        "DB_MAX_OVERFLOW",
+        "SECRETS_DIR",
+        "FORWARDED_ALLOW_IPS",
+        "SANDBOX_ALLOWED_REASON",
+    }
 )
-#: ...and prefixes (``LOG_LEVEL``, ``POSTGRES_HOST``, ``DB_POOL_SIZE``, ``JWT_SECRET``...).
+#: Set from a stack's ``platform:services.<svc>.allowSandbox.reason`` (see :class:`SandboxAllowance`).
+SANDBOX_REASON_ENV = "SANDBOX_ALLOWED_REASON"
+#: Environments where a service's sandbox adapter is refused unless the stack allows it.
+PRODUCTION_ENVIRONMENTS = frozenset({"staging", "prod"})
+#: ...and prefixes (``LOG_LEVEL``, ``POSTGRES_HOST``, ``DB_POOL_SIZE``, ``JWT_PUBLIC_KEYS``...).
 PLATFORM_ENV_PREFIXES = ("LOG_", "POSTGRES_", "DB_POOL_", "REDIS_", "RABBITMQ_", "JWT_")
 #: Names that look like credentials. TOKEN and KEY only as the last word, so settings *about* tokens
 #: (auth-svc's ``ACCESS_TOKEN_TTL_SECONDS``) stay tunable.
 SECRET_LIKE_ENV = re.compile(r"PASSWORD|PASSWD|SECRET|CREDENTIAL|(^|_)(TOKEN|KEY)S?$")
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+#: Names of keys in a stack's ``platform:tokens``: short DNS-style labels (they name Pulumi resources).
+KEY_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
 
 
 class HintedValueError(ValueError):
@@ -291,6 +315,34 @@ class GatewayRoute(Strict):
     )
 
 
+def _check_secret_names(names: list[str]) -> list[str]:
+    """Generated keys are files named like variables; never a platform variable."""
+    for name in names:
+        if not ENV_NAME.match(name):
+            raise HintedValueError(f"secret '{name}' must be UPPER_SNAKE_CASE", hint="e.g. FINGERPRINT_KEY")
+        if name in PLATFORM_ENV or name.startswith(PLATFORM_ENV_PREFIXES):
+            raise HintedValueError(
+                f"secret '{name}' is a variable the platform sets",
+                hint="name it after its use, e.g. FINGERPRINT_KEY",
+            )
+    if len(set(names)) != len(names):
+        raise ValueError("lists a secret twice")
+    return names
+
+
+class SandboxAdapter(Strict):
+    """A test double the service runs unless configured otherwise (payment-svc's sandbox processor).
+
+    It is in use when the service's ``variable`` is unset or equals ``value``. In staging and prod
+    the service refuses to start with it, and ``platform check`` reports it, unless the stack allows
+    it with a reason (``platform:services.<svc>.allowSandbox.reason``).
+    """
+
+    variable: Annotated[str, Field(pattern=ENV_NAME.pattern)]
+    value: str
+    description: Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class ServiceManifest(Strict):
     """``services/<name>/service.yaml``: what a service needs, independent of environment."""
 
@@ -307,6 +359,25 @@ class ServiceManifest(Strict):
         description="extra non-secret environment variables (not the platform's "
         "contract variables, not secret-like names such as *PASSWORD*, *SECRET*, *_TOKEN, *_KEY)",
     )
+    issues_tokens: bool = Field(
+        False,
+        description="holds the platform's token-signing key (JWT_SIGNING_KEY; at most one service, "
+        "auth-svc); every service gets the public keys (JWT_PUBLIC_KEYS)",
+    )
+    secrets: list[str] = Field(
+        [],
+        description="random keys the platform generates for this service alone, each a file of the "
+        "same UPPER_SNAKE name under SECRETS_DIR (Secret <name>-keys), e.g. FINGERPRINT_KEY",
+    )
+    sandbox: SandboxAdapter | None = Field(
+        None,
+        description="a test adapter the service runs by default (refused in staging/prod unless allowed)",
+    )
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, names: list[str]) -> list[str]:
+        return _check_secret_names(names)
 
     @field_validator("name")
     @classmethod
@@ -349,6 +420,12 @@ class Autoscale(Strict):
         return self
 
 
+class SandboxAllowance(Strict):
+    """Why this stack may run the service's sandbox adapter (staging/prod; ``platform check`` shows it)."""
+
+    reason: Annotated[str, Field(min_length=10, max_length=300)]
+
+
 class ServiceOverrides(Strict):
     """Per-stack sizing of one service."""
 
@@ -357,6 +434,11 @@ class ServiceOverrides(Strict):
     resources: Resources | None = None
     env: dict[str, str] = Field(
         {}, description="extra environment variables for this stack; same rules as the manifest's env"
+    )
+    allow_sandbox: SandboxAllowance | None = Field(
+        None,
+        alias="allowSandbox",
+        description="let the service run its sandbox adapter in this staging/prod stack, with the reason",
     )
 
     @field_validator("env")
@@ -516,6 +598,39 @@ class ClusterConfig(Strict):
     )
 
 
+class TokenKeys(Strict):
+    """Token-signing keys (Ed25519), by name; each is generated once and kept in the stack's state.
+
+    Rotation without downtime: add a new name to ``keys`` (every service learns its public key),
+    deploy; then make it the ``signingKey``, deploy; drop the old name once the refresh tokens it
+    signed have expired (``REFRESH_TOKEN_TTL_SECONDS``, 14 days), or earlier to log everyone out.
+    """
+
+    keys: list[str] = Field(
+        ["initial"], min_length=1, max_length=3, description="published keys (JWT_PUBLIC_KEYS), by name"
+    )
+    signing_key: str = Field("initial", alias="signingKey", description="the key auth-svc signs with")
+
+    @field_validator("keys")
+    @classmethod
+    def _key_names(cls, keys: list[str]) -> list[str]:
+        for key in keys:
+            if not KEY_NAME.match(key):
+                raise ValueError(f"'{key}' is not a key name like '2025-06' (lowercase letters, digits, '-')")
+        if len(set(keys)) != len(keys):
+            raise ValueError("lists a key twice")
+        return keys
+
+    @model_validator(mode="after")
+    def _signing_key_is_published(self) -> TokenKeys:
+        if self.signing_key not in self.keys:
+            raise HintedValueError(
+                f"signingKey '{self.signing_key}' is not one of keys {self.keys}",
+                hint="publish a key (add it to keys, deploy) before signing with it",
+            )
+        return self
+
+
 class StackConfig(Strict):
     """The ``platform:*`` keys of ``stacks/Pulumi.<stack>.yaml`` (without the prefix)."""
 
@@ -544,6 +659,7 @@ class StackConfig(Strict):
         description="credential -> generation (e.g. postgres/auth-svc: 1); raising a generation replaces "
         "that password and rolls everything that holds it (docs/deploy.md, 'Rotating a password')",
     )
+    tokens: TokenKeys = TokenKeys()
     services: dict[str, ServiceOverrides] = {}
 
     @field_validator("namespace")
@@ -592,7 +708,17 @@ class ServiceSpec(Strict):
 
     @property
     def env(self) -> dict[str, str]:
-        return {**self.manifest.env, **self.overrides.env}
+        env = {**self.manifest.env, **self.overrides.env}
+        if self.overrides.allow_sandbox is not None:
+            env[SANDBOX_REASON_ENV] = self.overrides.allow_sandbox.reason
+        return env
+
+    @property
+    def runs_sandbox(self) -> bool:
+        """True when the service's sandbox adapter is in use in this stack (its variable unset or
+        set to the sandbox's value)."""
+        sandbox = self.manifest.sandbox
+        return sandbox is not None and self.env.get(sandbox.variable, sandbox.value) == sandbox.value
 
 
 class PlatformSpec(BaseModel):
@@ -611,6 +737,11 @@ class PlatformSpec(BaseModel):
             if svc.name == name:
                 return svc
         raise KeyError(name)
+
+    @property
+    def token_issuer(self) -> ServiceSpec | None:
+        """The service holding the token-signing key (``issues_tokens``), if any."""
+        return next((svc for svc in self.services if svc.manifest.issues_tokens), None)
 
     @cached_property
     def publishers(self) -> dict[str, list[str]]:
@@ -819,6 +950,15 @@ def cross_check(spec: PlatformSpec, stack_path: Path, root: Path) -> None:
                 file=stack_path,
                 field=f"platform:services.{name}",
             )
+    issuers = [svc for svc in spec.services if svc.manifest.issues_tokens]
+    if len(issuers) > 1:
+        file = issuers[1].path / "service.yaml"
+        raise SpecError(
+            f"{_rel(file)}: issues_tokens: {issuers[0].name} already issues the platform's tokens",
+            hint="only one service holds the signing key; verify tokens with the public keys instead",
+            file=file,
+            field="issues_tokens",
+        )
     seen_routes: dict[str, str] = {}
     seen_dbs: dict[str, str] = {}
     for svc in spec.services:

@@ -189,6 +189,7 @@ def check(
         snapshot=snapshot,
         plan=plan,
         allow_replace=tuple(allow_replace or ()),
+        spec=spec,
     )
     if as_json:
         result_json(report.to_dict())

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from infra.check.integrity import Externals, check_integrity
 from infra.check.k8s import Manifest
 from infra.check.report import Finding, Report, Section, Skipped
+from infra.check.sandbox import check_sandboxes
 from infra.check.schema import validate_schemas
 
 if TYPE_CHECKING:
@@ -44,11 +45,13 @@ def run_checks(
     snapshot: Snapshot | None = None,
     plan: Plan | None = None,
     allow_replace: tuple[str, ...] = (),
+    spec: PlatformSpec | None = None,
 ) -> Report:
     """Run every check; checkov (if enabled) runs concurrently with the in-process checks.
 
     The lifecycle rules need the resource graph (*snapshot*); with *plan* (a base to compare with)
     they also refuse replacing a data store or changing a volume claim, except for *allow_replace*.
+    With *spec*, also the spec-level policies (sandbox adapters in staging/prod).
     """
     run = None
     if checkov:
@@ -77,4 +80,7 @@ def run_checks(
         checkov_section = Section(
             "checkov", "Checkov (framework kubernetes)", ran=False, note="--skip-checkov"
         )
-    return Report(stack, len(manifests), [schema, checkov_section, integrity, lifecycle])
+    sections = [schema, checkov_section, integrity, lifecycle]
+    if spec is not None:
+        sections.append(check_sandboxes(spec))
+    return Report(stack, len(manifests), sections)

@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra import credentials
 from infra import labels as lbl
 from infra.components import kube
 from infra.components.image import pinned_reference, service_image
+from infra.components.secrets import JWT_PUBLIC_SECRET, JWT_SIGNING_SECRET
 from infra.environment import POSTGRES_PORT, RABBITMQ_PORT, REDIS_PORT, Endpoints, service_environment
 from infra.spec import PlatformSpec, ServiceSpec
-
-JWT_SECRET_NAME = "jwt-signing"
 
 
 def config_data(spec: PlatformSpec, svc: ServiceSpec) -> dict[str, str]:
@@ -26,10 +26,17 @@ def config_data(spec: PlatformSpec, svc: ServiceSpec) -> dict[str, str]:
 SECRETS_DIR = "/var/run/secrets/platform"
 
 
-def secret_files(svc: ServiceSpec, jwt_secret: str = JWT_SECRET_NAME) -> dict[str, list[str]]:
-    """Secret name -> keys the service needs; each key is named like the variable it feeds."""
+def secret_files(svc: ServiceSpec) -> dict[str, list[str]]:
+    """Secret name -> keys the service needs; each key is named like the variable it feeds.
+
+    Every service verifies tokens (``jwt-public-keys``); only the issuer can sign (``jwt-signing``).
+    """
     needs = svc.manifest.needs
-    result: dict[str, list[str]] = {jwt_secret: ["JWT_SECRET"]}
+    result: dict[str, list[str]] = {JWT_PUBLIC_SECRET: ["JWT_PUBLIC_KEYS"]}
+    if svc.manifest.issues_tokens:
+        result[JWT_SIGNING_SECRET] = ["JWT_SIGNING_KEY"]
+    if svc.manifest.secrets:
+        result[f"{svc.name}-keys"] = list(svc.manifest.secrets)
     if needs.postgres:
         result[f"{svc.name}-db"] = ["POSTGRES_USER", "POSTGRES_PASSWORD"]
     if needs.redis:
@@ -39,7 +46,7 @@ def secret_files(svc: ServiceSpec, jwt_secret: str = JWT_SECRET_NAME) -> dict[st
     return result
 
 
-def secrets_volume(svc: ServiceSpec, jwt_secret: str = JWT_SECRET_NAME) -> dict:
+def secrets_volume(svc: ServiceSpec) -> dict:
     """A read-only projected volume of the service's credentials, one file per variable.
 
     Files rather than environment variables: they never show up in ``/proc/<pid>/environ``, crash
@@ -47,20 +54,16 @@ def secrets_volume(svc: ServiceSpec, jwt_secret: str = JWT_SECRET_NAME) -> dict:
     """
     sources = [
         {"secret": {"name": name, "items": [{"key": key, "path": key} for key in keys]}}
-        for name, keys in secret_files(svc, jwt_secret).items()
+        for name, keys in secret_files(svc).items()
     ]
     return {"name": "secrets", "projected": {"default_mode": 0o440, "sources": sources}}
-
-
-#: The migration Job never signs or verifies tokens, yet servicekit's ``Settings`` require a
-#: ``JWT_SECRET`` of 32+ characters: the Job gets this fixed, public placeholder instead of the key.
-MIGRATION_JWT_PLACEHOLDER = "migration-job-does-not-sign-or-verify-tokens"
 
 
 def migration_secrets_volume(svc: ServiceSpec) -> dict:
     """The ``<svc>-migrate`` Job's credentials: only its database role (``<svc>-db``).
 
-    Redis, RabbitMQ and the JWT signing key stay out of a pod that only runs ``alembic upgrade``.
+    Redis, RabbitMQ, the token keys and the service's own keys stay out of a pod that only runs
+    ``alembic upgrade``.
     """
     keys = secret_files(svc)[f"{svc.name}-db"]
     sources = [{"secret": {"name": f"{svc.name}-db", "items": [{"key": k, "path": k} for k in keys]}}]
@@ -86,15 +89,14 @@ class FastApiServiceArgs:
 
     spec: PlatformSpec
     service: ServiceSpec
-    #: The credential Secrets of :func:`secret_files` as the pods read them (``jwt-signing``,
-    #: ``<svc>-db``, ``<svc>-redis``, ``<svc>-rabbitmq``), from the components that create them.
+    #: The credential Secrets of :func:`secret_files` as the pods read them (``jwt-public-keys``,
+    #: ``jwt-signing``, ``<svc>-db``, ``<svc>-redis``, ``<svc>-rabbitmq``), from the components that
+    #: create them; the service picks those it mounts (``<svc>-keys`` it creates itself).
     secrets: Sequence[kube.Source] = ()
     #: Pinned image reference; ``None`` builds and pushes ``services/<name>/Dockerfile`` (pulumi_docker).
     image: pulumi.Input[str] | None = None
     #: Run ``alembic upgrade head`` in a ``<svc>-migrate`` Job before the Deployment (only with Postgres).
     migrate: bool = True
-    #: Secret holding ``JWT_SECRET`` (shared by every service).
-    jwt_secret: str = JWT_SECRET_NAME
     #: Who may call the service on its http port (component names; Prometheus scrapes the same port).
     callers: Sequence[str] = ("gateway", "prometheus")
     #: What the migration Job (and so the Deployment) waits for besides its Secrets: the Job creating
@@ -120,6 +122,7 @@ class FastApiService(pulumi.ComponentResource):
         self._selector = lbl.selector_labels(args.service.name, args.spec.stack)
         self.image = self._image()
         self.config, self.service_account = self._configuration()
+        self.keys = self._own_keys()
         self.migration = self._migration()
         self.deployment = self._workload()
         self.service, self.pdb, self.hpa = self._exposure()
@@ -164,8 +167,30 @@ class FastApiService(pulumi.ComponentResource):
         )
         return config, account
 
+    def _own_keys(self) -> kube.Source | None:
+        """``<svc>-keys``: the keys the manifest declares under ``secrets`` (e.g. payment-svc's
+        ``FINGERPRINT_KEY``), one generated value each, kept in the stack's state."""
+        svc = self._svc
+        if not svc.manifest.secrets:
+            return None
+        names = [credentials.service_key(svc.name, key) for key in svc.manifest.secrets]
+        generated = {
+            key: kube.password(self._spec, name, f"{self._name}-key-{key.lower()}", self._child(), 48)
+            for key, name in zip(svc.manifest.secrets, names, strict=True)
+        }
+        return kube.secret(
+            f"{self._name}-keys",
+            f"{svc.name}-keys",
+            self._spec,
+            self._labels,
+            {key: password.result for key, password in generated.items()},
+            version=credentials.version(self._spec, *names),
+            opts=self._child(),
+        )
+
     def _sources(self, *names: str) -> list[kube.Source]:
-        by_name = {s.name: s for s in self._args.secrets}
+        own = [self.keys] if self.keys is not None else []
+        by_name = {s.name: s for s in [*self._args.secrets, *own]}
         return [self.config, *(by_name[n] for n in names if n in by_name)]
 
     # ------------------------------------------------------------------ migration
@@ -195,7 +220,6 @@ class FastApiService(pulumi.ComponentResource):
             self.image,
             svc.resources,
             command=["alembic", "-c", "migrations/alembic.ini", "upgrade", "head"],
-            env=[{"name": "JWT_SECRET", "value": MIGRATION_JWT_PLACEHOLDER}],
             env_from=[{"config_map_ref": {"name": f"{svc.name}-config"}}],
             mounts=[{"name": "secrets", "mount_path": SECRETS_DIR, "read_only": True}],
         )
@@ -235,8 +259,8 @@ class FastApiService(pulumi.ComponentResource):
             spec,
             self._labels,
             [container],
-            sources=self._sources(*secret_files(svc, args.jwt_secret)),
-            volumes=[secrets_volume(svc, args.jwt_secret)],
+            sources=self._sources(*secret_files(svc)),
+            volumes=[secrets_volume(svc)],
             service_account_name=svc.name,
             topology_spread_constraints=kube.topology_spread(self._selector),
             termination_grace_period_seconds=30,

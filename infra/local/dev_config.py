@@ -21,6 +21,7 @@ from infra.render.prometheus import ScrapeTargets, render_prometheus_config
 from infra.render.rabbitmq import render_definitions
 from infra.render.redis import ADMIN_USER, EXPORTER_USER, redis_users
 from infra.spec import PlatformSpec, ServiceSpec
+from infra.token_keys import public_keys_document
 
 HOST = "127.0.0.1"
 #: Fixed-port names (``--<name>-port`` on the CLI; ``service:<svc>`` for each service).
@@ -51,10 +52,12 @@ def port_keys(spec: PlatformSpec) -> list[str]:
 
 
 def secret_names(spec: PlatformSpec) -> list[str]:
-    """Every generated local password: superusers/admins, one per service and backend, the JWT key."""
+    """Every generated local secret: superusers/admins, one per service and backend, the token key
+    (``jwt``: the signing key's secret), each service's own keys (``key:<svc>:<NAME>``)."""
     names = ["jwt", "postgres", "rabbitmq:admin"]
     names += [f"redis:{user}" for user in redis_users(spec)]
     for svc in spec.services:
+        names += [f"key:{svc.name}:{key}" for key in svc.manifest.secrets]
         needs = svc.manifest.needs
         if needs.postgres:
             names.append(f"postgres:{svc.name}")
@@ -104,9 +107,13 @@ def service_env(
 
 
 def service_secrets(spec: PlatformSpec, svc: ServiceSpec, secrets: Mapping[str, str]) -> dict[str, str]:
-    """The service's credential files (variable name -> value), as the ``<svc>-*`` Secrets hold them."""
+    """The service's credential files (variable name -> value), as the Kubernetes Secrets hold them:
+    every service the public token keys, the issuer also the signing key, each its own keys."""
     needs = svc.manifest.needs
-    files = {"JWT_SECRET": secrets["jwt"]}
+    files = {"JWT_PUBLIC_KEYS": public_keys_document([secrets["jwt"]])}
+    if svc.manifest.issues_tokens:
+        files["JWT_SIGNING_KEY"] = secrets["jwt"]
+    files |= {key: secrets[f"key:{svc.name}:{key}"] for key in svc.manifest.secrets}
     if needs.postgres:
         files |= {
             "POSTGRES_USER": needs.postgres.database,

@@ -52,8 +52,10 @@ def env_name(service: str, what: str) -> str:
 
 def env_variables(spec: PlatformSpec) -> list[str]:
     """Every variable ``.env`` must define."""
-    names = ["POSTGRES_SUPERUSER_PASSWORD", "REDIS_ADMIN_PASSWORD", "RABBITMQ_ADMIN_PASSWORD", "JWT_SECRET"]
+    names = ["POSTGRES_SUPERUSER_PASSWORD", "REDIS_ADMIN_PASSWORD", "RABBITMQ_ADMIN_PASSWORD"]
+    names += ["JWT_SIGNING_KEY", "JWT_PUBLIC_KEYS"]  # python -m servicekit.keys new prints both
     for svc in spec.services:
+        names += [env_name(svc.name, key) for key in svc.manifest.secrets]
         needs = svc.manifest.needs
         names += [env_name(svc.name, "DB_PASSWORD")] if needs.postgres else []
         names += [env_name(svc.name, "REDIS_PASSWORD")] if needs.redis else []
@@ -206,7 +208,9 @@ def _service_env(spec: PlatformSpec, svc: ServiceSpec) -> dict[str, str]:
     )
     env = service_environment(spec, svc, where)
     secrets = {
-        "JWT_SECRET": "JWT_SECRET",
+        "JWT_PUBLIC_KEYS": "JWT_PUBLIC_KEYS",
+        "JWT_SIGNING_KEY": "JWT_SIGNING_KEY",
+        **{key: env_name(svc.name, key) for key in svc.manifest.secrets},
         "POSTGRES_PASSWORD": env_name(svc.name, "DB_PASSWORD"),
         "REDIS_PASSWORD": env_name(svc.name, "REDIS_PASSWORD"),
         "RABBITMQ_PASSWORD": env_name(svc.name, "RABBITMQ_PASSWORD"),

@@ -25,6 +25,9 @@ What the rendered ``nginx.conf`` does, in request order:
 - ``X-Request-ID``: the client's value when it is a safe token (``[A-Za-z0-9._:-]{1,128}``), else
   nginx's ``$request_id``; sent upstream, returned in the response, written to the JSON access log.
 - Upstream failures (502/503/504) answer a JSON body too.
+- Tokens never reach the access log: the logged ``uri`` has the value of every ``token``,
+  ``access_token``, ``refresh_token``, ``id_token`` or ``jwt`` query parameter replaced by
+  ``[redacted]`` (the services accept tokens only in headers; this covers old or careless clients).
 
 Upstream names are resolved when nginx loads its config; in Kubernetes they are Service names whose
 ClusterIP is stable for the Service's life, so no runtime ``resolver`` is needed (and static upstreams
@@ -65,6 +68,11 @@ CLUSTER_PROXIES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 #: Access-log fields nginx always fills with a number (written unquoted).
 NUMERIC_LOG_FIELDS = frozenset({"status", "bytes_sent", "request_time"})
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+#: Query parameters whose values are credentials: redacted in the access log.
+TOKEN_PARAMETERS = r"(?:access_|refresh_|id_)?token|jwt"
+#: Maps that each redact one more token parameter (the last one not yet redacted); a URI with even
+#: more is logged without its query string.
+REDACTION_PASSES = 3
 CACHE_ZONE = "api_cache"
 #: Request headers sent upstream on every route (Accept-Encoding cleared: the gateway compresses, and
 #: cached bodies stay uncompressed so any client can be served from the cache). ``X-Forwarded-For`` is
@@ -87,7 +95,7 @@ ACCESS_LOG_FIELDS = (
     ("request_id", "$req_id"),
     ("remote_addr", "$remote_addr"),
     ("method", "$request_method"),
-    ("uri", "$request_uri"),
+    ("uri", "$log_uri"),
     ("status", "$status"),
     ("bytes_sent", "$body_bytes_sent"),
     ("request_time", "$request_time"),
@@ -382,6 +390,24 @@ def _server_common(b: _Block, *, hsts: bool) -> None:
     _error_locations(b, hsts=hsts)
 
 
+def _redaction_maps(b: _Block) -> None:
+    """``$log_uri``: ``$request_uri`` with the values of token parameters redacted (see the module doc)."""
+    b.line("# The logged URI: token query parameters redacted, one per map.")
+    unredacted = rf"[?&](?:{TOKEN_PARAMETERS})=(?!\[redacted\])"
+    source = "$request_uri"
+    for n in range(1, REDACTION_PASSES + 1):
+        b.open(f"map {source} $log_uri_{n}")
+        b.line(f'"~*^(?<head{n}>.*{unredacted})[^&]*(?<tail{n}>.*)$" "${{head{n}}}[redacted]${{tail{n}}}";')
+        b.line(f"default {source};")
+        b.close()
+        source = f"$log_uri_{n}"
+    b.open(f"map {source} $log_uri")
+    anywhere = rf"\?(?:.*&)?(?:{TOKEN_PARAMETERS})=(?!\[redacted\])"
+    b.line(f'"~*^(?<path>[^?]*){anywhere}" "${{path}}?[redacted]";')
+    b.line(f"default {source};")
+    b.close()
+
+
 def _http_context(b: _Block, spec: PlatformSpec, addrs: GatewayAddresses) -> None:
     gw = spec.config.gateway
     b.line("server_tokens off;")
@@ -400,6 +426,7 @@ def _http_context(b: _Block, spec: PlatformSpec, addrs: GatewayAddresses) -> Non
         f'"{key}":{value}' if key in NUMERIC_LOG_FIELDS else f'"{key}":"{value}"'
         for key, value in ACCESS_LOG_FIELDS
     )
+    _redaction_maps(b)
     b.line(f"log_format json_combined escape=json '{{{fields}}}';")
     b.line(f"access_log {addrs.access_log} json_combined;")
     if addrs.resolver:

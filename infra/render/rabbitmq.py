@@ -3,9 +3,12 @@
 Implements the topology table of ``docs/architecture.md`` exactly: vhost ``market``; topic exchanges
 ``events``, ``events.retry``, ``events.redeliver``, ``events.dlx``; per consumer ``<svc>.events``,
 ``<svc>.retry.<n>`` and ``<svc>.dlq``; one user per service with least-privilege permissions and topic
-permissions. Passwords are stored as ``rabbit_password_hashing_sha256`` hashes whose 4-byte salt is
-derived from user and password, so the output is byte-stable for the same input and never holds a
-plaintext password. The naming helpers here are the ones consumer code should reuse.
+permissions. When a service publishes ``session.revoked``, the stream queue ``sessions.revoked``
+(bound to ``events`` with that key, kept 2 h) is declared and every service user may read it: each
+replica of each service follows it to refuse revoked sessions' tokens (servicekit.revocation).
+Passwords are stored as ``rabbit_password_hashing_sha256`` hashes whose 4-byte salt is derived from
+user and password, so the output is byte-stable for the same input and never holds a plaintext
+password. The naming helpers here are the ones consumer code should reuse.
 """
 
 from __future__ import annotations
@@ -29,6 +32,14 @@ EXCHANGES = (EVENTS, RETRY, REDELIVER, DLX)
 HASHING_ALGORITHM = "rabbit_password_hashing_sha256"
 ADMIN_USER = "admin"
 NOTHING = "^$"
+#: Session revocations: an event every replica of every service reads (servicekit.revocation).
+REVOCATION_EVENT = "session.revoked"
+REVOCATIONS_STREAM = "sessions.revoked"
+REVOCATIONS_STREAM_ARGUMENTS = {
+    "x-queue-type": "stream",
+    "x-max-age": "2h",
+    "x-stream-max-segment-size-bytes": 8_000_000,
+}
 
 
 def events_queue(service: str) -> str:
@@ -117,6 +128,10 @@ def render_definitions(spec: PlatformSpec, passwords: Mapping[str, str]) -> dict
     topic_permissions: list[dict[str, Any]] = []
     queues: list[dict[str, Any]] = []
     bindings: list[dict[str, Any]] = []
+    revocations = REVOCATION_EVENT in spec.publishers
+    if revocations:
+        queues.append(_durable_queue(REVOCATIONS_STREAM, dict(REVOCATIONS_STREAM_ARGUMENTS)))
+        bindings.append(_binding(EVENTS, REVOCATIONS_STREAM, REVOCATION_EVENT))
     if ADMIN_USER in passwords:
         users.append(_user(ADMIN_USER, passwords[ADMIN_USER], ["administrator"]))
         permissions.append(_permission(ADMIN_USER, ".*", ".*", ".*"))
@@ -128,6 +143,7 @@ def render_definitions(spec: PlatformSpec, passwords: Mapping[str, str]) -> dict
         users.append(_user(name, _password(passwords, name), []))
         writable = ([EVENTS] if need.publishes else []) + ([RETRY, DLX] if need.consumes else [])
         readable = [events_queue(name)] if need.consumes else []
+        readable += [REVOCATIONS_STREAM] if revocations else []
         permissions.append(_permission(name, NOTHING, _alternation(writable), _alternation(readable)))
         if need.publishes:
             topic_permissions.append(_topic(name, EVENTS, _alternation(list(need.publishes))))

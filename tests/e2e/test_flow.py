@@ -66,7 +66,13 @@ def test_search_twice_second_is_served_from_the_gateway_cache(
 def test_pay_with_an_idempotency_key_returns_the_same_payment_twice(
     platform: Platform, client: httpx.Client, flow: dict[str, Any]
 ) -> None:
-    body = {"listing_id": flow["listing"]["id"], "card": CARD}
+    listing = flow["listing"]
+    body = {
+        "listing_id": listing["id"],
+        "amount_minor": listing["price_minor"],  # the price the buyer saw
+        "currency": listing["currency"],
+        "card": CARD,
+    }
     token = flow["buyer"]["token"]
 
     def attempt() -> httpx.Response | None:
@@ -120,8 +126,9 @@ def test_chat_message_is_delivered_over_websocket_through_the_gateway(
         return r if r.status_code in (200, 201) else None
 
     conversation = poll(open_conversation, timeout=30, what="chat-svc knowing the listing").json()
-    wss = f"wss://localhost:{platform.ports['gateway_https']}/api/chat/ws?token={seller['token']}"
-    with connect(wss, ssl=platform.ssl_context(), open_timeout=10) as ws:
+    wss = f"wss://localhost:{platform.ports['gateway_https']}/api/chat/ws"
+    bearer: list = ["bearer", seller["token"]]  # the token never goes in the URL
+    with connect(wss, ssl=platform.ssl_context(), open_timeout=10, subprotocols=bearer) as ws:
         ws.send("ping")
         assert ws.recv(timeout=10) == "pong"
         text = f"still available? {uuid.uuid4().hex[:6]}"

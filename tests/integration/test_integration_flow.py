@@ -78,7 +78,7 @@ async def test_a_paid_listing_becomes_sold_through_the_broker(
         assert opened.status_code == 201, opened.text
         timings["listing.created delivered"] = time.monotonic() - t0
 
-        body = {"listing_id": str(listing_id), "card": CARD}
+        body = {"listing_id": str(listing_id), "amount_minor": 2500, "currency": "EUR", "card": CARD}
         key = {"Idempotency-Key": str(uuid.uuid4())}
         paid = await pay.client.post("/api/payments", json=body, headers=bearer(buyer) | key)
         replay = await pay.client.post("/api/payments", json=body, headers=bearer(buyer) | key)

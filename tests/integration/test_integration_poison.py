@@ -13,10 +13,10 @@ from typing import Any
 import aio_pika
 import sqlalchemy as sa
 from payment_svc.events import PaymentSucceeded
-from servicekit.auth import issue_access_token
 from servicekit.messaging.envelope import Envelope, new_event
 from servicekit.messaging.publisher import build_message
 from servicekit.messaging.tables import processed_t
+from servicekit.testing import bearer
 
 from infra.render.rabbitmq import dead_letter_queue
 
@@ -62,7 +62,7 @@ async def next_dead(broker: BrokerAccess, limit_s: float = 15) -> aio_pika.abc.A
 
 
 async def listing_factory(market: Running) -> Callable[[], Awaitable[dict[str, Any]]]:
-    headers = {"Authorization": f"Bearer {issue_access_token(market.settings, str(uuid.uuid4()))}"}
+    headers = bearer(market.settings, str(uuid.uuid4()))
 
     async def create() -> dict[str, Any]:
         body = {"title": "Canoe", "description": "", "price_minor": 30000, "currency": "EUR"}

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from servicekit.auth import issue_access_token
+from servicekit.testing import bearer
 
 from .conftest import BrokerAccess, served
 
@@ -33,7 +33,7 @@ async def test_readyz_fails_during_a_postgres_restart_and_recovers_without_resta
     async with served("marketplace-svc", **where, base_dir=tmp_path, factory=server_factory) as market:
         timings["service up"] = time.monotonic() - t
         pids = market.process.pids()
-        headers = {"Authorization": f"Bearer {issue_access_token(market.settings, str(uuid.uuid4()))}"}
+        headers = bearer(market.settings, str(uuid.uuid4()))
         async with httpx.AsyncClient(base_url=market.url, timeout=5) as http:
             assert (await http.post(LISTINGS, json=BODY, headers=headers)).status_code == 201
 

@@ -9,12 +9,14 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, context
 from fastapi import APIRouter, FastAPI
 from fastapi.telemetry import TelemetryConfig
 
+from servicekit.auth import public_keys
 from servicekit.errors import install_error_handlers
 from servicekit.health import CHECK_TIMEOUT_S, Check, add_health_routes
 from servicekit.logging import configure_logging, flush_logs
 from servicekit.messaging.consumer import EventHandlers
 from servicekit.metrics import Metrics, metrics_endpoint
 from servicekit.middleware import RequestContextMiddleware
+from servicekit.process_state import PROCESS
 from servicekit.routing import add_routes_in_order
 from servicekit.runtime import Runtime
 from servicekit.settings import Settings
@@ -28,13 +30,6 @@ NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": Fal
 #: Net allocations of GC-tracked objects between young-generation collections while serving
 #: (CPython's default is 700, which the objects of in-flight requests alone reach every few requests).
 GEN0_THRESHOLD = 5000
-
-
-class _Serving:
-    """Apps serving in this process, and the GC thresholds from before the first one started."""
-
-    apps = 0
-    thresholds: tuple[int, ...] = ()
 
 
 @contextmanager
@@ -53,23 +48,24 @@ def tuned_gc(enabled: bool = True) -> Iterator[None]:
       collections (4000 -> 180 per 8 s under that load), GC time 0.5 s -> 0.17 s.
 
     When the last serving app of the process stops, ``gc.unfreeze()`` hands the objects back and the
-    thresholds are restored (tests run several apps in one process, sometimes overlapping).
+    thresholds are restored (tests run several apps in one process, sometimes overlapping); the
+    count and the saved thresholds live in :data:`servicekit.process_state.PROCESS`.
     """
     if not enabled:
         yield
         return
-    if _Serving.apps == 0:
-        _Serving.thresholds = gc.get_threshold()
-    _Serving.apps += 1
+    if PROCESS.serving_apps == 0:
+        PROCESS.gc_thresholds = gc.get_threshold()
+    PROCESS.serving_apps += 1
     gc.collect()
     gc.freeze()
-    gc.set_threshold(GEN0_THRESHOLD, *_Serving.thresholds[1:])
+    gc.set_threshold(GEN0_THRESHOLD, *PROCESS.gc_thresholds[1:])
     try:
         yield
     finally:
-        _Serving.apps -= 1
-        if _Serving.apps == 0:
-            gc.set_threshold(*_Serving.thresholds)
+        PROCESS.serving_apps -= 1
+        if PROCESS.serving_apps == 0:
+            gc.set_threshold(*PROCESS.gc_thresholds)
             gc.unfreeze()
 
 
@@ -98,14 +94,15 @@ def create_app(
       log; every error as ``{"error": {"code", "message", "request_id", "details"?}}``.
     - *routers*: each plain router's routes become app routes (matched once per request), matched
       before the platform's and the docs routes; none may shadow a platform route (see
-      :mod:`servicekit.routing`). Other routers are included as they are. Endpoints that only
-      take parameters and return a ``Response`` get a lean handler (``LeanRoute``) unless
-      *telemetry* is given.
+      :mod:`servicekit.routing`). Other routers are included as they are. Endpoints decorated
+      with :func:`servicekit.routing.lean` get the lean handler (``LeanRoute``); app creation
+      refuses one that is not eligible, or any when *telemetry* is given.
     - *lifespan* runs inside the runtime's (clients are open) for service-specific tasks.
     - *telemetry* is passed to FastAPI; default :data:`NO_TELEMETRY` (native OpenTelemetry off).
     - *tune_gc*: once started, the objects built so far are moved out of the garbage collector's
       reach and young collections run less often (see :func:`tuned_gc`).
     """
+    public_keys(settings)  # every service verifies tokens: refuse to start without JWT_PUBLIC_KEYS
     if handlers and not settings.postgres_enabled:
         raise RuntimeError(
             f"{settings.service_name}: consuming events needs PostgreSQL (idempotency marker)\n"
@@ -171,7 +168,7 @@ def create_app(
         else None
     )
     app.add_middleware(RequestContextMiddleware, metrics=metrics, cors=cors)
-    # Lean handlers record no FastAPI telemetry: only when it is off (the default).
+    # Lean handlers record no FastAPI telemetry: lean routes are refused when it is on.
     add_routes_in_order(app, routers, _add_platform_routes, lean=telemetry is None)
     return app
 

@@ -1,4 +1,9 @@
-"""JWT (HS256) access/refresh tokens, the ``CurrentUser`` dependency and argon2 password hashing."""
+"""Access/refresh tokens (JWS EdDSA, Ed25519), the ``CurrentUser`` dependency and argon2 password hashing.
+
+Only the issuer (auth-svc, ``JWT_SIGNING_KEY``) signs; every service verifies with the public keys of
+``JWT_PUBLIC_KEYS`` (see :mod:`servicekit.keys`), picked by the token's ``kid``. Every token carries
+its session id (``sid``): a revoked session's tokens are refused (:mod:`servicekit.revocation`).
+"""
 
 from __future__ import annotations
 
@@ -15,16 +20,17 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from servicekit.errors import Forbidden, Unauthorized
+from servicekit.keys import ALGORITHM, KeySet, SigningKey, load_key_set, load_signing_key
 from servicekit.settings import Settings
 
-ALGORITHM = "HS256"
 TokenType = Literal["access", "refresh"]
 ACCESS_TTL = timedelta(minutes=15)
 REFRESH_TTL = timedelta(days=14)
 #: Claims every token must carry; PyJWT rejects a token missing any of them.
-REQUIRED_CLAIMS = ["exp", "iat", "nbf", "iss", "aud", "sub", "jti", "typ"]
+REQUIRED_CLAIMS = ["exp", "iat", "nbf", "iss", "aud", "sub", "jti", "typ", "sid"]
 #: Tolerated clock skew between services.
 LEEWAY = timedelta(seconds=10)
+_INVALID = "invalid token"
 
 
 @dataclass(frozen=True)
@@ -48,10 +54,32 @@ class Principal:
     user_id: str
     roles: tuple[str, ...]
     token_id: str
+    session_id: str = ""
+    expires_at: datetime | None = None
 
     def has_role(self, role: str) -> bool:
         """True when the caller holds *role*."""
         return role in self.roles
+
+
+def signing_key(settings: Settings) -> SigningKey:
+    """The issuer's key (``JWT_SIGNING_KEY``); only auth-svc has one."""
+    if settings.jwt_signing_key is None:
+        raise RuntimeError(
+            f"{settings.service_name} cannot sign tokens: JWT_SIGNING_KEY is not set\n"
+            "hint: only the token issuer (auth-svc) holds a signing key; other services only verify"
+        )
+    return load_signing_key(settings.jwt_signing_key.get_secret_value())
+
+
+def public_keys(settings: Settings) -> KeySet:
+    """The keys tokens are verified with (``JWT_PUBLIC_KEYS``)."""
+    if settings.jwt_public_keys is None:
+        raise RuntimeError(
+            f"{settings.service_name} cannot verify tokens: JWT_PUBLIC_KEYS is not set\n"
+            "hint: give every service the platform's JWK Set (python -m servicekit.keys)"
+        )
+    return load_key_set(settings.jwt_public_keys)
 
 
 def issue_token(
@@ -59,13 +87,17 @@ def issue_token(
     subject: str,
     token_type: TokenType,
     *,
+    session_id: str,
     ttl: timedelta | None = None,
     roles: tuple[str, ...] | list[str] = (),
-    session_id: str | None = None,
     extra: dict[str, Any] | None = None,
     now: datetime | None = None,
+    key: SigningKey | None = None,
+    token_id: str | None = None,
 ) -> str:
-    """Sign a token for *subject*; ``ttl`` defaults to 15 min (access) / 14 days (refresh)."""
+    """Sign a token of session *session_id* for *subject* with the issuer's key (or *key*);
+    ``ttl`` defaults to 15 min (access) / 14 days (refresh); ``jti`` is *token_id* or a fresh one."""
+    signer = key or signing_key(settings)
     issued = now or datetime.now(UTC)
     lifetime = ttl or (ACCESS_TTL if token_type == "access" else REFRESH_TTL)
     claims: dict[str, Any] = {
@@ -76,19 +108,18 @@ def issue_token(
         "iat": issued,
         "nbf": issued,
         "exp": issued + lifetime,
-        "jti": uuid.uuid4().hex,
+        "jti": token_id or uuid.uuid4().hex,
         "typ": token_type,
+        "sid": session_id,
     }
     if roles:
         claims["roles"] = list(roles)
-    if session_id:
-        claims["sid"] = session_id
-    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm=ALGORITHM)
+    return jwt.encode(claims, signer.private, algorithm=ALGORITHM, headers={"kid": signer.kid})
 
 
-def issue_access_token(settings: Settings, subject: str, **kwargs: Any) -> str:
-    """A short-lived access token."""
-    return issue_token(settings, subject, "access", **kwargs)
+def issue_access_token(settings: Settings, subject: str, *, session_id: str, **kwargs: Any) -> str:
+    """A short-lived access token of session *session_id*."""
+    return issue_token(settings, subject, "access", session_id=session_id, **kwargs)
 
 
 def issue_refresh_token(settings: Settings, subject: str, session_id: str, **kwargs: Any) -> str:
@@ -97,11 +128,20 @@ def issue_refresh_token(settings: Settings, subject: str, session_id: str, **kwa
 
 
 def decode_token(settings: Settings, token: str, expected_type: TokenType = "access") -> TokenClaims:
-    """Verify signature, ``exp``/``nbf``, ``aud``, ``iss`` and the token type; raise :class:`Unauthorized`."""
+    """Verify the signature (with the public key of the token's ``kid``), ``exp``/``nbf``, ``aud``,
+    ``iss``, the token type and the session id; raise :class:`Unauthorized`."""
+    keys = public_keys(settings)
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError as exc:
+        raise Unauthorized(_INVALID, code="invalid_token") from exc
+    key = keys.get(kid if isinstance(kid, str) else None)
+    if key is None:
+        raise Unauthorized(_INVALID, code="invalid_token")
     try:
         claims = jwt.decode(
             token,
-            settings.jwt_secret.get_secret_value(),
+            key,
             algorithms=[ALGORITHM],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
@@ -111,13 +151,15 @@ def decode_token(settings: Settings, token: str, expected_type: TokenType = "acc
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("token expired", code="token_expired") from exc
     except jwt.PyJWTError as exc:
-        raise Unauthorized("invalid token", code="invalid_token") from exc
+        raise Unauthorized(_INVALID, code="invalid_token") from exc
     if claims.get("typ") != expected_type:
         raise Unauthorized(f"not an {expected_type} token", code="invalid_token")
     roles = claims.get("roles") or []
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-        raise Unauthorized("invalid token", code="invalid_token")
-    known = {*REQUIRED_CLAIMS, "roles", "sid"}
+        raise Unauthorized(_INVALID, code="invalid_token")
+    if not isinstance(claims["sid"], str) or not claims["sid"]:
+        raise Unauthorized(_INVALID, code="invalid_token")
+    known = {*REQUIRED_CLAIMS, "roles"}
     return TokenClaims(
         subject=str(claims["sub"]),
         token_type=expected_type,
@@ -125,8 +167,26 @@ def decode_token(settings: Settings, token: str, expected_type: TokenType = "acc
         issued_at=datetime.fromtimestamp(claims["iat"], UTC),
         expires_at=datetime.fromtimestamp(claims["exp"], UTC),
         roles=tuple(roles),
-        session_id=claims.get("sid"),
+        session_id=claims["sid"],
         extra={k: v for k, v in claims.items() if k not in known},
+    )
+
+
+def authenticate(app: Any, token: str) -> Principal:
+    """The caller of an access *token* for *app* (a FastAPI app): verified, and its session not
+    revoked (a revoked session is 401 ``session_revoked``). HTTP routes get it through
+    ``CurrentUser``; WebSocket routes call it with ``ws.app``."""
+    claims = decode_token(app.state.settings, token, "access")
+    runtime = getattr(app.state, "runtime", None)
+    revocations = getattr(runtime, "revocations", None)
+    if revocations is not None and revocations.is_revoked(claims.session_id):
+        raise Unauthorized("session revoked; log in again", code="session_revoked")
+    return Principal(
+        user_id=claims.subject,
+        roles=claims.roles,
+        token_id=claims.token_id,
+        session_id=claims.session_id or "",
+        expires_at=claims.expires_at,
     )
 
 
@@ -140,8 +200,7 @@ async def get_current_user(
     """FastAPI dependency: the caller of a request with a valid access token, else 401."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing bearer token")
-    claims = decode_token(request.app.state.settings, credentials.credentials, "access")
-    return Principal(user_id=claims.subject, roles=claims.roles, token_id=claims.token_id)
+    return authenticate(request.app, credentials.credentials)
 
 
 async def get_optional_user(
@@ -171,10 +230,22 @@ def require_role(role: str) -> Any:
 # ---------------------------------------------------------------- passwords
 
 
+#: argon2id parameters from OWASP's Password Storage Cheat Sheet (m=19 MiB, t=2, p=1): the memory one
+#: hash holds is what bounds how many a service can run at once (argon2-cffi's default, RFC 9106's
+#: low-memory profile, takes 64 MiB per hash).
+PASSWORD_HASH_MEMORY_KIB = 19 * 1024
+PASSWORD_HASH_TIME_COST = 2
+PASSWORD_HASH_PARALLELISM = 1
+
+
 @lru_cache
 def password_hasher() -> PasswordHasher:
-    """argon2id with argon2-cffi's RFC 9106 low-memory defaults."""
-    return PasswordHasher()
+    """argon2id with OWASP's parameters (:data:`PASSWORD_HASH_MEMORY_KIB` per hash)."""
+    return PasswordHasher(
+        time_cost=PASSWORD_HASH_TIME_COST,
+        memory_cost=PASSWORD_HASH_MEMORY_KIB,
+        parallelism=PASSWORD_HASH_PARALLELISM,
+    )
 
 
 def hash_password(password: str) -> str:

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from servicekit.messaging.envelope import Envelope, EventRegistry, registry
+from servicekit.revocation import EVENT_TYPE as REVOCATION_EVENT
+from servicekit.revocation import REVOCATIONS_STREAM
 
 HEADER = """# Events
 
@@ -107,6 +109,8 @@ def render_events_md(
     for spec in specs:
         pub = ", ".join(f"`{s}`" for s in sorted(publishers.get(spec.type, []))) or "—"
         con = ", ".join(f"`{s}`" for s in sorted(consumers.get(spec.type, []))) or "—"
+        if spec.type == REVOCATION_EVENT:
+            con = f"every replica of every service (stream `{REVOCATIONS_STREAM}`)"
         lines.append(f"| [`{spec.type}`](#{spec.type.replace('.', '')}) | {spec.version} | {pub} | {con} |")
     for spec in specs:
         schema = spec.model.model_json_schema()

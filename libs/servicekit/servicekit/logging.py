@@ -24,6 +24,8 @@ from typing import IO, Any
 import structlog
 from pydantic_core import PydanticSerializationError, to_json
 
+from servicekit.process_state import PROCESS
+
 _request_id: ContextVar[str | None] = ContextVar("servicekit_request_id", default=None)
 _HANDLER_MARK = "_servicekit_handler"
 
@@ -56,13 +58,6 @@ def _service_adder(service: str) -> structlog.types.Processor:
     return add_service
 
 
-class _Second:
-    """The formatted UTC second of the latest timestamp (formatting it is most of the cost)."""
-
-    second = -1
-    text = ""
-
-
 def utc_timestamp(now: float | None = None) -> str:
     """ISO 8601 UTC with microseconds and a ``Z`` suffix (``2026-01-02T03:04:05.000006Z``) of *now*
     (default: the current time); the date and time part is formatted once per second."""
@@ -72,10 +67,10 @@ def utc_timestamp(now: float | None = None) -> str:
     micros = round((now - second) * 1_000_000)  # rounded like datetime.fromtimestamp
     if micros == 1_000_000:
         second, micros = second + 1, 0
-    if second != _Second.second:
-        _Second.text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        _Second.second = second
-    return f"{_Second.text}.{micros:06d}Z"
+    if second != PROCESS.timestamp_second:
+        PROCESS.timestamp_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        PROCESS.timestamp_second = second
+    return f"{PROCESS.timestamp_text}.{micros:06d}Z"
 
 
 def _add_timestamp(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
@@ -205,22 +200,10 @@ class _SinkHandler(logging.Handler):
         super().close()
 
 
-_current: list[_Sinks] = []  # the sinks of the latest configuration (flushed at exit)
-
-
-class _Direct:
-    """What :class:`DirectLogger` needs of the latest configuration (None before the first)."""
-
-    level = logging.NOTSET
-    processors: list[structlog.types.Processor] | None = None
-    plain: list[structlog.types.Processor] = []  # the same without the stack/exception renderers
-    sinks: _Sinks | None = None
-
-
 def flush_logs() -> None:
     """Write out the lines still batched (servicekit's lifespan calls this when the app stops)."""
-    for sinks in _current:
-        sinks.flush()
+    if PROCESS.log_sinks is not None:
+        PROCESS.log_sinks.flush()
 
 
 atexit.register(flush_logs)
@@ -254,15 +237,14 @@ def configure_logging(
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         owned.append(open(log_file, "a", encoding="utf-8"))  # noqa: SIM115 - closed with the sinks
     sinks = _Sinks(streams + owned, owned)
-    _current[:] = [sinks]
     processors: list[structlog.types.Processor] = [
         *shared,
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
         renderer,
     ]
-    _Direct.level, _Direct.processors, _Direct.sinks = numeric_level, processors, sinks
-    _Direct.plain = [*shared, renderer]
+    PROCESS.log_level, PROCESS.log_processors, PROCESS.log_sinks = numeric_level, processors, sinks
+    PROCESS.log_plain = [*shared, renderer]
 
     structlog.configure(
         processors=processors,
@@ -321,14 +303,14 @@ class DirectLogger:
         self._emit("info", event, fields)
 
     def _emit(self, method: str, event: str, fields: dict[str, Any]) -> None:
-        processors, sinks = _Direct.processors, _Direct.sinks
+        processors, sinks = PROCESS.log_processors, PROCESS.log_sinks
         if processors is None or sinks is None:
             getattr(self._fallback, method)(event, **fields)
             return
-        if _LEVELS[method] < _Direct.level:
+        if _LEVELS[method] < PROCESS.log_level:
             return
         if "exc_info" not in fields and "stack_info" not in fields:
-            processors = _Direct.plain  # the two renderers would only pop those keys
+            processors = PROCESS.log_plain  # the two renderers would only pop those keys
         fields["event"] = event
         line: Any = fields
         for processor in processors:

@@ -11,13 +11,19 @@ did before FastAPI 0.163. Matching order, OpenAPI document and behaviour stay th
 :func:`add_routes_in_order` puts the service's routes ahead of the platform's and FastAPI's docs
 routes (each route ahead of the one a request is for costs a match attempt) and checks that no
 service route shadows a platform route.
+
+The lean handler (:class:`LeanRoute`) is opt-in: an endpoint decorated with :func:`lean` gets it, and
+app creation refuses (``RuntimeError``) a lean endpoint that is not eligible, sits on a router that
+cannot be flattened, or an app with FastAPI's native telemetry on. Nothing switches it off silently.
+:data:`COPIED_ROUTE_ARGUMENTS` names what :func:`add_router` copies; a test compares it with
+``APIRouter.add_api_route``'s signature, so a FastAPI upgrade that adds an argument fails CI.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI
 from fastapi import routing as fastapi_routing
@@ -32,6 +38,54 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+EndpointT = TypeVar("EndpointT", bound=Callable[..., Any])
+_LEAN_MARK = "__servicekit_lean__"
+#: ``add_api_route`` keyword arguments :func:`add_router` copies from the declared route by name. The
+#: two others are set differently: ``tags`` (copied as a list) and ``route_class_override``.
+COPIED_ROUTE_ARGUMENTS = (
+    "response_model",
+    "status_code",
+    "dependencies",
+    "summary",
+    "description",
+    "response_description",
+    "responses",
+    "deprecated",
+    "methods",
+    "operation_id",
+    "response_model_include",
+    "response_model_exclude",
+    "response_model_by_alias",
+    "response_model_exclude_unset",
+    "response_model_exclude_defaults",
+    "response_model_exclude_none",
+    "include_in_schema",
+    "response_class",
+    "name",
+    "callbacks",
+    "openapi_extra",
+    "generate_unique_id_function",
+    "strict_content_type",
+)
+SPECIAL_ROUTE_ARGUMENTS = ("tags", "route_class_override")
+
+
+def lean(endpoint: EndpointT) -> EndpointT:
+    """Opt *endpoint* in to the lean handler (:class:`LeanRoute`); put it under the route decorator::
+
+        @router.get("/{item_id}", response_model=ItemOut)
+        @lean
+        async def read_item(item_id: uuid.UUID, request: Request) -> Response: ...
+
+    App creation refuses an endpoint that is not :func:`lean_eligible` (with the reason)."""
+    setattr(endpoint, _LEAN_MARK, True)
+    return endpoint
+
+
+def wants_lean(route: BaseRoute) -> bool:
+    """True when *route*'s endpoint was decorated with :func:`lean`."""
+    return bool(getattr(getattr(route, "endpoint", None), _LEAN_MARK, False))
+
 
 _DEFAULT_LIFESPAN = type(APIRouter().lifespan_context)
 
@@ -61,26 +115,40 @@ class LeanRoute(APIRoute):
     uses - and costs ~18 us per request more (marketplace-svc's cached listing read: ~60 -> ~43 us
     CPU in-process). Any other endpoint keeps FastAPI's handler.
 
-    Only for apps without FastAPI's native telemetry (the lean handler records none).
+    Only for apps without FastAPI's native telemetry (the lean handler records none), and only for
+    endpoints that opted in with :func:`lean`: a route of this class that cannot be answered leanly
+    raises instead of falling back to FastAPI's handler.
     """
 
     lean = False
 
     def get_route_handler(self) -> Handler:
-        """FastAPI's handler, or the lean one for an eligible endpoint declared on this route."""
-        handler = super().get_route_handler()
+        """The lean handler; ``RuntimeError`` when this route cannot have one."""
         context_var = getattr(fastapi_routing, "_effective_route_context_var", None)
-        in_included_router = context_var is None or context_var.get() is not None
-        if in_included_router or not lean_eligible(self):
-            return handler  # an included router's context may add dependencies to this route
+        if context_var is None or context_var.get() is not None:
+            # An included router's context may add dependencies this handler would not solve.
+            raise RuntimeError(f"lean route {self.path} is inside an included router\n{_LEAN_HINT}")
+        reason = lean_ineligibility(self)
+        if reason is not None:
+            raise RuntimeError(f"lean route {self.path}: {reason}\n{_LEAN_HINT}")
         self.lean = True
         return _lean_handler(self)
+
+
+_LEAN_HINT = (
+    "hint: drop @lean from the endpoint, or make it lean-eligible (see servicekit.routing.lean_eligible)"
+)
 
 
 def lean_eligible(route: APIRoute) -> bool:
     """True when *route*'s endpoint is an ``async def`` annotated to return a ``Response`` that
     takes only path/query/header/cookie parameters and the ``Request``: no dependencies (the
     route's or router's ``dependencies=`` included), no body, no other special parameter."""
+    return lean_ineligibility(route) is None
+
+
+def lean_ineligibility(route: APIRoute) -> str | None:
+    """Why *route* cannot have the lean handler (None when it can); see :func:`lean_eligible`."""
     dependant = route.dependant
     call = dependant.call
     special = (
@@ -90,15 +158,21 @@ def lean_eligible(route: APIRoute) -> bool:
         dependant.background_tasks_param_name,
         dependant.security_scopes_param_name,
     )
-    if dependant.dependencies or dependant.body_params or route.body_field is not None or any(special):
-        return False
+    if dependant.dependencies:
+        return "it has dependencies (the lean handler solves none)"
+    if dependant.body_params or route.body_field is not None:
+        return "it reads a request body"
+    if any(special):
+        return "it takes a WebSocket, HTTPConnection, Response, BackgroundTasks or SecurityScopes"
     if call is None or not inspect.iscoroutinefunction(call) or dependant.concurrency is not None:
-        return False
+        return "it is not an async def"
     try:
         returns = get_typed_return_annotation(call)
-    except Exception:  # an annotation that does not resolve: leave it to FastAPI
-        return False
-    return inspect.isclass(returns) and issubclass(returns, Response)
+    except Exception:  # an annotation that does not resolve
+        return "its return annotation does not resolve"
+    if not (inspect.isclass(returns) and issubclass(returns, Response)):
+        return "it is not annotated to return a Response"
+    return None
 
 
 #: Where each kind of parameter comes from, in the order FastAPI reads them (path, query, header, cookie).
@@ -149,9 +223,33 @@ def _as_fastapi_would(route: APIRoute, content: Any) -> Response:
     return response
 
 
-def add_router(app: FastAPI, router: APIRouter, *, lean: bool = False) -> None:
+def _check_lean(router: APIRouter, *, allowed: bool) -> None:
+    """Refuse lean endpoints that could not be answered leanly (see :func:`lean`)."""
+    for route in router.routes:
+        if not wants_lean(route):
+            continue
+        path = getattr(route, "path", "?")
+        if not allowed:
+            raise RuntimeError(
+                f"lean route {path}: FastAPI's native telemetry is on and the lean handler records none\n"
+                f"{_LEAN_HINT}"
+            )
+        if not flattenable(router):
+            raise RuntimeError(
+                f"lean route {path} is on a router that is included, not flattened\n{_LEAN_HINT}"
+            )
+        if type(route) is not APIRoute:
+            raise RuntimeError(f"lean route {path} already has its own route class\n{_LEAN_HINT}")
+        reason = lean_ineligibility(route)
+        if reason is not None:
+            raise RuntimeError(f"lean route {path}: {reason}\n{_LEAN_HINT}")
+
+
+def add_router(app: FastAPI, router: APIRouter, *, lean: bool = True) -> None:
     """Add *router*'s routes to *app* as app routes when :func:`flattenable`, else include it.
-    With *lean*, plain ``APIRoute`` routes become :class:`LeanRoute` routes."""
+    Endpoints decorated with :func:`lean` become :class:`LeanRoute` routes; *lean* False (telemetry
+    on) refuses them. ``RuntimeError`` for a lean endpoint that cannot be one."""
+    _check_lean(router, allowed=lean)
     if not flattenable(router):
         app.include_router(router)
         return
@@ -162,34 +260,13 @@ def add_router(app: FastAPI, router: APIRouter, *, lean: bool = False) -> None:
             )
             continue
         assert isinstance(route, APIRoute)
+        copied = {name: getattr(route, name) for name in COPIED_ROUTE_ARGUMENTS}
         app.router.add_api_route(
             route.path,
             route.endpoint,
-            response_model=route.response_model,
-            status_code=route.status_code,
             tags=list(route.tags),
-            dependencies=route.dependencies,
-            summary=route.summary,
-            description=route.description,
-            response_description=route.response_description,
-            responses=route.responses,
-            deprecated=route.deprecated,
-            methods=route.methods,
-            operation_id=route.operation_id,
-            response_model_include=route.response_model_include,
-            response_model_exclude=route.response_model_exclude,
-            response_model_by_alias=route.response_model_by_alias,
-            response_model_exclude_unset=route.response_model_exclude_unset,
-            response_model_exclude_defaults=route.response_model_exclude_defaults,
-            response_model_exclude_none=route.response_model_exclude_none,
-            include_in_schema=route.include_in_schema,
-            response_class=route.response_class,
-            name=route.name,
-            route_class_override=LeanRoute if lean and type(route) is APIRoute else type(route),
-            callbacks=route.callbacks,
-            openapi_extra=route.openapi_extra,
-            generate_unique_id_function=route.generate_unique_id_function,
-            strict_content_type=route.strict_content_type,
+            route_class_override=LeanRoute if wants_lean(route) else type(route),
+            **copied,
         )
 
 
@@ -198,7 +275,7 @@ def add_routes_in_order(
     routers: Iterable[APIRouter],
     add_platform_routes: Callable[[FastAPI], None],
     *,
-    lean: bool = False,
+    lean: bool = True,
 ) -> None:
     """The service's routes first, then the platform's (*add_platform_routes*: probes, ``/metrics``),
     then the docs routes FastAPI added when the app was created. Every route matched before the one
@@ -206,7 +283,8 @@ def add_routes_in_order(
     that matter; probes and scrapes come every few seconds.
 
     Raises ``RuntimeError`` when a service route would answer a platform route's path (a probe must
-    never be shadowed). *lean*: see :func:`add_router`.
+    never be shadowed), or for a :func:`lean` endpoint that cannot be one. *lean*: see
+    :func:`add_router`.
     """
     framework = list(app.router.routes)
     del app.router.routes[:]

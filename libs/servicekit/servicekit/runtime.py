@@ -18,6 +18,7 @@ from servicekit.messaging.outbox import OutboxRelay
 from servicekit.messaging.publisher import Publisher
 from servicekit.metrics import Metrics
 from servicekit.redis import create_redis
+from servicekit.revocation import RevocationFeed, RevokedSessions
 from servicekit.sessions import SessionStore
 from servicekit.settings import Settings
 
@@ -42,6 +43,9 @@ class Runtime:
     publisher: Publisher | None = None
     consumer: Consumer | None = None
     relay: OutboxRelay | None = None
+    #: Sessions whose tokens are refused (fed from the broker's revocation stream when RabbitMQ is on).
+    revocations: RevokedSessions = field(default_factory=RevokedSessions)
+    revocation_feed: RevocationFeed | None = None
 
     async def start(self) -> None:
         """Create pools and start background tasks (none of them needs a backend to be up yet)."""
@@ -56,6 +60,8 @@ class Runtime:
         if s.rabbitmq_enabled:
             self.broker = Broker(s)
             self.publisher = Publisher(self.broker, self.metrics)
+            self.revocation_feed = RevocationFeed(self.revocations)
+            self.broker.on_connected(self.revocation_feed.start)
             if self.handlers:
                 assert self.sessionmaker is not None
                 self.consumer = Consumer(
@@ -86,6 +92,8 @@ class Runtime:
             await self.consumer.stop()
         if self.relay is not None:
             await self.relay.stop()
+        if self.revocation_feed is not None:
+            await self.revocation_feed.stop()
         if self.publisher is not None:
             with contextlib.suppress(Exception):
                 await self.publisher.close()
@@ -116,3 +124,5 @@ class Runtime:
         assert self.broker is not None
         if not self.broker.is_connected:
             raise ConnectionError("not connected to RabbitMQ")
+        if self.revocation_feed is not None:
+            await self.revocation_feed.check()

@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -25,6 +25,10 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from servicekit.keys import load_key_set, load_signing_key
+
+#: How ``.env.example`` spells every secret; such a value is never accepted.
+PLACEHOLDER = "change-me"
 Environment = Literal["dev", "staging", "prod", "local", "test"]
 
 
@@ -68,7 +72,12 @@ class Settings(BaseSettings):
     rabbitmq_password: SecretStr = SecretStr("")
     rabbitmq_retry_delays_ms: Annotated[list[Annotated[int, Field(ge=1)]], NoDecode] = [1000, 5000, 30000]
 
-    jwt_secret: Annotated[SecretStr, Field(min_length=32)]
+    jwt_public_keys: str | None = Field(
+        None, description="JWK Set (JSON) of the token-verification keys; every service has it"
+    )
+    jwt_signing_key: SecretStr | None = Field(
+        None, description="the token issuer's Ed25519 key (PEM or a 32+ character secret); auth-svc only"
+    )
     jwt_issuer: str = "http://localhost/api/auth"
     jwt_audience: str = "marketplace"
 
@@ -92,6 +101,43 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("jwt_public_keys")
+    @classmethod
+    def _key_set(cls, value: str | None) -> str | None:
+        if value is not None:
+            load_key_set(value)  # raises InvalidKey (a ValueError) with what is wrong
+        return value
+
+    @field_validator("jwt_signing_key")
+    @classmethod
+    def _signing_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            load_signing_key(value.get_secret_value())
+        return value
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets(self) -> Settings:
+        """``.env.example`` ships every secret as ``change-me-...``: refuse to start with one."""
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value().strip().startswith(PLACEHOLDER):
+                raise ValueError(
+                    f"{name} is the .env.example placeholder ({PLACEHOLDER}...), not a secret: "
+                    "set a real, random value in .env"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _signing_key_is_published(self) -> Settings:
+        if self.jwt_signing_key is not None and self.jwt_public_keys is not None:
+            kid = load_signing_key(self.jwt_signing_key.get_secret_value()).kid
+            if load_key_set(self.jwt_public_keys).get(kid) is None:
+                raise ValueError(
+                    f"JWT_PUBLIC_KEYS does not publish the signing key (kid {kid}): no service could "
+                    "verify its tokens; publish the new key everywhere before signing with it"
+                )
+        return self
 
     @field_validator("rabbitmq_retry_delays_ms")
     @classmethod

@@ -90,7 +90,8 @@ def build_spec(delays: list[int]) -> Any:
         stack="sktest",
         config=config,
         services=(
-            service(PUBLISHER, publishes=[PING, UNROUTED]),
+            # session.revoked: the platform's revocation stream exists (every service follows it).
+            service(PUBLISHER, publishes=[PING, UNROUTED, "session.revoked"]),
             service(CONSUMER, consumes=[PING], publishes=[PING]),
         ),
     )

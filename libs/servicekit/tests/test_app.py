@@ -81,12 +81,12 @@ async def test_errors_share_one_shape() -> None:
 
 
 async def test_conflict_and_forbidden_carry_codes_and_details() -> None:
-    from servicekit.auth import issue_access_token
+    from servicekit.testing import bearer
 
     app = build_app()
     settings = app.state.settings
-    user = {"Authorization": f"Bearer {issue_access_token(settings, 'u1')}"}
-    admin = {"Authorization": f"Bearer {issue_access_token(settings, 'u2', roles=['admin'])}"}
+    user = bearer(settings, "u1")
+    admin = bearer(settings, "u2", roles=["admin"])
     async with app_client(app) as client:
         created = await client.post("/items", json={"name": "a", "price_minor": 1}, headers=user)
         conflict = await client.post("/items", json={"name": "dup", "price_minor": 1}, headers=user)
@@ -369,3 +369,29 @@ def test_batched_lines_survive_a_loop_that_stops_before_flushing(tmp_path: Path)
         assert events == ["on_a_loop_stopped_at_once", "on_the_next_loop"]
     finally:
         configure_logging("log-svc")
+
+
+async def test_the_process_wide_state_is_one_explicit_object() -> None:
+    """Issue 11 (speed-ups made explicit): the GC tuning, the logging configuration the direct
+    logger uses and the timestamp cache live in servicekit.process_state.PROCESS, not in classes
+    scattered over modules."""
+    import servicekit.app
+    import servicekit.logging
+    from servicekit.logging import utc_timestamp
+    from servicekit.process_state import PROCESS, ProcessState
+
+    assert isinstance(PROCESS, ProcessState)
+    async with app_client(build_app()):
+        assert PROCESS.serving_apps >= 1
+        assert PROCESS.log_sinks is not None
+        assert PROCESS.log_processors
+    utc_timestamp(1_700_000_000.5)
+    assert (PROCESS.timestamp_second, PROCESS.timestamp_text) == (1_700_000_000, "2023-11-14T22:13:20")
+    for module in (servicekit.app, servicekit.logging):  # no class holding process-wide state left
+        holders = [
+            name
+            for name, value in vars(module).items()
+            if isinstance(value, type) and value.__module__ == module.__name__ and name.startswith("_")
+            and any(not k.startswith("__") and not callable(v) for k, v in vars(value).items())
+        ]  # fmt: skip
+        assert holders == [], module.__name__

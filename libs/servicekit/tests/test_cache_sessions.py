@@ -15,7 +15,7 @@ from servicekit.cache import Cache
 from servicekit.errors import Unauthorized
 from servicekit.metrics import Metrics
 from servicekit.redis import create_redis
-from servicekit.sessions import SessionStore
+from servicekit.sessions import RefreshTokenReused, SessionStore
 
 from .conftest import make_settings
 
@@ -267,52 +267,101 @@ async def test_reads_fall_through_when_redis_is_down(server_factory: Any) -> Non
     await cache.redis.aclose()
 
 
-def store_for(redis_server: Any, ttl: timedelta = timedelta(days=1)) -> SessionStore:
+def store_for(
+    redis_server: Any, ttl: timedelta = timedelta(days=1), max_age: timedelta = timedelta(days=30)
+) -> SessionStore:
     settings = make_settings(f"s{uuid.uuid4().hex[:8]}-svc", redis=redis_server)
-    return SessionStore(create_redis(settings), settings.service_name, ttl=ttl)
+    return SessionStore(create_redis(settings), settings.service_name, ttl=ttl, max_age=max_age)
 
 
 async def test_sessions_create_revoke_and_revoke_all(redis_server: Any) -> None:
     store = store_for(redis_server)
-    one, two = await store.create("user-1"), await store.create("user-1", data={"ua": "phone"})
-    other = await store.create("user-2")
+    one = await store.create("user-1", token_id="t1")
+    two = await store.create("user-1", token_id="t2", data={"ua": "phone"})
+    other = await store.create("user-2", token_id="t3")
     info = await store.get(two)
     assert info is not None
     assert (info.user_id, info.data) == ("user-1", {"ua": "phone"})
-    assert await store.revoke(one)
-    assert not await store.revoke(one)
+    ended = await store.revoke(one)
+    assert ended is not None
+    assert (ended.session_id, ended.user_id) == (one, "user-1")
+    assert await store.revoke(one) is None
     assert not await store.is_active(one)
     assert await store.is_active(two)
-    assert await store.revoke_all("user-1") == 1
+    assert await store.revoke_all("user-1") == [two]
     assert not await store.is_active(two)
     assert await store.is_active(other)
-    assert all(k.startswith(store.prefix) for k in await store.redis.keys("*") if store.prefix[:-1] in k)
     await store.redis.aclose()
 
 
-async def test_rotation_replaces_the_session_and_reuse_revokes_everything(redis_server: Any) -> None:
+async def test_rotation_keeps_the_session_and_reuse_revokes_everything(redis_server: Any) -> None:
     store = store_for(redis_server)
-    first = await store.create("user-1")
-    parallel = await store.create("user-1")
-    rotated = await store.rotate(first)
-    assert rotated.user_id == "user-1"
-    assert rotated.session_id != first
-    assert not await store.is_active(first)
-    with pytest.raises(Unauthorized) as exc:
-        await store.rotate(first)  # a replayed refresh token
+    first = await store.create("user-1", token_id="t1")
+    parallel = await store.create("user-1", token_id="p1")
+    rotated = await store.rotate(first, "t1", "t2")
+    assert (rotated.session_id, rotated.user_id) == (first, "user-1")
+    assert (await store.rotate(first, "t2", "t3")).session_id == first
+    with pytest.raises(RefreshTokenReused) as exc:
+        await store.rotate(first, "t1", "t9")  # a replayed (already rotated) refresh token
     assert exc.value.code == "refresh_token_reused"
-    assert not await store.is_active(rotated.session_id)
+    assert (exc.value.user_id, exc.value.revoked) == ("user-1", sorted([first, parallel]))
+    assert not await store.is_active(first)
     assert not await store.is_active(parallel)
     with pytest.raises(Unauthorized) as unknown:
-        await store.rotate("never-existed")
+        await store.rotate("never-existed", "t", "u")
     assert unknown.value.code == "session_revoked"
     await store.redis.aclose()
 
 
-async def test_sessions_expire(redis_server: Any) -> None:
+async def test_sessions_expire_when_idle(redis_server: Any) -> None:
     store = store_for(redis_server, ttl=timedelta(seconds=1))
-    sid = await store.create("user-1")
+    sid = await store.create("user-1", token_id="t1")
     assert 0 < await store.redis.ttl(f"{store.prefix}session:{sid}") <= 1
     await asyncio.sleep(1.2)
     assert await store.get(sid) is None
     await store.redis.aclose()
+
+
+async def test_a_session_refreshed_all_along_still_ends_at_its_maximum_age(redis_server: Any) -> None:
+    """Attack (issue 11, item 12): a stolen session kept alive forever by refreshing it."""
+    store = store_for(redis_server, ttl=timedelta(seconds=60), max_age=timedelta(seconds=3))
+    sid = await store.create("user-1", token_id="t0")
+    await store.rotate(sid, "t0", "t1")  # refreshed well within the idle timeout...
+    await store.rotate(sid, "t1", "t2")
+    assert 0 < await store.redis.ttl(f"{store.prefix}session:{sid}") <= 4  # ...never past the maximum age
+    await asyncio.sleep(4.5)  # past the maximum age, far from the 60 s idle timeout
+    with pytest.raises(Unauthorized) as exc:
+        await store.rotate(sid, "t2", "t3")
+    assert exc.value.code in {"session_expired", "session_revoked"}
+    assert not await store.is_active(sid)
+    await store.redis.aclose()
+
+
+async def test_a_replay_racing_the_real_refresh_is_always_detected(redis_server: Any) -> None:
+    """Attack (issue 11, item 12): the thief replays the refresh token while the user refreshes.
+
+    Two replicas (two connections) rotate the same token at once, 50 times. Each time exactly one
+    may win, the other must be seen as a reuse, and the session (the winner's too) must end. Before,
+    the replay could pass between the GETDEL and the tombstone (no reuse seen), and most of the time
+    the winner's successor survived the revocation."""
+    first, second = store_for(redis_server), store_for(redis_server)
+    second.prefix = first.prefix
+    escaped: list[str] = []
+    for n in range(50):
+        sid = await first.create("user-1", token_id=f"t{n}")
+
+        async def rotate(store: SessionStore, new: str, sid: str = sid, n: int = n) -> str:
+            try:
+                await store.rotate(sid, f"t{n}", new)
+            except RefreshTokenReused:
+                return "reused"
+            except Unauthorized as exc:
+                return exc.code
+            return "rotated"
+
+        outcomes = sorted(await asyncio.gather(rotate(first, "a"), rotate(second, "b")))
+        if outcomes != ["reused", "rotated"] or await first.is_active(sid):
+            escaped.append(f"{outcomes}, active={await first.is_active(sid)}")
+    assert not escaped, escaped
+    await first.redis.aclose()
+    await second.redis.aclose()

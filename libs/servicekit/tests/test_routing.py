@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,7 +15,14 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from servicekit.app import NO_TELEMETRY, create_app
 from servicekit.errors import Forbidden, NotFound
-from servicekit.routing import LeanRoute, add_router, flattenable
+from servicekit.routing import (
+    COPIED_ROUTE_ARGUMENTS,
+    SPECIAL_ROUTE_ARGUMENTS,
+    LeanRoute,
+    add_router,
+    flattenable,
+    lean,
+)
 from servicekit.testing import app_client
 
 from .conftest import make_settings
@@ -187,17 +195,21 @@ class Filters(BaseModel):
     limit: int = Field(10, ge=1, le=100)
 
 
-def lean_router() -> APIRouter:
-    """Endpoints a lean handler answers (parameters in, a Response out) and ones it must not."""
+def lean_router(mark: bool = True) -> APIRouter:
+    """Endpoints a lean handler can answer (parameters in, a Response out; marked with ``@lean``
+    when *mark*) and ones it must not (never marked)."""
     router = APIRouter(prefix="/api/lean", tags=["lean"])
+    opt_in = lean if mark else (lambda endpoint: endpoint)
 
     @router.get("/items/{item_id}", response_model=Thing)
+    @opt_in
     async def item(item_id: uuid.UUID, request: Request) -> Response:
         if item_id.int == 0:
             raise NotFound("no such item", code="item_not_found")
         return JSONResponse({"id": str(item_id), "path": request.url.path})
 
     @router.get("/search")
+    @opt_in
     async def search(
         filters: Annotated[Filters, Query()],
         x_team: Annotated[str | None, Header()] = None,
@@ -218,29 +230,98 @@ def lean_router() -> APIRouter:
         return JSONResponse({"sync": True})
 
     @router.get("/annotated-wrongly")
+    @opt_in
     async def annotated_wrongly(n: int) -> Response:
         return {"n": n}  # type: ignore[return-value]  # FastAPI serialises it anyway
 
     @router.delete("/annotated-wrongly", status_code=204)
+    @opt_in
     async def annotated_wrongly_none(n: int) -> Response:
         return None  # type: ignore[return-value]
 
     return router
 
 
-def test_only_endpoints_that_take_parameters_and_return_a_response_are_lean() -> None:
+def test_only_endpoints_that_opted_in_are_lean() -> None:
     app = create_app(make_settings(), routers=[lean_router()])
-    lean = {route.path: route.lean for route in app.router.routes if isinstance(route, LeanRoute)}
-    assert lean == {
+    lean_paths = {route.path: route.lean for route in app.router.routes if isinstance(route, LeanRoute)}
+    assert lean_paths == {
         "/api/lean/items/{item_id}": True,
         "/api/lean/search": True,
-        "/api/lean/with-dependency": False,
-        "/api/lean/returns-dict": False,
-        "/api/lean/sync": False,
         "/api/lean/annotated-wrongly": True,
     }
-    with_telemetry = create_app(make_settings(), routers=[lean_router()], telemetry=NO_TELEMETRY)
-    assert not any(isinstance(route, LeanRoute) for route in with_telemetry.router.routes)
+    assert sum(isinstance(r, LeanRoute) for r in app.router.routes) == 4  # GET and DELETE annotated-wrongly
+    unmarked = create_app(make_settings(), routers=[lean_router(mark=False)])
+    assert not any(isinstance(route, LeanRoute) for route in unmarked.router.routes)
+
+
+def _router_with(endpoint_kind: str) -> APIRouter:
+    router = APIRouter(prefix="/api/refused")
+    if endpoint_kind == "dependency":
+
+        @router.get("/x")
+        @lean
+        async def with_dependency(team: Annotated[str, Depends(team_header)]) -> Response:
+            return JSONResponse({"team": team})
+
+    elif endpoint_kind == "returns-dict":
+
+        @router.get("/x")
+        @lean
+        async def returns_dict() -> dict[str, int]:
+            return {"n": 1}
+
+    elif endpoint_kind == "sync":
+
+        @router.get("/x")
+        @lean
+        def sync() -> Response:
+            return JSONResponse({})
+
+    elif endpoint_kind == "body":
+
+        @router.post("/x")
+        @lean
+        async def body(thing: Thing) -> Response:
+            return JSONResponse({})
+
+    return router
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("dependency", "dependencies"),
+        ("returns-dict", "not annotated to return a Response"),
+        ("sync", "not an async def"),
+        ("body", "request body"),
+    ],
+)
+def test_an_ineligible_lean_endpoint_is_refused_when_the_app_is_created(kind: str, reason: str) -> None:
+    with pytest.raises(RuntimeError, match=reason) as refused:
+        create_app(make_settings(), routers=[_router_with(kind)])
+    assert "hint: drop @lean" in str(refused.value)
+
+
+def test_lean_endpoints_are_refused_when_fastapi_telemetry_is_on() -> None:
+    with pytest.raises(RuntimeError, match="telemetry"):
+        create_app(make_settings(), routers=[lean_router()], telemetry=NO_TELEMETRY)
+    create_app(make_settings(), routers=[lean_router(mark=False)], telemetry=NO_TELEMETRY)  # fine
+
+
+def test_a_lean_endpoint_on_a_router_that_is_included_is_refused() -> None:
+    router = lean_router()
+    router.add_event_handler("startup", lambda: None)  # not flattenable: included as it is
+    with pytest.raises(RuntimeError, match="included"):
+        create_app(make_settings(), routers=[router])
+
+
+def test_add_router_copies_every_argument_of_add_api_route() -> None:
+    """A FastAPI upgrade that adds an argument to add_api_route must fail here, not be dropped."""
+    parameters = set(inspect.signature(APIRouter.add_api_route).parameters) - {"self", "path", "endpoint"}
+    assert parameters == set(COPIED_ROUTE_ARGUMENTS) | set(SPECIAL_ROUTE_ARGUMENTS)
+    websocket = set(inspect.signature(APIRouter.add_api_websocket_route).parameters)
+    assert websocket == {"self", "path", "endpoint", "name", "dependencies"}  # what add_router passes
 
 
 async def test_lean_handlers_answer_exactly_like_fastapis() -> None:
@@ -258,8 +339,8 @@ async def test_lean_handlers_answer_exactly_like_fastapis() -> None:
         ("/api/lean/annotated-wrongly?n=3", {}),
     ]
     answers = []
-    for telemetry in (None, NO_TELEMETRY):  # lean handlers, FastAPI's handlers
-        app = create_app(make_settings(), routers=[lean_router()], telemetry=telemetry)
+    for mark in (True, False):  # lean handlers, FastAPI's handlers
+        app = create_app(make_settings(), routers=[lean_router(mark)])
         async with app_client(app) as client:
             responses = [
                 await client.get(url, headers={"X-Request-ID": f"rid-{i}", **headers})

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 from servicekit.settings import Settings
+from servicekit.testing import TEST_PUBLIC_KEYS, TEST_SIGNING_KEY
 
 ENV = {
     "SERVICE_NAME": "marketplace-svc",
@@ -33,7 +34,7 @@ ENV = {
     "RABBITMQ_USER": "marketplace-svc",
     "RABBITMQ_PASSWORD": "q",
     "RABBITMQ_RETRY_DELAYS_MS": "1000,5000,30000",
-    "JWT_SECRET": "s" * 32,
+    "JWT_PUBLIC_KEYS": TEST_PUBLIC_KEYS,
     "JWT_ISSUER": "https://market.example.com/api/auth",
     "JWT_AUDIENCE": "marketplace",
 }
@@ -58,6 +59,8 @@ def test_reads_every_documented_variable(env: dict[str, str]) -> None:
     assert s.rabbitmq_retry_delays_ms == [1000, 5000, 30000]
     assert s.max_attempts == 4
     assert s.jwt_issuer == "https://market.example.com/api/auth"
+    assert s.jwt_public_keys == TEST_PUBLIC_KEYS
+    assert s.jwt_signing_key is None  # only the token issuer has one
     assert s.postgres_enabled
     assert s.redis_enabled
     assert s.rabbitmq_enabled
@@ -68,7 +71,6 @@ def test_reads_every_documented_variable(env: dict[str, str]) -> None:
 
 def test_backends_are_enabled_only_when_their_host_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SERVICE_NAME", "auth-svc")
-    monkeypatch.setenv("JWT_SECRET", "k" * 32)
     for key in ("POSTGRES_HOST", "REDIS_HOST", "RABBITMQ_HOST"):
         monkeypatch.delenv(key, raising=False)
     s = Settings()  # type: ignore[call-arg]
@@ -77,9 +79,20 @@ def test_backends_are_enabled_only_when_their_host_is_set(monkeypatch: pytest.Mo
     assert not (s.rabbitmq_enabled)
 
 
-def test_short_jwt_secret_is_rejected(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("JWT_SECRET", "short")
-    with pytest.raises(ValidationError, match="jwt_secret"):
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("JWT_SIGNING_KEY", "short"),
+        ("JWT_PUBLIC_KEYS", "not json"),
+        ("JWT_PUBLIC_KEYS", '{"keys": []}'),
+        ("JWT_PUBLIC_KEYS", '{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}'),
+    ],
+)
+def test_unusable_token_keys_are_rejected(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError, match=variable.lower()):
         Settings()  # type: ignore[call-arg]
 
 
@@ -108,21 +121,52 @@ def test_credentials_are_read_from_files_in_secrets_dir(
 ) -> None:
     # Kubernetes mounts each Secret key as a file named like the variable (infra/components/service.py).
     secrets = tmp_path
-    (secrets / "JWT_SECRET").write_text("f" * 40)
+    (secrets / "JWT_PUBLIC_KEYS").write_text(TEST_PUBLIC_KEYS)
+    (secrets / "JWT_SIGNING_KEY").write_text(TEST_SIGNING_KEY)
     (secrets / "POSTGRES_PASSWORD").write_text("from-file")
     monkeypatch.setenv("SERVICE_NAME", "auth-svc")
     monkeypatch.setenv("SECRETS_DIR", str(secrets))
-    monkeypatch.delenv("JWT_SECRET", raising=False)
-    monkeypatch.delenv("POSTGRES_PASSWORD", raising=False)
+    for name in ("JWT_PUBLIC_KEYS", "JWT_SIGNING_KEY", "POSTGRES_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
     s = Settings()  # type: ignore[call-arg]
-    assert s.jwt_secret.get_secret_value() == "f" * 40
+    assert s.jwt_public_keys == TEST_PUBLIC_KEYS
+    assert s.jwt_signing_key is not None
+    assert s.jwt_signing_key.get_secret_value() == TEST_SIGNING_KEY
     assert s.postgres_password.get_secret_value() == "from-file"
 
 
 def test_environment_variables_win_over_secret_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     (tmp_path / "POSTGRES_PASSWORD").write_text("from-file")
     monkeypatch.setenv("SERVICE_NAME", "auth-svc")
-    monkeypatch.setenv("JWT_SECRET", "k" * 32)
     monkeypatch.setenv("SECRETS_DIR", str(tmp_path))
     monkeypatch.setenv("POSTGRES_PASSWORD", "from-env")
     assert Settings().postgres_password.get_secret_value() == "from-env"  # type: ignore[call-arg]
+
+
+def _placeholders() -> list[tuple[str, str]]:
+    """(variable, value) of every line of the repository's .env.example."""
+    lines = (Path(__file__).resolve().parents[3] / ".env.example").read_text().splitlines()
+    return [tuple(line.split("=", 1)) for line in lines if line and not line.startswith("#")]  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("field", ["postgres_password", "redis_password", "rabbitmq_password"])
+def test_env_example_placeholders_are_refused_as_passwords(field: str) -> None:
+    """Attack (issue 11, item 15): compose started with the .env.example values still in place."""
+    placeholders = _placeholders()
+    assert placeholders
+    for variable, value in placeholders:
+        with pytest.raises(ValidationError, match="placeholder") as refused:
+            Settings(service_name="auth-svc", **{field: value})  # type: ignore[arg-type]
+        assert field in str(refused.value), variable
+
+
+def test_env_example_placeholders_are_refused_as_token_keys() -> None:
+    values = dict(_placeholders())
+    for variable in ("JWT_SIGNING_KEY", "JWT_PUBLIC_KEYS"):
+        with pytest.raises(ValidationError, match="placeholder"):
+            Settings(service_name="auth-svc", **{variable.lower(): values[variable]})  # type: ignore[arg-type]
+
+
+def test_real_passwords_are_accepted() -> None:
+    settings = Settings(service_name="auth-svc", postgres_password="x7-real-generated-password")  # type: ignore[call-arg]
+    assert settings.postgres_password.get_secret_value() == "x7-real-generated-password"

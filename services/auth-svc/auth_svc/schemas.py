@@ -54,7 +54,7 @@ class LoginRequest(BaseModel):
 class RefreshRequest(BaseModel):
     """``POST /refresh`` and ``POST /logout``: the refresh token issued at login or the last refresh."""
 
-    refresh_token: Annotated[str, Field(min_length=1, max_length=512)]
+    refresh_token: Annotated[str, Field(min_length=1, max_length=2048)]
 
 
 class UserOut(BaseModel):

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from pydantic import SecretStr
 from servicekit.testing import (
+    TEST_SIGNING_KEY,
     Database,
     alembic_upgrade,
     app_client,
@@ -31,6 +32,8 @@ ALEMBIC_INI = SERVICE_DIR / "migrations" / "alembic.ini"
 PASSWORD = "correct-horse-42-battery"
 VHOST = "auth-svc-tests"
 MAX_FAILURES = 3
+MAX_FAILURES_PER_ACCOUNT = 7
+MAX_FAILURES_PER_IP = 10
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +56,10 @@ async def auth_settings(auth_db: Database, redis_server: Any, rabbitmq_server: A
         rabbitmq=rabbitmq_server,
         rabbitmq_vhost=VHOST,
         login_max_failures=MAX_FAILURES,
+        login_max_failures_per_account=MAX_FAILURES_PER_ACCOUNT,
+        login_max_failures_per_ip=MAX_FAILURES_PER_IP,
         login_failure_window_seconds=60,
+        jwt_signing_key=TEST_SIGNING_KEY,
     )
     await alembic_upgrade(ALEMBIC_INI, settings)
     return settings
@@ -85,8 +91,10 @@ async def auth_app(auth_settings: Settings) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture
 async def client(auth_app: FastAPI) -> AsyncIterator[AsyncClient]:
-    """An HTTP client calling the app in-process from 127.0.0.1."""
-    transport = ASGITransport(app=auth_app, client=("127.0.0.1", 40000))
+    """An HTTP client calling the app in-process from an address of its own (so the per-address
+    failed-login counters of one test never reach another's)."""
+    raw = uuid.uuid4().bytes
+    transport = ASGITransport(app=auth_app, client=(f"10.{raw[0]}.{raw[1]}.{raw[2] or 1}", 40000))
     async with AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
 

@@ -39,13 +39,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.redis_prefix,
             max_per_user=settings.ws_max_connections_per_user,
             send_timeout=settings.ws_send_timeout_seconds,
+            queue_size=settings.ws_send_queue_size,
         )
         app.state.hub = hub
         hubs.append(hub)
+        unsubscribe = runtime.revocations.listen(hub.revoke)  # revoked sessions' sockets close
         await hub.start()
         try:
             yield
         finally:
+            unsubscribe()
             await hub.stop()
             await pubsub_redis.aclose()
 

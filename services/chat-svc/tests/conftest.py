@@ -20,8 +20,7 @@ import uvicorn
 from chat_svc.core.config import Settings
 from chat_svc.main import create_app
 from chat_svc.models import Listing
-from servicekit.auth import issue_access_token
-from servicekit.testing import provisioned_from_spec
+from servicekit.testing import issue_test_token, provisioned_from_spec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -77,6 +76,12 @@ async def serve(settings: Settings) -> AsyncIterator[Replica]:
         await task
 
 
+@pytest.fixture
+def serve_replica() -> Callable[[Settings], contextlib.AbstractAsyncContextManager[Replica]]:
+    """``async with serve_replica(settings) as replica``: one more replica, for a test's own settings."""
+    return serve
+
+
 @pytest.fixture(scope="session")
 async def chat_settings(
     postgres_server: Any, redis_server: Any, rabbitmq_server: Any
@@ -124,7 +129,7 @@ async def admin_channel(rabbitmq_server: Any, chat_settings: Settings) -> AsyncI
 @pytest.fixture
 def token(chat_settings: Settings) -> Callable[[uuid.UUID], str]:
     """``token(user_id)`` -> a valid access token."""
-    return lambda user_id: issue_access_token(chat_settings, str(user_id))
+    return lambda user_id: issue_test_token(chat_settings, str(user_id))
 
 
 @pytest.fixture

@@ -9,10 +9,18 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 Status = Literal["active", "sold"]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Description = Annotated[str, Field(max_length=5000)]
-#: Integer amount in the currency's minor unit (e.g. cents); at most 10^12.
-PriceMinor = Annotated[int, Field(ge=0, le=10**12, strict=True)]
+#: Status changes an owner may make (anything else but "no change" is 409 invalid_status_transition):
+#: a sold listing stays sold.
+OWNER_TRANSITIONS = frozenset({("active", "sold")})
+#: No NUL characters: PostgreSQL text cannot hold them (the driver would fail the request).
+NO_NUL = r"^[^\x00]*$"
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL)]
+Description = Annotated[str, Field(max_length=5000, pattern=NO_NUL)]
+#: The highest price in minor units (10^12: far below PostgreSQL's BIGINT, so any bound is safe).
+MAX_PRICE_MINOR = 10**12
+#: Integer amount in the currency's minor unit (e.g. cents): at least 1 (a listing is paid for), at
+#: most :data:`MAX_PRICE_MINOR`.
+PriceMinor = Annotated[int, Field(ge=1, le=MAX_PRICE_MINOR, strict=True)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. EUR")]
 
 
@@ -70,9 +78,11 @@ class SearchParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    q: Annotated[str | None, Field(max_length=200, description="matches title or description")] = None
-    min_price: Annotated[int | None, Field(ge=0)] = None
-    max_price: Annotated[int | None, Field(ge=0)] = None
+    q: Annotated[
+        str | None, Field(max_length=200, pattern=NO_NUL, description="matches title or description")
+    ] = None
+    min_price: Annotated[int | None, Field(ge=0, le=MAX_PRICE_MINOR)] = None
+    max_price: Annotated[int | None, Field(ge=0, le=MAX_PRICE_MINOR)] = None
     status: Status | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     offset: Annotated[int, Field(ge=0, le=10_000)] = 0

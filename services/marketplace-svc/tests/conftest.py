@@ -17,11 +17,11 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from marketplace_svc.core.config import Settings
 from marketplace_svc.main import create_app
-from servicekit.auth import issue_access_token
 from servicekit.testing import (
     Database,
     alembic_upgrade,
     app_client,
+    bearer,
     create_topology_vhost,
     scratch_database,
     settings_for,
@@ -98,7 +98,7 @@ def token_for(market_settings: Settings) -> Callable[[uuid.UUID], dict[str, str]
     """``Authorization`` headers with an access token for a user id (as auth-svc would issue)."""
 
     def make(user_id: uuid.UUID) -> dict[str, str]:
-        return {"Authorization": f"Bearer {issue_access_token(market_settings, str(user_id))}"}
+        return bearer(market_settings, str(user_id))
 
     return make
 

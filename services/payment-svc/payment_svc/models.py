@@ -77,6 +77,9 @@ class Payment(Base):
         CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
         CheckConstraint("amount_minor > 0", name="amount_positive"),
         CheckConstraint("card_last4 IS NULL OR card_last4 ~ '^[0-9]{4}$'", name="last4_only"),
+        # Attempt limits (card testing): a buyer's and a card's attempts in the last window.
+        Index("ix_payments_buyer_id_created_at", "buyer_id", "created_at"),
+        Index("ix_payments_card_fingerprint_created_at", "card_fingerprint", "created_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -90,9 +93,13 @@ class Payment(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16))
+    #: The processor's own reason (kept for support and events); clients only see ``card_declined``.
     decline_code: Mapped[str | None] = mapped_column(String(64))
     card_last4: Mapped[str | None] = mapped_column(String(4))
     card_brand: Mapped[str | None] = mapped_column(String(16))
+    #: HMAC-SHA256 of the card number (or token) under the service's key: counts a card's attempts
+    #: across buyers without storing the number.
+    card_fingerprint: Mapped[str | None] = mapped_column(String(64))
     processor: Mapped[str] = mapped_column(String(32))
     processor_reference: Mapped[str] = mapped_column(String(128))
     #: The HTTP status the first request got; a replay answers with the same one.

@@ -6,7 +6,11 @@ One transaction per request:
    including concurrent repeats of one key, is serialized here;
 2. look the key up again under that lock: a committed earlier attempt is replayed (same id, same
    status code) if the body matches, or refused (422) if it differs;
-3. check the rules (exists, not the buyer's own, not sold);
+3. check the rules (exists, not the buyer's own, not sold, still at the price the buyer confirmed:
+   a seller who changed it meanwhile gets the buyer a 409 ``price_changed``, never a charge), then
+   the attempt limits against card testing: the buyer's and the card's attempts in the last window
+   are counted under transaction-scoped advisory locks (buyer, then card), so concurrent attempts
+   cannot all pass; over a limit is 429 ``too_many_payment_attempts``;
 4. insert the payment as ``pending``; ``UNIQUE (buyer_id, idempotency_key)`` and a partial unique
    index (one pending/succeeded payment per listing) make a duplicate impossible even if the
    lock were bypassed;
@@ -24,16 +28,16 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from servicekit.errors import Conflict, Forbidden, NotFound, ServiceError, Unavailable
+from servicekit.errors import Conflict, Forbidden, NotFound, RateLimited, ServiceError, Unavailable
 from servicekit.messaging.envelope import new_event
 from servicekit.messaging.outbox import publish_in_transaction
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payment_svc.events import PaymentFailed, PaymentSucceeded
 from payment_svc.models import Listing, Payment
-from payment_svc.processor import PaymentProcessor, ProcessorUnavailable
+from payment_svc.processor import Card, PaymentMethod, PaymentProcessor, ProcessorUnavailable
 from payment_svc.schemas import PaymentCreate
 
 SUCCEEDED_CODE = 201
@@ -48,6 +52,15 @@ class IdempotencyKeyReusedError(ServiceError):
 
 
 @dataclass(frozen=True)
+class AttemptLimits:
+    """Payment attempts allowed per buyer and per card in a sliding window."""
+
+    per_buyer: int
+    per_card: int
+    window_s: int
+
+
+@dataclass(frozen=True)
 class Outcome:
     """A payment and the HTTP status to answer with; ``replayed`` for a repeated key."""
 
@@ -59,6 +72,39 @@ class Outcome:
 def fingerprint(secret: bytes, body: PaymentCreate) -> str:
     """HMAC-SHA256 of the canonical body: compares bodies without storing the card number."""
     return hmac.new(secret, body.canonical().encode(), hashlib.sha256).hexdigest()
+
+
+def card_fingerprint(secret: bytes, method: PaymentMethod) -> str:
+    """HMAC-SHA256 of the card number (or provider token): the same card, whoever pays with it."""
+    subject = f"card:{method.number}" if isinstance(method, Card) else f"token:{method.value}"
+    return hmac.new(secret, subject.encode(), hashlib.sha256).hexdigest()
+
+
+async def _check_attempt_limits(
+    session: AsyncSession, buyer_id: uuid.UUID, card: str, limits: AttemptLimits
+) -> None:
+    """429 when the buyer or the card reached its attempts in the window (locks serialize the count)."""
+    for lock in (f"payment-buyer:{buyer_id}", f"payment-card:{card}"):
+        await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(lock, 0))))
+    since = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, limits.window_s)
+    for column, value, limit in (
+        (Payment.buyer_id, buyer_id, limits.per_buyer),
+        (Payment.card_fingerprint, card, limits.per_card),
+    ):
+        count, oldest, now = (
+            await session.execute(
+                select(func.count(), func.min(Payment.created_at), func.now()).where(
+                    column == value, Payment.created_at > since
+                )
+            )
+        ).one()
+        if count >= limit:
+            retry = limits.window_s - int((now - oldest).total_seconds())
+            raise RateLimited(
+                "too many payment attempts; try again later",
+                code="too_many_payment_attempts",
+                retry_after=max(retry, 1),
+            )
 
 
 def processor_key(buyer_id: uuid.UUID, idempotency_key: str) -> str:
@@ -90,6 +136,7 @@ async def pay(
     body: PaymentCreate,
     secret: bytes,
     producer: str,
+    limits: AttemptLimits,
 ) -> Outcome:
     """Pay for ``body.listing_id`` once per (buyer, key); see the module docstring for the steps."""
     request_fp = fingerprint(secret, body)
@@ -109,6 +156,15 @@ async def pay(
         )
         if listing.status != "active" or taken is not None:
             raise Conflict("listing is not available (sold)", code="listing_sold")
+        if (listing.price_minor, listing.currency) != (body.amount_minor, body.currency):
+            raise Conflict(
+                "the listing's price is not the one you confirmed",
+                code="price_changed",
+                details={"amount_minor": listing.price_minor, "currency": listing.currency},
+            )
+        method = body.method()
+        card = card_fingerprint(secret, method)
+        await _check_attempt_limits(session, buyer_id, card, limits)
 
         payment_id = uuid.uuid4()
         inserted = await session.scalar(
@@ -126,6 +182,7 @@ async def pay(
                 processor=processor.name,
                 processor_reference="",
                 response_code=0,
+                card_fingerprint=card,
             )
             .on_conflict_do_nothing(index_elements=[Payment.buyer_id, Payment.idempotency_key])
             .returning(Payment.id)
@@ -136,7 +193,6 @@ async def pay(
             assert existing is not None
             return _replay(existing, request_fp)
 
-        method = body.method()
         try:
             result = await processor.charge(
                 listing.price_minor, listing.currency, method, processor_key(buyer_id, idempotency_key)

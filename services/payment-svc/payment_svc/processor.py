@@ -26,6 +26,8 @@ Any other number that passes the Luhn check is approved; one that fails it is de
 from __future__ import annotations
 
 import hashlib
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -129,21 +131,42 @@ class SandboxProcessor:
     """Deterministic in-process processor for dev, test and staging: outcome by test card/token.
 
     Like real providers it is idempotent per key: a repeated key returns the first result without a
-    second charge. ``charges`` counts the charges actually made (tests assert on it).
+    second charge, for ``result_ttl_s`` (a day, as providers keep keys) and for the ``max_results``
+    most recent keys (memory stays bounded however many attempts are made). ``charges`` counts the
+    charges actually made (tests assert on it).
     """
 
     name = "sandbox"
 
-    def __init__(self) -> None:
-        self._results: dict[str, ProcessorResult] = {}
+    def __init__(self, *, max_results: int = 10_000, result_ttl_s: float = 24 * 3600) -> None:
+        self._results: OrderedDict[str, tuple[float, ProcessorResult]] = OrderedDict()
+        self.max_results = max_results
+        self.result_ttl_s = result_ttl_s
         self.charges = 0
+
+    @property
+    def kept(self) -> int:
+        """How many results are remembered."""
+        return len(self._results)
+
+    def _remember(self, key: str, result: ProcessorResult) -> None:
+        now = time.monotonic()
+        self._results[key] = (now + self.result_ttl_s, result)
+        while len(self._results) > self.max_results:
+            self._results.popitem(last=False)
+        while self._results:
+            oldest_key, (expires, _) = next(iter(self._results.items()))
+            if expires > now:
+                break
+            del self._results[oldest_key]
 
     async def charge(
         self, amount_minor: int, currency: str, method: PaymentMethod, idempotency_key: str
     ) -> ProcessorResult:
         """Approve or decline by test card/token; see the module docstring for the table."""
-        if idempotency_key in self._results:
-            return self._results[idempotency_key]
+        known = self._results.get(idempotency_key)
+        if known is not None and known[0] > time.monotonic():
+            return known[1]
         if amount_minor <= 0:
             raise ValueError("amount must be positive")
         reference = "sbx_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
@@ -161,7 +184,7 @@ class SandboxProcessor:
             result = ProcessorResult(code is None, reference, code, method.last4, card_brand(number))
         if result.approved:
             self.charges += 1
-        self._results[idempotency_key] = result
+        self._remember(idempotency_key, result)
         return result
 
 

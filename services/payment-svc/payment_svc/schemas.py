@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from payment_svc.processor import Card, PaymentMethod, Token
 
+GENERIC_DECLINE = "card_declined"
+
 
 class CardIn(BaseModel):
     """Card details. The number is used for the charge and dropped; only last4 is stored."""
@@ -40,12 +42,21 @@ class CardIn(BaseModel):
         return f"CardIn(last4={self.number[-4:]!r})"
 
 
+#: Integer amount in the currency's minor unit (cents), as marketplace-svc prices listings.
+AmountMinor = Annotated[int, Field(ge=1, le=10**12, strict=True)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. EUR")]
+
+
 class PaymentCreate(BaseModel):
-    """Pay for a listing with either a card or a provider token (exactly one)."""
+    """Pay for a listing, at the price the buyer saw, with either a card or a provider token."""
 
     model_config = ConfigDict(extra="forbid")
 
     listing_id: uuid.UUID
+    amount_minor: AmountMinor = Field(
+        description="the listing's price as the buyer saw it; another price now is 409 price_changed"
+    )
+    currency: Currency = Field(description="the currency of that price")
     card: CardIn | None = None
     token: Annotated[str | None, Field(min_length=1, max_length=255)] = None
 
@@ -76,12 +87,21 @@ class PaymentOut(BaseModel):
 
     model_config = ConfigDict(from_attributes=True)
 
+    @field_validator("decline_code")
+    @classmethod
+    def _generic_decline(cls, value: str | None) -> str | None:
+        """Detailed decline codes (insufficient funds, expired, ...) tell a card tester which stolen
+        cards are alive; the client gets one code for every decline."""
+        return None if value is None else GENERIC_DECLINE
+
     id: uuid.UUID
     listing_id: uuid.UUID
     amount_minor: int
     currency: str
     status: Literal["succeeded", "failed"]
-    decline_code: str | None
+    decline_code: str | None = Field(
+        description="'card_declined' for any decline: the processor's reason is not disclosed"
+    )
     card_last4: str | None
     card_brand: str | None
     created_at: datetime

@@ -18,8 +18,7 @@ from payment_svc.core.config import Settings
 from payment_svc.main import create_app
 from payment_svc.models import Listing
 from payment_svc.processor import SandboxProcessor
-from servicekit.auth import issue_access_token
-from servicekit.testing import app_client, provisioned_from_spec
+from servicekit.testing import app_client, bearer, provisioned_from_spec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -38,8 +37,11 @@ async def payment_settings(
     (the platform's real definitions in a private vhost), as the dev stack's spec says."""
     servers = {"postgres": postgres_server, "redis": redis_server, "rabbitmq": rabbitmq_server}
     spec = load_spec("dev")
+    # Every test pays with the same test cards: the session's app lets them (the card-testing limits
+    # have their own app in test_payments_card_testing.py).
+    limits = {"payment_attempts_per_buyer": 10_000, "payment_attempts_per_card": 10_000}
     async with provisioned_from_spec(
-        spec, Settings, SERVICE, **servers, alembic_ini=ALEMBIC_INI, log_level="WARNING"
+        spec, Settings, SERVICE, **servers, alembic_ini=ALEMBIC_INI, log_level="WARNING", **limits
     ) as service:
         yield service.settings
 
@@ -87,7 +89,7 @@ async def admin_channel(rabbitmq_server: Any, payment_settings: Settings) -> Asy
 
 def user_headers(settings: Settings, user_id: uuid.UUID) -> dict[str, str]:
     """Authorization header of a valid access token for *user_id*."""
-    return {"Authorization": f"Bearer {issue_access_token(settings, str(user_id))}"}
+    return bearer(settings, str(user_id))
 
 
 @pytest.fixture

@@ -38,8 +38,11 @@ async def next_event_for(events: asyncio.Queue[dict[str, Any]], payment_id: str)
                 return envelope
 
 
-async def _pay(client: Any, headers: dict[str, str], listing: uuid.UUID, number: str) -> Any:
-    body = {"listing_id": str(listing), "card": {**CARD, "number": number}}
+async def _pay(
+    client: Any, headers: dict[str, str], listing: uuid.UUID, number: str, amount_minor: int = 2500
+) -> Any:
+    card = {**CARD, "number": number}
+    body = {"listing_id": str(listing), "amount_minor": amount_minor, "currency": "EUR", "card": card}
     return await client.post(
         "/api/payments", json=body, headers={**headers, "Idempotency-Key": str(uuid.uuid4())}
     )
@@ -58,7 +61,7 @@ async def test_decline_publishes_payment_failed(client, auth, seed_listing, paym
 async def test_success_publishes_payment_succeeded(client, auth, seed_listing, payment_events) -> None:
     seller, buyer = uuid.uuid4(), uuid.uuid4()
     listing = await seed_listing(seller, price_minor=1234)
-    r = await _pay(client, auth(buyer), listing, "4242424242424242")
+    r = await _pay(client, auth(buyer), listing, "4242424242424242", amount_minor=1234)
     envelope = await next_event_for(payment_events, r.json()["id"])
     assert envelope["type"] == "payment.succeeded"
     payload = envelope["payload"]

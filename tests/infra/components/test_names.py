@@ -22,7 +22,7 @@ def test_longest_allowed_service_name_gives_valid_names_and_labels(run_mocked) -
         stores = (Postgres("pg", PostgresArgs(spec=spec)), Redis("redis", RedisArgs(spec=spec)))
         stores += (RabbitMQ("mq", RabbitMQArgs(spec=spec)),)
         secrets = [
-            kube.Source("Secret", "jwt-signing", "test"),
+            kube.Source("Secret", "jwt-public-keys", "test"),
             *(s for d in stores for s in d.sources_for(svc)),
         ]
         FastApiService(

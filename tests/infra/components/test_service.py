@@ -110,7 +110,8 @@ def test_migration_job_mounts_only_the_database_secret(run_mocked):
 
 
 def test_migration_job_environment_satisfies_the_service_settings(run_mocked, tmp_path, monkeypatch):
-    """What the Job's pod gets (ConfigMap + env + mounted files) is enough for the service's Settings."""
+    """What the Job's pod gets (ConfigMap + env + mounted files) is enough for the service's Settings
+    (no token key: migrations neither sign nor verify)."""
     from marketplace_svc.core.config import Settings
 
     manifests = _build(run_mocked).manifests
@@ -119,7 +120,7 @@ def test_migration_job_environment_satisfies_the_service_settings(run_mocked, tm
     (config_ref,) = [src["configMapRef"]["name"] for src in container["envFrom"]]
     for key, value in find(manifests, "ConfigMap", config_ref)["data"].items():
         monkeypatch.setenv(key, value)
-    for env in container["env"]:
+    for env in container.get("env", []):
         monkeypatch.setenv(env["name"], env["value"])
     for volume in pod["volumes"]:
         for source in volume.get("projected", {}).get("sources", []):
@@ -164,8 +165,9 @@ def test_workload_waits_for_its_own_credentials_and_the_data_servers_only():
         "redis-statefulset",
         "rabbitmq-marketplace-svc-credentials",
         "rabbitmq-statefulset",
-        "shared-jwt",
+        "shared-jwt-public-keys",
     } <= depends
+    assert "shared-jwt" not in depends  # the signing key is the issuer's alone
     assert not {d for d in depends if d.startswith(("postgres-", "redis-", "rabbitmq-")) and "-svc-" in d} - {
         "postgres-marketplace-svc-db",
         "redis-marketplace-svc-redis",

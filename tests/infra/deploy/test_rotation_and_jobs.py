@@ -78,7 +78,7 @@ def test_rotating_the_superuser_password_resets_it_in_the_server(base) -> None:
 
 
 def test_rotating_the_jwt_key_rolls_every_service(base) -> None:
-    after = render_spec("dev", rotate("jwt"))
+    after = render_spec("dev", rotate("jwt/initial"))
     assert changed_templates(base, after) == {
         f"Deployment/{svc}" for svc in ("auth-svc", "chat-svc", "marketplace-svc", "payment-svc")
     }

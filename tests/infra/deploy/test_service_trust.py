@@ -128,7 +128,7 @@ def test_payment_svc_holds_no_redis_credentials(stacks) -> None:
     assert not [m for m in manifests if m["metadata"]["name"] == "payment-svc-redis"]
     pod = find(manifests, "Deployment", "payment-svc")["spec"]["template"]["spec"]
     sources = [s["secret"]["name"] for v in pod["volumes"] for s in v.get("projected", {}).get("sources", [])]
-    assert sources == ["jwt-signing", "payment-svc-db", "payment-svc-rabbitmq"]
+    assert sources == ["jwt-public-keys", "payment-svc-keys", "payment-svc-db", "payment-svc-rabbitmq"]
     assert "payment-svc" not in render_redis_acl(SPEC, {u: "x" for u in ("admin", "exporter", *SPEC_REDIS)})
     assert not [
         k for k in render_compose(SPEC)["services"]["payment-svc"]["environment"] if k.startswith("REDIS")

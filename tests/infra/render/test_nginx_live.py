@@ -285,6 +285,38 @@ def test_access_log_is_json_with_request_id_and_upstream_time(gateway: Gateway) 
     assert float(entry["upstream_response_time"]) >= 0
 
 
+def _logged(gateway: Gateway, request_id: str) -> dict:
+    """The access-log entry of *request_id* (waits up to 5 s for nginx to write it)."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        lines = (gateway.base / "logs" / "access.log").read_text().splitlines()
+        found = [entry for line in lines if (entry := json.loads(line))["request_id"] == request_id]
+        if found:
+            return found[0]
+        time.sleep(0.05)
+    raise AssertionError(f"no access-log entry for {request_id}")
+
+
+@pytest.mark.parametrize(
+    ("query", "logged"),
+    [
+        ("token=eyJ.secret.sig", "token=[redacted]"),
+        ("limit=1&access_token=eyJ.secret.sig&x=2", "limit=1&access_token=[redacted]&x=2"),
+        ("TOKEN=eyJ.secret.sig&refresh_token=eyJ.secret.sig", "TOKEN=[redacted]&refresh_token=[redacted]"),
+        ("q=lamp&limit=1", "q=lamp&limit=1"),
+        ("jwt=a.secret&token=b.secret&id_token=c.secret&access_token=d.secret", "[redacted]"),
+    ],
+)
+def test_tokens_in_urls_never_reach_the_access_log(gateway: Gateway, query: str, logged: str) -> None:
+    """Issue 11, item 9: a token in a query string (an old WebSocket client) was logged verbatim."""
+    rid = f"redact-{abs(hash(query))}"
+    with gateway.client() as c:
+        c.get(gateway.url(f"/api/payments/redact?{query}"), headers={"X-Request-ID": rid})
+    entry = _logged(gateway, rid)
+    assert "secret" not in json.dumps(entry)
+    assert entry["uri"] == f"/api/payments/redact?{logged}"
+
+
 def _headers_upstream_sees(gateway: Gateway, headers: dict[str, str], source: str | None = None) -> dict:
     """Request headers (lowercase names) the upstream receives for one GET through the gateway."""
     seen: dict[str, str] = {}

@@ -15,14 +15,21 @@ from aio_pika import ExchangeType
 from aio_pika.abc import AbstractChannel
 
 from servicekit.messaging.publisher import DLX_EXCHANGE, EVENTS_EXCHANGE, REDELIVER_EXCHANGE, RETRY_EXCHANGE
+from servicekit.revocation import EVENT_TYPE as REVOCATION_EVENT
+from servicekit.revocation import REVOCATIONS_STREAM, stream_arguments
 
 EXCHANGES = (EVENTS_EXCHANGE, RETRY_EXCHANGE, REDELIVER_EXCHANGE, DLX_EXCHANGE)
 
 
 def topology(consumers: Mapping[str, Sequence[str]], retry_delays_ms: Sequence[int]) -> dict[str, Any]:
-    """Exchanges, queues and bindings for *consumers* (service -> consumed routing keys)."""
-    queues: list[dict[str, Any]] = []
-    bindings: list[dict[str, Any]] = []
+    """Exchanges, queues and bindings for *consumers* (service -> consumed routing keys), and the
+    session-revocation stream every replica reads."""
+    queues: list[dict[str, Any]] = [
+        {"name": REVOCATIONS_STREAM, "durable": True, "arguments": stream_arguments()}
+    ]
+    bindings: list[dict[str, Any]] = [
+        {"source": EVENTS_EXCHANGE, "destination": REVOCATIONS_STREAM, "routing_key": REVOCATION_EVENT}
+    ]
     for svc in sorted(consumers):
         queues.append(
             {

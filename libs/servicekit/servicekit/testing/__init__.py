@@ -13,7 +13,14 @@ The server objects come from the repo's fixtures (``postgres_server``, ``redis_s
         assert (await client.get("/readyz")).status_code == 200
 """
 
-from servicekit.testing.app import TEST_JWT_SECRET, app_client, settings_for
+from servicekit.testing.app import (
+    TEST_PUBLIC_KEYS,
+    TEST_SIGNING_KEY,
+    app_client,
+    bearer,
+    issue_test_token,
+    settings_for,
+)
 from servicekit.testing.backends import (
     Credentials,
     IsolatedVhost,
@@ -43,7 +50,8 @@ from servicekit.testing.migrations import (
 from servicekit.testing.provision import Provisioned, provisioned, provisioned_from_spec
 
 __all__ = [
-    "TEST_JWT_SECRET",
+    "TEST_PUBLIC_KEYS",
+    "TEST_SIGNING_KEY",
     "Credentials",
     "Database",
     "IsolatedVhost",
@@ -56,6 +64,7 @@ __all__ = [
     "app_client",
     "assert_migrations_roundtrip",
     "assert_models_match_migrations",
+    "bearer",
     "create_database",
     "create_topology_vhost",
     "delete_redis_user",
@@ -63,6 +72,7 @@ __all__ = [
     "drop_database",
     "import_platform_vhost",
     "isolated_definitions",
+    "issue_test_token",
     "migration_diff",
     "platform_definitions",
     "provisioned",

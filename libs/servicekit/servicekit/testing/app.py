@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -9,12 +11,31 @@ from typing import Any, TypeVar
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
+from servicekit.auth import issue_access_token
+from servicekit.keys import jwks, load_signing_key
 from servicekit.settings import Settings
 from servicekit.testing.database import Database
 
 S = TypeVar("S", bound=Settings)
-#: A fixed, long-enough signing key for tests.
-TEST_JWT_SECRET = "test-signing-key-" + "0" * 32
+#: The tests' token issuer key (plays auth-svc's ``JWT_SIGNING_KEY``); public, never used elsewhere.
+TEST_SIGNING_KEY = "servicekit-test-signing-key-" + "0" * 32
+#: The JWK Set every service's test settings verify with (``JWT_PUBLIC_KEYS``).
+TEST_PUBLIC_KEYS = json.dumps(jwks(load_signing_key(TEST_SIGNING_KEY)), separators=(",", ":"))
+
+
+def issue_test_token(
+    settings: Settings, user_id: str, *, session_id: str | None = None, **kwargs: Any
+) -> str:
+    """An access token for *user_id* as auth-svc would issue it (signed with :data:`TEST_SIGNING_KEY`,
+    for *settings*' issuer and audience); a fresh session id unless given."""
+    key = load_signing_key(TEST_SIGNING_KEY)
+    sid = session_id or uuid.uuid4().hex
+    return issue_access_token(settings, str(user_id), session_id=sid, key=key, **kwargs)
+
+
+def bearer(settings: Settings, user_id: str, **kwargs: Any) -> dict[str, str]:
+    """``Authorization`` headers carrying :func:`issue_test_token`'s token."""
+    return {"Authorization": f"Bearer {issue_test_token(settings, user_id, **kwargs)}"}
 
 
 def settings_for(
@@ -34,7 +55,7 @@ def settings_for(
     values: dict[str, Any] = {
         "service_name": service_name,
         "environment": "test",
-        "jwt_secret": TEST_JWT_SECRET,
+        "jwt_public_keys": TEST_PUBLIC_KEYS,
         "postgres_host": None,
         "redis_host": None,
         "rabbitmq_host": None,

@@ -3,6 +3,7 @@ Redis ACL user and its own RabbitMQ user on an isolated vhost; settings that log
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from servicekit.settings import Settings
-from servicekit.testing.app import settings_for
+from servicekit.testing.app import TEST_SIGNING_KEY, settings_for
 from servicekit.testing.backends import (
     IsolatedVhost,
     add_redis_user,
@@ -101,8 +102,13 @@ async def provisioned_from_spec(
     """:func:`provisioned` with what *spec* (an ``infra.spec.PlatformSpec``, duck-typed) says
     *service* needs: a database, a Redis ACL user on the manifest's ``db``, a RabbitMQ user with the
     stack's retry delays. Without *broker*, the service gets its own :func:`import_platform_vhost`
-    (deleted afterwards). Servers the service does not need are not touched."""
-    need = spec.service(service).manifest.needs
+    (deleted afterwards). Servers the service does not need are not touched. The manifest's
+    ``secrets`` get random values; the token issuer (``issues_tokens``) gets the test signing key."""
+    manifest = spec.service(service).manifest
+    need = manifest.needs
+    generated: dict[str, Any] = {name.lower(): secrets.token_urlsafe(32) for name in manifest.secrets}
+    if manifest.issues_tokens:
+        generated["jwt_signing_key"] = TEST_SIGNING_KEY
     own_vhost = None
     if need.rabbitmq is not None and broker is None:
         own_vhost = broker = await import_platform_vhost(rabbitmq, spec, keep=[service], prefix=service)
@@ -117,7 +123,7 @@ async def provisioned_from_spec(
             redis_db=need.redis.db if need.redis is not None else 0,
             rabbitmq=rabbitmq if need.rabbitmq is not None else None,
             broker=broker if need.rabbitmq is not None else None,
-            **((delays if need.rabbitmq is not None else {}) | overrides),
+            **((delays if need.rabbitmq is not None else {}) | generated | overrides),
         ) as result:
             yield result
     finally:

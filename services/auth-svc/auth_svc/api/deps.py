@@ -10,12 +10,14 @@ from servicekit.db import SessionDep
 from servicekit.deps import RedisDep, RuntimeDep, SessionStoreDep
 
 from auth_svc.core.config import Settings
+from auth_svc.core.hashing import PasswordHashing
 from auth_svc.core.login_limit import LoginLimiter
 
 __all__ = [
     "ClientIpDep",
     "CurrentUser",
     "LimiterDep",
+    "PasswordsDep",
     "RuntimeDep",
     "SessionDep",
     "SessionStoreDep",
@@ -46,10 +48,18 @@ async def get_limiter(
         redis,
         settings.service_name,
         max_failures=settings.login_max_failures,
+        max_failures_per_account=settings.login_max_failures_per_account,
+        max_failures_per_ip=settings.login_max_failures_per_ip,
         window_seconds=settings.login_failure_window_seconds,
     )
 
 
+async def get_passwords(request: Request) -> PasswordHashing:
+    """The app's bounded password hashing."""
+    return request.app.state.passwords
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+PasswordsDep = Annotated[PasswordHashing, Depends(get_passwords)]
 ClientIpDep = Annotated[str, Depends(get_client_ip)]
 LimiterDep = Annotated[LoginLimiter, Depends(get_limiter)]

@@ -15,6 +15,9 @@ class Settings(BaseSettings):
     service_name: str = "chat-svc"
     ws_max_connections_per_user: Annotated[int, Field(ge=1)] = 10
     ws_send_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
+    ws_send_queue_size: Annotated[
+        int, Field(ge=1, description="frames queued per socket; a client further behind is dropped")
+    ] = 64
 
 
 @lru_cache

@@ -47,7 +47,7 @@ def reads_of(request: Request) -> Reads:
 
     A plain function the read routes call with their ``request``, not a dependency: FastAPI solves
     every dependency per request (~10 us each), these values never change while the app runs, and
-    a route without dependencies gets servicekit's lean handler (``servicekit.routing.LeanRoute``).
+    a route without dependencies can opt in to servicekit's lean handler (``@lean``).
     """
     runtime = request.app.state.runtime
     if runtime.cache is None or runtime.sessionmaker is None:

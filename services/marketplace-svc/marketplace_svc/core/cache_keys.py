@@ -1,14 +1,17 @@
 """Cache keys of listing reads and their invalidation.
 
-``listing:<id>`` holds one listing. Search results live under ``search:<generation>:<hash of the
-query>``; every write replaces the generation (``search-generation``), so all cached searches become
-unreachable at once and expire by TTL, without scanning keys.
+``listing:<id>`` holds one listing. Search results live under ``search:<generation>:<digest>``, the
+digest being SHA-256 of the query's canonical JSON (sorted keys, no whitespace): an unambiguous
+encoding, so no query text can spell another query's key (``q="x&status=sold"`` once shared the key
+of ``q=x&status=sold``). Every write replaces the generation (``search-generation``), so all cached
+searches become unreachable at once and expire by TTL, without scanning keys.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import uuid
 from typing import Any
 
@@ -34,8 +37,19 @@ async def search_key(cache: Cache, params: dict[str, Any]) -> str:
         return uuid.uuid4().hex
 
     generation = await cache.get_or_load(SEARCH_GENERATION, new_generation, ttl=GENERATION_TTL_S)
-    canonical = "&".join(f"{k}={params[k]}" for k in sorted(params) if params[k] is not None)
-    return f"search:{generation}:{hashlib.sha256(canonical.encode()).hexdigest()[:32]}"
+    return f"search:{generation}:{search_digest(params)}"
+
+
+def search_digest(params: dict[str, Any]) -> str:
+    """SHA-256 (hex) of the query's canonical JSON; unset (None) parameters are left out."""
+    canonical = json.dumps(
+        {k: v for k, v in params.items() if v is not None},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 async def invalidate_listing(cache: Cache, listing_id: uuid.UUID) -> None:

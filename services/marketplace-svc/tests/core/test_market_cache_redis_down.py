@@ -9,8 +9,7 @@ from typing import Any
 from httpx import AsyncClient
 from marketplace_svc.core.config import Settings
 from marketplace_svc.main import create_app
-from servicekit.auth import issue_access_token
-from servicekit.testing import app_client
+from servicekit.testing import app_client, issue_test_token
 
 URL = "/api/marketplace/listings"
 BODY = {"title": "Kettle", "description": "", "price_minor": 900, "currency": "EUR"}
@@ -22,7 +21,7 @@ async def test_reads_and_writes_work_with_redis_stopped(
     redis = server_factory.redis()
     settings = settings_with_redis(redis)
     owner = str(uuid.uuid4())
-    headers = {"Authorization": f"Bearer {issue_access_token(settings, owner)}"}
+    headers = {"Authorization": f"Bearer {issue_test_token(settings, owner)}"}
     async with app_client(create_app(settings)) as client:
         client: AsyncClient
         listing = (await client.post(URL, json=BODY, headers=headers)).json()

@@ -12,8 +12,7 @@ from servicekit.messaging.outbox import publish_in_transaction
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from auth_svc.api.deps import CurrentUser, RuntimeDep, SessionDep, SettingsDep
-from auth_svc.core.security import hash_password_async
+from auth_svc.api.deps import CurrentUser, PasswordsDep, RuntimeDep, SessionDep, SettingsDep
 from auth_svc.events import UserRegistered
 from auth_svc.models import User
 from auth_svc.schemas import RegisterRequest, UserOut
@@ -23,7 +22,11 @@ router = APIRouter(tags=["users"])
 
 @router.post("/register", status_code=201, response_model=UserOut)
 async def register(
-    body: RegisterRequest, session: SessionDep, runtime: RuntimeDep, settings: SettingsDep
+    body: RegisterRequest,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    passwords: PasswordsDep,
 ) -> User:
     """Create an account and publish ``user.registered`` (outbox, same transaction); 409 if taken."""
     if await session.scalar(select(User.id).where(User.email == body.email)) is not None:
@@ -32,7 +35,7 @@ async def register(
     user = User(
         id=uuid.uuid4(),
         email=body.email,
-        password_hash=await hash_password_async(body.password),
+        password_hash=await passwords.hash(body.password),
         created_at=now,
     )
     session.add(user)

@@ -109,8 +109,11 @@ async def test_refresh_issues_a_new_pair(
     assert response.status_code == 200
     fresh = response.json()
     assert fresh["refresh_token"] != tokens["refresh_token"]
-    old_sid = decode_token(auth_settings, tokens["refresh_token"], "refresh").session_id
-    assert decode_token(auth_settings, fresh["refresh_token"], "refresh").session_id != old_sid
+    old = decode_token(auth_settings, tokens["refresh_token"], "refresh")
+    new = decode_token(auth_settings, fresh["refresh_token"], "refresh")
+    assert new.session_id == old.session_id  # the same session, a new refresh token
+    assert new.token_id != old.token_id
+    assert decode_token(auth_settings, fresh["access_token"], "access").session_id == old.session_id
     assert (
         await client.get("/api/auth/me", headers={"Authorization": f"Bearer {fresh['access_token']}"})
     ).status_code == 200
@@ -161,3 +164,16 @@ async def test_logout_revokes_the_refresh_token(client: AsyncClient, login: Logi
 async def test_logout_with_an_invalid_token_is_401(client: AsyncClient) -> None:
     response = await client.post("/api/auth/logout", json={"refresh_token": "not.a.token"})
     assert response.status_code == 401
+
+
+async def test_token_answers_are_never_stored_by_a_cache(
+    client: AsyncClient, register: Register, email: str
+) -> None:
+    """Issue 11, item 13: a shared or browser cache must not keep a token pair."""
+    await register(email)
+    login = await _login(client, email)
+    refreshed = await _refresh(client, login.json()["refresh_token"])
+    for response in (login, refreshed):
+        assert response.status_code == 200
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["pragma"] == "no-cache"

@@ -14,9 +14,9 @@ import aio_pika
 import asyncpg
 from auth_svc.core.config import Settings
 from httpx import AsyncClient
-from pydantic import SecretStr
 from servicekit.auth import issue_access_token
-from servicekit.testing import Database
+from servicekit.keys import load_signing_key
+from servicekit.testing import TEST_SIGNING_KEY, Database
 
 Register = Callable[..., Awaitable[dict[str, Any]]]
 Login = Callable[[str], Awaitable[dict[str, Any]]]
@@ -157,7 +157,9 @@ async def test_me_rejects_an_expired_token(
 ) -> None:
     user = await register(email)
     issued = datetime.now(UTC) - timedelta(hours=1)
-    token = issue_access_token(auth_settings, user["id"], ttl=timedelta(minutes=15), now=issued)
+    token = issue_access_token(
+        auth_settings, user["id"], session_id="s1", ttl=timedelta(minutes=15), now=issued
+    )
     response = await client.get("/api/auth/me", headers=_bearer(token))
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "token_expired"
@@ -168,7 +170,8 @@ async def test_me_rejects_a_token_for_another_audience(
 ) -> None:
     user = await register(email)
     other = auth_settings.model_copy(update={"jwt_audience": "another-platform"})
-    response = await client.get("/api/auth/me", headers=_bearer(issue_access_token(other, user["id"])))
+    token = issue_access_token(other, user["id"], session_id="s1")
+    response = await client.get("/api/auth/me", headers=_bearer(token))
     assert response.status_code == 401
 
 
@@ -176,9 +179,14 @@ async def test_me_rejects_a_token_signed_with_another_key(
     client: AsyncClient, register: Register, email: str, auth_settings: Settings
 ) -> None:
     user = await register(email)
-    other = auth_settings.model_copy(update={"jwt_secret": SecretStr("x" * 40)})
-    response = await client.get("/api/auth/me", headers=_bearer(issue_access_token(other, user["id"])))
-    assert response.status_code == 401
+    forger = load_signing_key("an attacker's own signing key, long enough")
+    for kid in (forger.kid, load_signing_key(TEST_SIGNING_KEY).kid):  # its own kid, or the real one
+        token = issue_access_token(auth_settings, user["id"], session_id="s1", key=forger)
+        _, payload, signature = token.split(".")
+        forged = base64.urlsafe_b64encode(json.dumps({"alg": "EdDSA", "kid": kid, "typ": "JWT"}).encode())
+        token = ".".join([forged.decode().rstrip("="), payload, signature])
+        response = await client.get("/api/auth/me", headers=_bearer(token))
+        assert (response.status_code, response.json()["error"]["code"]) == (401, "invalid_token")
 
 
 async def test_me_rejects_a_refresh_token(client: AsyncClient, login: Login, email: str) -> None:

@@ -1,62 +1,74 @@
 """``/api/chat/ws``: a WebSocket that receives the caller's new messages live.
 
-Authenticate with the access token either as ``?token=<jwt>`` or, to keep it out of access logs,
-as the subprotocols ``Sec-WebSocket-Protocol: bearer, <jwt>`` (the server then accepts ``bearer``).
-Server -> client frames are JSON: ``{"type": "message", "message": {...MessageOut}}``; a client
-may send ``ping`` and gets ``pong``. Close codes: 4401 bad/missing token, 4429 too many sockets.
+Authenticate with the access token as the subprotocols ``Sec-WebSocket-Protocol: bearer, <jwt>`` (the
+server then accepts ``bearer``). A token in the URL (``?token=``) is refused: URLs end up in access
+logs and browser history. Server -> client frames are JSON: ``{"type": "message", "message":
+{...MessageOut}}``; a client may send ``ping`` and gets ``pong``. Close codes: 4401 bad or missing
+token, token expired or session revoked (re-authenticate and reconnect); 4429 too many sockets;
+1013 the client read too slowly (reconnect, then catch up with ``GET .../messages``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from servicekit.auth import decode_token
+from servicekit.auth import authenticate
 from servicekit.errors import Unauthorized
 
 from chat_svc.api.deps import HubDep, parse_user_id
-from chat_svc.hub import TooManyConnections
+from chat_svc.hub import CLOSE_UNAUTHORIZED, TooManyConnections
 
 router = APIRouter(prefix="/api/chat", tags=["live"])
 SUBPROTOCOL = "bearer"
-CLOSE_UNAUTHORIZED = 4401
 CLOSE_TOO_MANY = 4429
 
 
-def _token(ws: WebSocket) -> tuple[str | None, str | None]:
-    """(token, subprotocol to accept) from the query string or the subprotocol list."""
+def _token(ws: WebSocket) -> str | None:
+    """The token of the ``bearer, <jwt>`` subprotocol pair; None when absent or sent in the URL."""
+    if "token" in ws.query_params or "access_token" in ws.query_params:
+        return None
     protocols = [p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
     if len(protocols) >= 2 and protocols[0].lower() == SUBPROTOCOL:
-        return protocols[1], SUBPROTOCOL
-    return ws.query_params.get("token"), None
+        return protocols[1]
+    return None
 
 
 @router.websocket("/ws")
 async def live(ws: WebSocket, hub: HubDep) -> None:
-    """Push the caller's new messages until they disconnect."""
-    token, subprotocol = _token(ws)
+    """Push the caller's new messages until they disconnect, their token expires or their session
+    is revoked."""
+    token = _token(ws)
     try:
         if not token:
-            raise Unauthorized("missing token")
-        claims = decode_token(ws.app.state.settings, token, "access")
-        user_id = parse_user_id(claims.subject)
+            raise Unauthorized("send the access token as the subprotocols 'bearer, <token>'")
+        principal = authenticate(ws.app, token)
+        user_id = parse_user_id(principal.user_id)
     except Unauthorized as exc:
         await ws.close(code=CLOSE_UNAUTHORIZED, reason=exc.message)
         return
-    await ws.accept(subprotocol=subprotocol)
+    await ws.accept(subprotocol=SUBPROTOCOL)
     try:
-        await hub.add(user_id, ws)
+        conn = await hub.add(user_id, principal.session_id, ws)
     except TooManyConnections as exc:
         await ws.close(code=CLOSE_TOO_MANY, reason=str(exc))
         return
+    expires = principal.expires_at.timestamp() if principal.expires_at else time.time()
+    deadline = asyncio.get_running_loop().time() + max(0.0, expires - time.time())
     try:
-        while True:
-            text = await ws.receive_text()
-            if text == "ping":
-                await ws.send_text("pong")
-    except WebSocketDisconnect:
+        async with asyncio.timeout_at(deadline):
+            while True:
+                text = await ws.receive_text()
+                if text == "ping":
+                    conn.offer("pong")
+    except TimeoutError:
+        conn.close(CLOSE_UNAUTHORIZED, "token expired")
+    except (WebSocketDisconnect, RuntimeError):  # closed by the client, or by the hub meanwhile
         pass
     finally:
-        await hub.remove(user_id, ws)
-        with contextlib.suppress(Exception):
-            await ws.close()
+        await hub.remove(conn)
+        if not conn.closed.is_set():
+            with contextlib.suppress(Exception):
+                await ws.close()

@@ -1,4 +1,4 @@
-"""/api/chat/ws: live delivery to participants, across replicas, with token or subprotocol auth."""
+"""/api/chat/ws: live delivery to participants, across replicas, with subprotocol auth."""
 
 from __future__ import annotations
 
@@ -29,6 +29,11 @@ async def post(http: Any, auth: Any, conv: dict[str, Any], sender: str, body: st
     return r.json()
 
 
+def bearer(token: str) -> list[Any]:
+    """The subprotocols that carry an access token."""
+    return ["bearer", token]
+
+
 async def receive(ws: Any) -> dict[str, Any]:
     async with asyncio.timeout(5):
         return json.loads(await ws.recv())
@@ -39,8 +44,8 @@ async def test_message_posted_over_http_reaches_both_participants(
 ) -> None:
     url = replicas[0].ws
     async with (
-        connect(f"{url}?token={token(uuid.UUID(conversation['seller_id']))}") as seller_ws,
-        connect(f"{url}?token={token(uuid.UUID(conversation['buyer_id']))}") as buyer_ws,
+        connect(url, subprotocols=bearer(token(uuid.UUID(conversation["seller_id"])))) as seller_ws,
+        connect(url, subprotocols=bearer(token(uuid.UUID(conversation["buyer_id"])))) as buyer_ws,
     ):
         sent = await post(http, auth, conversation, conversation["buyer_id"], "is it blue?")
         for ws in (seller_ws, buyer_ws):
@@ -51,7 +56,7 @@ async def test_message_posted_over_http_reaches_both_participants(
 async def test_delivery_crosses_replicas(http, auth, token, replicas, conversation) -> None:
     other_replica = replicas[1].ws
     seller = uuid.UUID(conversation["seller_id"])
-    async with connect(f"{other_replica}?token={token(seller)}") as seller_ws:
+    async with connect(other_replica, subprotocols=bearer(token(seller))) as seller_ws:
         sent = await post(http, auth, conversation, conversation["buyer_id"], "via replica one")
         assert (await receive(seller_ws))["message"]["id"] == sent["id"]
 
@@ -66,7 +71,7 @@ async def test_subprotocol_auth(http, auth, token, replicas, conversation) -> No
 
 async def test_invalid_token_is_refused(replicas) -> None:
     with pytest.raises(InvalidStatus) as failure:
-        async with connect(f"{replicas[0].ws}?token=not-a-jwt"):
+        async with connect(replicas[0].ws, subprotocols=bearer("not-a-jwt")):
             pass
     assert failure.value.response.status_code == 403
 
@@ -84,7 +89,7 @@ async def test_non_participant_receives_nothing(
     own = await seed_listing(uuid.uuid4())
     r = await http.post("/api/chat/conversations", json={"listing_id": str(own)}, headers=auth(stranger))
     strangers_conversation = r.json()
-    async with connect(f"{replicas[0].ws}?token={token(stranger)}") as ws:
+    async with connect(replicas[0].ws, subprotocols=bearer(token(stranger))) as ws:
         await post(http, auth, conversation, conversation["buyer_id"], "private")
         mine = await post(http, auth, strangers_conversation, strangers_conversation["seller_id"], "for you")
         # Delivery is ordered per connection: the first frame must be the stranger's own message.

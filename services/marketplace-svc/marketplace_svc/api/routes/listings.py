@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from servicekit.auth import Principal
-from servicekit.errors import Forbidden, NotFound, Unauthorized
+from servicekit.errors import Conflict, Forbidden, NotFound, Unauthorized
+from servicekit.routing import lean
 from sqlalchemy import select
 
 from marketplace_svc.api.deps import CacheDep, CurrentUser, RuntimeDep, SessionDep, reads_of
@@ -15,7 +16,14 @@ from marketplace_svc.core import listings
 from marketplace_svc.core.cache_keys import invalidate_listing, listing_key, search_key
 from marketplace_svc.core.config import ROUTE_PREFIX
 from marketplace_svc.models import Listing
-from marketplace_svc.schemas import ListingCreate, ListingOut, ListingPage, ListingUpdate, SearchParams
+from marketplace_svc.schemas import (
+    OWNER_TRANSITIONS,
+    ListingCreate,
+    ListingOut,
+    ListingPage,
+    ListingUpdate,
+    SearchParams,
+)
 
 #: The full prefix here rather than nesting under a ``ROUTE_PREFIX`` router: FastAPI matches every
 #: level of nesting again on each request.
@@ -53,6 +61,7 @@ async def create_listing(
 
 
 @router.get("", response_model=ListingPage)
+@lean
 async def search_listings(params: Annotated[SearchParams, Query()], request: Request) -> Response:
     """Search by text, price range and status; newest first, ``limit``/``offset`` with ``total``."""
     reads = reads_of(request)
@@ -67,6 +76,7 @@ async def search_listings(params: Annotated[SearchParams, Query()], request: Req
 
 
 @router.get("/{listing_id}", response_model=ListingOut)
+@lean
 async def get_listing(listing_id: uuid.UUID, request: Request) -> Response:
     """One listing (cached; a miss for an unknown id is not cached)."""
     reads = reads_of(request)
@@ -100,8 +110,18 @@ async def update_listing(
     cache: CacheDep,
     runtime: RuntimeDep,
 ) -> Listing:
-    """Change some fields (owner only, else 403); publishes ``listing.updated`` when anything changed."""
+    """Change some fields (owner only, else 403); publishes ``listing.updated`` when anything changed.
+
+    The status moves only along :data:`~marketplace_svc.schemas.OWNER_TRANSITIONS` (a sold listing
+    stays sold: 409 ``invalid_status_transition``).
+    """
     listing = await _owned(session, listing_id, principal)
+    moves = body.status is not None and body.status != listing.status
+    if moves and (listing.status, body.status) not in OWNER_TRANSITIONS:
+        raise Conflict(
+            f"a listing cannot go from '{listing.status}' to '{body.status}'",
+            code="invalid_status_transition",
+        )
     changed = await listings.apply_changes(session, listing, body.model_dump(exclude_unset=True))
     await session.commit()
     if changed:

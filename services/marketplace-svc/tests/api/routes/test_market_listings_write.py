@@ -13,8 +13,7 @@ import aio_pika
 import asyncpg
 from httpx import AsyncClient
 from marketplace_svc.core.config import Settings
-from servicekit.auth import issue_access_token
-from servicekit.testing import Database
+from servicekit.testing import Database, issue_test_token
 
 CreateListing = Callable[..., Awaitable[dict[str, Any]]]
 TokenFor = Callable[[uuid.UUID], dict[str, str]]
@@ -52,14 +51,14 @@ async def test_create_with_a_token_for_another_audience_is_401(
     client: AsyncClient, owner: uuid.UUID, market_settings: Settings
 ) -> None:
     other = market_settings.model_copy(update={"jwt_audience": "another-platform"})
-    headers = {"Authorization": f"Bearer {issue_access_token(other, str(owner))}"}
+    headers = {"Authorization": f"Bearer {issue_test_token(other, str(owner))}"}
     assert (await client.post(URL, json=BODY, headers=headers)).status_code == 401
 
 
 async def test_create_with_an_expired_token_is_401(
     client: AsyncClient, owner: uuid.UUID, market_settings: Settings
 ) -> None:
-    token = issue_access_token(market_settings, str(owner), now=datetime.now(UTC) - timedelta(hours=2))
+    token = issue_test_token(market_settings, str(owner), now=datetime.now(UTC) - timedelta(hours=2))
     response = await client.post(URL, json=BODY, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401
 

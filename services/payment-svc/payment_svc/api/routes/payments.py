@@ -28,8 +28,9 @@ ERRORS = {
     402: {"description": "the card was declined (body is the failed payment)", "model": PaymentOut},
     403: {"description": "you cannot buy your own listing"},
     404: {"description": "listing not found"},
-    409: {"description": "listing already sold"},
+    409: {"description": "listing already sold, or its price is not the confirmed one (price_changed)"},
     422: {"description": "invalid body, or the key was used with a different body"},
+    429: {"description": "too many payment attempts by this buyer or with this card (card testing)"},
     503: {"description": "processor unavailable; retry with the same key"},
 }
 
@@ -58,8 +59,13 @@ async def create_payment(
         buyer_id=buyer_id,
         idempotency_key=idempotency_key,
         body=body,
-        secret=settings.jwt_secret.get_secret_value().encode(),
+        secret=settings.fingerprint_key.get_secret_value().encode(),  # type: ignore[union-attr]
         producer=settings.service_name,
+        limits=payments.AttemptLimits(
+            settings.payment_attempts_per_buyer,
+            settings.payment_attempts_per_card,
+            settings.payment_attempt_window_seconds,
+        ),
     )
     if not outcome.replayed:
         relay = request.app.state.runtime.relay
