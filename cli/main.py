@@ -11,7 +11,7 @@ import sys
 import typer
 
 from cli import process
-from cli.commands import dev, services, stack
+from cli.commands import dev, services, stack, upgrade
 from cli.output import failure
 from infra.errors import PlatformError
 
@@ -34,6 +34,7 @@ def version() -> None:
 
 stack.register(app)
 services.register(app)
+upgrade.register(app)
 dev.register(app)
 
 

@@ -187,6 +187,112 @@ def remove_committed(root: Path, name: str, changes: list[StackChange], delete_f
     shutil.rmtree(scratch)
 
 
+_RENAME_EXCHANGE = 2  # linux/fs.h
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two folders in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``); False if unsupported."""
+    if sys.platform != "linux":
+        return False
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    func = getattr(libc, "renameat2", None)
+    if func is None:
+        return False
+    at_fdcwd = -100
+    if func(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: this filesystem cannot exchange
+        return False
+    raise OSError(err, os.strerror(err), str(a))
+
+
+def _stage_tree(source: Path, staging: Path, writes: dict[str, bytes | None]) -> None:
+    """A copy of *source* with *writes* applied (None deletes); unchanged files are hard links."""
+    for dirpath, dirnames, filenames in os.walk(source):
+        rel = Path(dirpath).relative_to(source)
+        (staging / rel).mkdir(exist_ok=True)
+        for name in dirnames:
+            item = Path(dirpath) / name
+            if item.is_symlink():
+                os.symlink(os.readlink(item), staging / rel / name)
+        for name in filenames:
+            item, target = Path(dirpath) / name, staging / rel / name
+            if (rel / name).as_posix() in writes:
+                continue
+            if item.is_symlink():
+                os.symlink(os.readlink(item), target)
+                continue
+            try:
+                os.link(item, target)
+            except OSError:
+                shutil.copy2(item, target)
+    half = len(writes) // 2
+    for i, (path, data) in enumerate(sorted(writes.items())):
+        target = staging / path
+        if data is None:
+            _prune(target.parent, staging)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_file(target, data)
+        if i == half:
+            pause("scratch")
+
+
+def _prune(folder: Path, top: Path) -> None:
+    """Remove folders left empty by deletions, up to (not including) *top*."""
+    while folder != top and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
+
+
+def apply_upgrade(root: Path, name: str, writes: dict[str, bytes | None], stacks: list[StackChange]) -> None:
+    """Replace ``services/<name>`` by its upgraded copy and apply stack edits - atomically.
+
+    The copy is staged in scratch (unchanged files hard-linked), then swapped with the live folder in
+    one ``renameat2(RENAME_EXCHANGE)`` (commit point); where the filesystem cannot exchange, two renames
+    whose gap :func:`recover` rolls forward. The journal records the staged folder's inode, which is how
+    recovery tells whether the swap happened.
+    """
+    service = root / "services" / name
+    pause("rendered")
+    token, scratch = _new_scratch(root)
+    try:
+        _write_journal(scratch, {"op": "upgrade", "service": name, "stacks": {}, "inode": None})
+        staging = scratch / name
+        staging.mkdir()
+        _stage_tree(service, staging, writes)
+        staged = _stage_stacks(stacks, token)
+        inode = [staging.stat().st_dev, staging.stat().st_ino]
+        _write_journal(scratch, {"op": "upgrade", "service": name, "stacks": staged, "inode": inode})
+        pause("staged")
+    except BaseException:
+        _rollback(root, scratch, token)
+        raise
+    if not exchange(staging, service):  # commit point (atomic swap)
+        os.rename(service, scratch / f"{name}.old")  # commit point (fallback): recovery rolls forward
+        os.rename(staging, service)
+    _fsync_dir(root / "services")
+    pause("renamed")
+    _replace_stacks(root, staged)
+    shutil.rmtree(scratch)
+
+
+def _upgrade_committed(root: Path, scratch: Path, journal: dict[str, Any]) -> bool:
+    """Did the swap happen? Finishes a fallback swap that died between its two renames."""
+    name, inode = journal["service"], journal.get("inode")
+    if inode is None:
+        return False
+    service, staging = root / "services" / name, scratch / name
+    if not service.exists() and staging.is_dir():
+        os.rename(staging, service)
+        return True
+    st = service.stat()
+    return [st.st_dev, st.st_ino] == inode
+
+
 def _rollback(root: Path, scratch: Path, token: str) -> None:
     shutil.rmtree(scratch, ignore_errors=True)
     for temp in (root / "stacks").glob(f".Pulumi.*.yaml.scaffold-{token}"):
@@ -228,7 +334,9 @@ def recover(root: Path) -> list[Recovery]:
             results.append(Recovery("new-service", names[0] if names else "?", "rolled back"))
             continue
         name, op = journal["service"], journal["op"]
-        if op == "new-service":
+        if op == "upgrade":
+            committed = _upgrade_committed(root, scratch, journal)
+        elif op == "new-service":
             committed = not (scratch / name).exists() and (services / name).is_dir()
         else:
             committed = not journal["delete_folder"] or not (services / name).exists()

@@ -19,8 +19,9 @@ from typing import Any, Literal
 from infra import spec
 from infra.errors import SpecError, UsageError
 from infra.scaffold import stacks as stack_edit
+from infra.scaffold.provenance import ANSWERS_FILE, Provenance, question_answers
 from infra.scaffold.render import render_files
-from infra.scaffold.template import TEMPLATES_DIR, Prompter, load_template, resolve_answers
+from infra.scaffold.template import TEMPLATES_DIR, Prompter, Template, load_template, resolve_answers
 
 FileAction = Literal["create", "identical", "conflict"]
 
@@ -94,6 +95,13 @@ def template_version(root: Path, template: str) -> str:
     return sha if out.returncode == 0 and len(sha) == 40 else "unknown"
 
 
+def provenance_of(tmpl: Template, answers: dict[str, Any]) -> Provenance:
+    """The provenance a rendering with *answers* records (template name, commit, asked questions)."""
+    return Provenance(
+        tmpl.name, answers["template_commit"], question_answers(answers, list(tmpl.spec.questions))
+    )
+
+
 def choose_stacks(root: Path, wanted: list[str] | None) -> list[str]:
     """The stacks to register in: all by default; an unknown name is a UsageError."""
     known = spec.available_stacks(root)
@@ -124,6 +132,7 @@ def build_plan(
     answers["template_name"] = template
     answers["template_commit"] = template_version(root, template)
     files = render_files(tmpl, answers)
+    files[ANSWERS_FILE] = provenance_of(tmpl, answers).dump(name)
     plan = Plan(root=root, name=name, template=template, answers=answers, files=files)
     registered = {s: stack_edit.registered(spec.stack_file(root, s), t) for s, t in texts.items()}
     _compare_files(plan, registered, chosen)

@@ -247,12 +247,18 @@ Prompter = Callable[[str, Question, Any], Any]
 
 
 def resolve_answers(
-    template: Template, given: dict[str, Any], prompter: Prompter | None = None
+    template: Template,
+    given: dict[str, Any],
+    prompter: Prompter | None = None,
+    recorded: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Answers in question order: a flag wins, else a prompt (TTY only), else the default.
 
     A question without a default and without a flag is an error when there is no prompter.
+    *recorded* answers (an upgrade's replay) come after flags and before prompts and defaults; one
+    whose question is no longer asked (its ``when`` became false) is dropped, not an error.
     """
+    recorded = {k: v for k, v in (recorded or {}).items() if k in template.spec.questions}
     questions = template.spec.questions
     for name in given:
         if name not in questions:
@@ -270,6 +276,8 @@ def resolve_answers(
         default = template.default(question, context)
         if name in given:
             context[name] = coerce(name, question, given[name])
+        elif name in recorded:
+            context[name] = coerce(name, question, recorded[name])
         elif prompter is not None:
             context[name] = _prompt_until_valid(prompter, name, question, default)
         elif default is None and question.required:
