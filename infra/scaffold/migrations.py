@@ -9,6 +9,7 @@ file name is taken by one of the service's revisions, it gets a fresh id.
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import PurePosixPath
 
@@ -50,8 +51,17 @@ def heads(files: dict[str, bytes]) -> list[str]:
     return sorted(r for r in graph if r not in pointed)
 
 
+def _literal(value: str | tuple[str, ...] | None) -> str:
+    """Python source for a revision id (double quotes, like Alembic's own script template)."""
+    if value is None:
+        return "None"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return "(" + ", ".join(json.dumps(v) for v in value) + ")"
+
+
 def _set(source: str, name: str, value: str | tuple[str, ...] | None) -> str:
-    literal = repr(value)
+    literal = _literal(value)
     pattern = re.compile(rf"^({name}\s*(?::[^=\n]*)?=\s*).*$", re.MULTILINE)
     return pattern.sub(lambda m: m.group(1) + literal, source, count=1)
 

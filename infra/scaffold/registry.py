@@ -9,7 +9,9 @@ from typing import Any
 from infra import spec
 from infra.errors import UsageError
 from infra.scaffold import stacks as stack_edit
+from infra.scaffold.history import template_commit
 from infra.scaffold.plan import StackChange, validate_overlay
+from infra.scaffold.provenance import HAND_WRITTEN
 
 
 def _stack_entries(root: Path) -> dict[str, tuple[Path, str, dict[str, Any]]]:
@@ -25,6 +27,7 @@ def list_services(root: Path) -> list[dict[str, Any]]:
     """One row per service folder (and per stack entry without a folder), sorted by name."""
     entries = _stack_entries(root)
     rows: dict[str, dict[str, Any]] = {}
+    heads: dict[str, str | None] = {}
     for file in sorted((root / "services").glob("*/service.yaml")):
         m = spec.load_manifest(file)
         rabbit = m.needs.rabbitmq
@@ -38,6 +41,7 @@ def list_services(root: Path) -> list[dict[str, Any]]:
             "publishes": list(rabbit.publishes) if rabbit else [],
             "consumes": list(rabbit.consumes) if rabbit else [],
             "template": f"{m.template.name}@{m.template.version[:12]}",
+            **_template_state(root, m.template.name, m.template.version, heads),
             "stacks": stacks,
             "status": "ok" if stacks else "not registered",
         }
@@ -55,15 +59,37 @@ def list_services(root: Path) -> list[dict[str, Any]]:
                     "template": "",
                     "stacks": [],
                     "status": "no folder",
+                    "template_revision": None,
+                    "template_moved_on": None,
                 }
             if rows[name]["status"] == "no folder":
                 rows[name]["stacks"].append(stack)
     return [rows[n] for n in sorted(rows)]
 
 
+def _template_state(root: Path, template: str, version: str, heads: dict[str, str | None]) -> dict[str, Any]:
+    """The recorded template revision and whether the template has had commits since (None: unknown)."""
+    if version == HAND_WRITTEN:
+        return {"template_revision": HAND_WRITTEN, "template_moved_on": None}
+    if template not in heads:
+        heads[template] = template_commit(root, template)
+    head = heads[template]
+    return {"template_revision": version, "template_moved_on": None if head is None else head != version}
+
+
+def _template_cell(row: dict[str, Any]) -> str:
+    revision = row.get("template_revision")
+    if revision is None:
+        return "-"
+    if revision == HAND_WRITTEN:
+        return "hand-written"
+    moved = " (template moved on)" if row["template_moved_on"] else ""
+    return f"{row['template']}{moved}"
+
+
 def format_table(rows: list[dict[str, Any]]) -> str:
     """Plain aligned columns (no colour, stable for diffs and grep)."""
-    header = ("NAME", "ROUTE", "PORT", "NEEDS", "EVENTS", "STACKS", "STATUS")
+    header = ("NAME", "ROUTE", "PORT", "NEEDS", "EVENTS", "STACKS", "TEMPLATE", "STATUS")
     lines = [header]
     for r in rows:
         needs = ",".join(
@@ -84,6 +110,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
                 needs or "-",
                 events or "-",
                 ",".join(r["stacks"]) or "-",
+                _template_cell(r),
                 r["status"],
             )
         )

@@ -33,7 +33,7 @@ def test_list_json_matches_the_spec(repo: Path, capsys: pytest.CaptureFixture[st
 def test_list_table_has_a_row_per_service(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["services", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["NAME", "ROUTE", "PORT", "NEEDS", "EVENTS", "STACKS", "STATUS"]
+    assert lines[0].split() == ["NAME", "ROUTE", "PORT", "NEEDS", "EVENTS", "STACKS", "TEMPLATE", "STATUS"]
     assert any(line.startswith("auth-svc ") and "/api/auth" in line for line in lines[1:])
 
 

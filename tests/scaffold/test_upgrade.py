@@ -1,0 +1,319 @@
+"""`platform upgrade-service` on a temporary git repository: user edits x template changes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cli.main import main
+from infra.scaffold.provenance import ANSWERS_FILE
+from infra.scaffold.sandbox import copy_checkout, tree_digest
+from infra.spec import REPO_ROOT, available_stacks, load_spec
+
+NAME = "orders-svc"
+TEMPLATE = "service_templates/fastapi/template"
+MAIN_T = f"{TEMPLATE}/{{{{ package }}}}/main.py.jinja"
+SVC = f"services/{NAME}"
+MAIN = f"{SVC}/orders_svc/main.py"
+
+
+def git(root: Path, *args: str) -> str:
+    out = subprocess.run(
+        [
+            "git",
+            "-c",
+            "user.name=test",
+            "-c",
+            "user.email=test@example.com",
+            "-c",
+            "commit.gpgsign=false",
+            *args,
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout
+
+
+def commit(root: Path, message: str) -> None:
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", message)
+
+
+def edit(root: Path, rel: str, old: str, new: str) -> None:
+    path = root / rel
+    text = path.read_text()
+    assert old in text, (rel, old)
+    path.write_text(text.replace(old, new, 1))
+
+
+@pytest.fixture(scope="module")
+def origin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A git repo with the platform's manifests, stacks and templates, and orders-svc generated."""
+    root = copy_checkout(REPO_ROOT, tmp_path_factory.mktemp("origin") / "repo")
+    git(root, "init", "-q", ".")
+    commit(root, "platform")
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("platform")), "new-service", NAME, "--no-input"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    commit(root, "new-service orders-svc")
+    return root
+
+
+@pytest.fixture
+def repo(origin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "repo"
+    shutil.copytree(origin, root, symlinks=True)
+    monkeypatch.chdir(root)
+    return root
+
+
+def upgrade(*args: str) -> int:
+    return main(["upgrade-service", NAME, *args])
+
+
+def test_new_service_records_template_commit_and_every_answer(repo: Path) -> None:
+    data = yaml.safe_load((repo / SVC / ANSWERS_FILE).read_text())
+    assert data["template"] == "fastapi"
+    assert data["commit"] == git(repo, "log", "-1", "--format=%H", "--", "service_templates/fastapi").strip()
+    assert data["answers"] == {
+        "name": NAME,
+        "description": f"{NAME} service",
+        "route": "/api/orders",
+        "resource": "items",
+        "port": 8000,
+        "postgres": True,
+        "database": "orders",
+        "redis": False,
+        "publishes": [],
+        "consumes": [],
+    }
+
+
+def test_same_line_changed_on_both_sides_gets_inline_markers_and_exit_1(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(repo, MAIN_T, 'title="{{ name }}",', 'title="{{ name }} API",')
+    commit(repo, "template: title")
+    edit(repo, MAIN, 'title="orders-svc",', 'title="Orders",')
+    commit(repo, "user: title")
+    assert upgrade() == 1
+    captured = capsys.readouterr()
+    text = (repo / MAIN).read_text()
+    assert f'<<<<<<< {MAIN} (yours)\n        title="Orders",\n=======\n' in text
+    assert f'        title="orders-svc API",\n>>>>>>> {MAIN} (template new)\n' in text
+    assert f"conflict  {MAIN}" in captured.out
+    assert f"error: conflicts remain in 1 file(s): {MAIN}\nhint: " in captured.err
+    # Re-running before resolving still fails; after resolving and committing it is clean.
+    assert upgrade() == 1
+    capsys.readouterr()
+    (repo / MAIN).write_text(text.split("<<<<<<<")[0] + '        title="Orders API",\n    )\n')
+    commit(repo, "resolved")
+    assert upgrade() == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_different_lines_merge_cleanly(repo: Path) -> None:
+    edit(repo, MAIN_T, 'title="{{ name }}",', 'title="{{ name }} API",')
+    commit(repo, "template: title")
+    edit(repo, MAIN, '"""Build the app;', '"""Build the orders app;')
+    commit(repo, "user: docstring")
+    assert upgrade() == 0
+    text = (repo / MAIN).read_text()
+    assert 'title="orders-svc API"' in text
+    assert '"""Build the orders app;' in text
+    assert "<<<<<<<" not in text
+
+
+def test_untouched_file_takes_the_template_change(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with (repo / TEMPLATE / "Dockerfile.jinja").open("a") as f:
+        f.write("LABEL org.opencontainers.image.title={{ name }}\n")
+    commit(repo, "template: label")
+    assert upgrade() == 0
+    assert (
+        (repo / SVC / "Dockerfile").read_text().endswith("LABEL org.opencontainers.image.title=orders-svc\n")
+    )
+    assert f"update    {SVC}/Dockerfile" in capsys.readouterr().out
+
+
+def test_file_deleted_by_the_user_stays_deleted_and_is_reported(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with (repo / TEMPLATE / "tests/test_main.py.jinja").open("a") as f:
+        f.write("# template change\n")
+    commit(repo, "template: test_main")
+    (repo / SVC / "tests/test_main.py").unlink()
+    commit(repo, "user: no test_main")
+    assert upgrade() == 0
+    assert not (repo / SVC / "tests/test_main.py").exists()
+    assert f"keep      {SVC}/tests/test_main.py (deleted by you: stays deleted)" in capsys.readouterr().out
+
+
+def test_file_deleted_by_the_template_is_deleted_when_untouched(repo: Path) -> None:
+    git(repo, "rm", "-q", f"{TEMPLATE}/Dockerfile.dockerignore.jinja")
+    commit(repo, "template: drop dockerignore")
+    assert upgrade() == 0
+    assert not (repo / SVC / "Dockerfile.dockerignore").exists()
+
+
+def test_file_deleted_by_the_template_but_changed_by_the_user_is_kept(repo: Path) -> None:
+    git(repo, "rm", "-q", f"{TEMPLATE}/Dockerfile.dockerignore.jinja")
+    commit(repo, "template: drop dockerignore")
+    with (repo / SVC / "Dockerfile.dockerignore").open("a") as f:
+        f.write("secrets/\n")
+    commit(repo, "user: ignore secrets")
+    assert upgrade() == 0
+    assert (repo / SVC / "Dockerfile.dockerignore").read_text().endswith("secrets/\n")
+
+
+def test_file_added_by_the_template_is_created(repo: Path) -> None:
+    (repo / TEMPLATE / "README.md.jinja").write_text("# {{ name }}\n\n{{ description }}\n")
+    commit(repo, "template: readme")
+    assert upgrade() == 0
+    assert (repo / SVC / "README.md").read_text() == f"# {NAME}\n\n{NAME} service\n"
+
+
+def test_changed_answer_rerenders_and_merges_the_manifest_key_by_key(repo: Path) -> None:
+    manifest = repo / SVC / "service.yaml"
+    text = manifest.read_text().replace("port: 8000\n", "# owned by team-orders\nport: 8000\n")
+    manifest.write_text(text + "env: {ORDERS_PAGE_SIZE: '50'}\n")
+    commit(repo, "user: manifest")
+    assert upgrade("--answer", "redis=true") == 0
+    text = manifest.read_text()
+    data = yaml.safe_load(text)
+    assert data["needs"]["redis"] == {"db": 0}
+    assert data["env"] == {"ORDERS_PAGE_SIZE": "50"}
+    assert "# owned by team-orders\nport: 8000\n" in text
+    assert "item_cache_ttl_seconds" in (repo / SVC / "orders_svc/core/config.py").read_text()
+    assert yaml.safe_load((repo / SVC / ANSWERS_FILE).read_text())["answers"]["redis"] is True
+    for stack in available_stacks(repo):
+        load_spec(stack, repo)
+
+
+def test_new_template_migration_is_chained_after_the_services_own_head(repo: Path) -> None:
+    versions = repo / SVC / "migrations/versions"
+    (versions / "0002_orders_index.py").write_text(
+        '"""Index on name.\n\nRevision ID: 0002\nRevises: 0001\n"""\n\n'
+        'revision: str = "0002"\ndown_revision: str | None = "0001"\n\n\n'
+        "def upgrade() -> None:\n    pass\n\n\ndef downgrade() -> None:\n    pass\n"
+    )
+    commit(repo, "user: own revision 0002")
+    tversions = repo / TEMPLATE / "{% if postgres %}migrations{% endif %}/versions"
+    (tversions / "0002_add_notes.py.jinja").write_text(
+        '"""Add notes.\n\nRevision ID: 0002\nRevises: 0001\n"""\n\n'
+        "import sqlalchemy as sa\nfrom alembic import op\n\n"
+        'revision: str = "0002"\ndown_revision: str | None = "0001"\n\n\n'
+        'def upgrade() -> None:\n    op.add_column("{{ resource }}", sa.Column("notes", sa.Text()))\n\n\n'
+        'def downgrade() -> None:\n    op.drop_column("{{ resource }}", "notes")\n'
+    )
+    initial = versions / "0001_initial.py"
+    before = initial.read_bytes()
+    with (tversions / "0001_initial.py.jinja").open("a") as f:
+        f.write("# changed in the template after services ran it\n")
+    commit(repo, "template: migration 0002")
+    assert upgrade() == 0
+    assert initial.read_bytes() == before  # an existing revision is never rewritten
+    created = sorted(p.name for p in versions.glob("*.py"))
+    assert len(created) == 3
+    new = next(versions / n for n in created if "add_notes" in n)
+    text = new.read_text()
+    assert 'down_revision: str | None = "0002"' in text
+    assert "Revises: 0002\n" in text
+
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(Config(str(repo / SVC / "migrations/alembic.ini")))
+    heads = script.get_heads()
+    assert len(heads) == 1
+    assert script.get_revision(heads[0]).down_revision == "0002"
+
+
+def test_rerun_of_an_applied_upgrade_changes_nothing(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    edit(repo, MAIN_T, 'title="{{ name }}",', 'title="{{ name }} API",')
+    commit(repo, "template: title")
+    assert upgrade() == 0
+    commit(repo, "upgraded")
+    capsys.readouterr()
+    before = tree_digest(repo)
+    assert upgrade() == 0
+    assert "orders-svc: up to date" in capsys.readouterr().out
+    assert tree_digest(repo) == before
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_dry_run_writes_nothing_and_json_lists_the_plan(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(repo, MAIN_T, 'title="{{ name }}",', 'title="{{ name }} API",')
+    commit(repo, "template: title")
+    before = tree_digest(repo)
+    assert upgrade("--dry-run", "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["status"] == "dry-run"
+    actions = {f["path"]: f["action"] for f in data["files"]}
+    assert actions[MAIN] == "update"
+    assert actions[f"{SVC}/service.yaml"] == "update"  # template.version moves
+    assert tree_digest(repo) == before
+
+
+def test_hand_written_service_is_refused_with_a_hint(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["upgrade-service", "auth-svc"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: services/auth-svc was written by hand (template version: initial)")
+    assert "\nhint: " in err
+    assert "Traceback" not in err
+
+
+def test_uncommitted_change_to_a_touched_file_is_refused(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(repo, MAIN_T, 'title="{{ name }}",', 'title="{{ name }} API",')
+    commit(repo, "template: title")
+    edit(repo, MAIN, '"""Build the app;', '"""Build the orders app;')
+    before = tree_digest(repo)
+    assert upgrade() == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: 1 file(s) the upgrade would change have uncommitted changes, e.g. ")
+    assert "hint: commit or stash them" in err
+    assert tree_digest(repo) == before
+
+
+def test_bad_recorded_answer_fails_like_a_bad_flag(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    edit(repo, f"{SVC}/{ANSWERS_FILE}", "port: 8000", "port: eighty")
+    commit(repo, "broken answers")
+    assert upgrade() == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == f"error: {SVC}/{ANSWERS_FILE}: --port: 'eighty' is not a whole number"
+    assert err.splitlines()[1].startswith("hint: ")
+    assert len(err.splitlines()) == 2
+
+
+def test_list_shows_revision_and_all_upgrades_generated_services_only(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(repo, MAIN_T, 'title="{{ name }}",', 'title="{{ name }} API",')
+    commit(repo, "template: title")
+    assert main(["services", "list", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows[NAME]["template_moved_on"] is True
+    assert rows["auth-svc"]["template_revision"] == "initial"
+    assert main(["upgrade-service", "--all", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [s["service"] for s in data["services"]] == [NAME]
+    assert main(["services", "list"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith(NAME))
+    assert "moved on" not in line
