@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 import yaml
 
 from cli.main import main
+from infra.scaffold.apply import PAUSE_ENV
 from infra.scaffold.provenance import ANSWERS_FILE
 from infra.scaffold.sandbox import copy_checkout, tree_digest
 from infra.spec import REPO_ROOT, available_stacks, load_spec
@@ -21,6 +24,7 @@ TEMPLATE = "service_templates/fastapi/template"
 MAIN_T = f"{TEMPLATE}/{{{{ package }}}}/main.py.jinja"
 SVC = f"services/{NAME}"
 MAIN = f"{SVC}/orders_svc/main.py"
+PLATFORM = Path(sys.executable).with_name("platform")
 
 
 def git(root: Path, *args: str) -> str:
@@ -62,7 +66,7 @@ def origin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     git(root, "init", "-q", ".")
     commit(root, "platform")
     proc = subprocess.run(
-        [str(Path(sys.executable).with_name("platform")), "new-service", NAME, "--no-input"],
+        [str(PLATFORM), "new-service", NAME, "--no-input"],
         cwd=root,
         capture_output=True,
         text=True,
@@ -317,3 +321,69 @@ def test_list_shows_revision_and_all_upgrades_generated_services_only(
     assert main(["services", "list"]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith(NAME))
     assert "moved on" not in line
+
+
+@pytest.fixture(scope="module")
+def changed(origin: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """origin + a template change and a user edit (committed once, so every copy has the same shas)."""
+    root = tmp_path_factory.mktemp("changed") / "repo"
+    shutil.copytree(origin, root, symlinks=True)
+    edit(root, MAIN_T, 'title="{{ name }}",', 'title="{{ name }} API",')
+    (root / TEMPLATE / "README.md.jinja").write_text("# {{ name }}\n")
+    commit(root, "template: title + readme")
+    edit(root, MAIN, '"""Build the app;', '"""Build the orders app;')
+    commit(root, "user: docstring")
+    return root
+
+
+def _platform(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(PLATFORM), *args], cwd=root, capture_output=True, text=True, timeout=120, env=env, check=False
+    )
+
+
+def _digest(root: Path) -> str:
+    return tree_digest(root, exclude=("__pycache__", ".git"))
+
+
+@pytest.fixture(scope="module")
+def upgraded(changed: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("upgraded") / "repo"
+    shutil.copytree(changed, root, symlinks=True)
+    assert _platform(root, "upgrade-service", NAME).returncode == 0
+    return root
+
+
+@pytest.mark.parametrize("step", ["rendered", "scratch", "staged", "renamed"])
+def test_sigkill_at_each_step_leaves_the_old_or_the_upgraded_tree(
+    changed: Path, upgraded: Path, tmp_path: Path, step: str
+) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(changed, root, symlinks=True)
+    env = {**os.environ, PAUSE_ENV: step, "PLATFORM_SCAFFOLD_PAUSE_SECONDS": "30"}
+    proc = subprocess.Popen(
+        [str(PLATFORM), "upgrade-service", NAME],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stderr is not None
+    assert proc.stderr.readline().strip() == f"paused at {step}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+
+    # Right after the kill the service folder is wholly old or wholly upgraded.
+    folder = tree_digest(root / SVC)
+    committed = step == "renamed"
+    assert folder == tree_digest((upgraded if committed else changed) / SVC)
+
+    listed = _platform(root, "services", "list")
+    assert listed.returncode == 0, listed.stderr
+    if step == "rendered":
+        assert listed.stderr == ""
+    else:
+        outcome = "completed" if committed else "rolled back"
+        assert f"recovered an interrupted `upgrade` of {NAME}: {outcome}" in listed.stderr
+    assert _digest(root) == _digest(upgraded if committed else changed)
