@@ -86,6 +86,7 @@ def up(
         "rabbitmq": rabbitmq_port,
     }
     ports = {k: v for k, v in fixed.items() if v is not None} | _service_ports(service_port or [])
+    _check_installed(stack)
     runner = _runner(state_dir, stack=stack, ports=ports, reload=reload, scrape_interval=scrape_interval)
     try:
         outcome = runner.up()
@@ -101,6 +102,27 @@ def up(
     result(_table(urls_table(outcome.state)))
     ca, https = outcome.state.ca_cert, outcome.state.ports["gateway_https"]
     info(f"try: curl --cacert {ca} https://localhost:{https}/api/marketplace/listings")
+
+
+def _check_installed(stack: str, root: Path | None = None) -> None:
+    """Refuse to start anything when a service's package is not importable from its folder."""
+    import shlex
+
+    from infra.scaffold.install import install_command, not_installed, project_python
+    from infra.spec import REPO_ROOT, load_spec
+
+    root = root or REPO_ROOT
+    spec = load_spec(stack, root)
+    problems = not_installed([(svc.name, svc.path) for svc in spec.services])
+    if not problems:
+        return
+    python = project_python(root)
+    commands = [shlex.join(install_command(root, name, python)) for name in sorted(problems)]
+    raise PlatformError(
+        "service package(s) not installed in this environment: "
+        + "; ".join(f"{name} ({why})" for name, why in sorted(problems.items())),
+        hint="install them, then run `platform dev up` again: " + " && ".join(commands),
+    )
 
 
 @dev_app.command("down")

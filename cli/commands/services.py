@@ -72,6 +72,13 @@ def new_service(
     no_input: Annotated[
         bool, typer.Option("--no-input", help="Never prompt (defaults for the rest)")
     ] = False,
+    install: Annotated[
+        bool,
+        typer.Option(
+            "--install/--no-install",
+            help="Install the new package (editable) in the project environment (.venv)",
+        ),
+    ] = True,
 ) -> None:
     """Scaffold a FastAPI service from a template and register it in the stacks."""
     from infra.errors import PlatformError, UsageError
@@ -113,14 +120,44 @@ def new_service(
             _report(plan.to_json(), "dry-run", json_out)
             return
         try:
-            apply_plan(plan)
+            regenerated = apply_plan(plan)
         except OSError as exc:
             raise PlatformError(
                 f"could not create services/{plan.name}: {exc}",
                 hint="fix the cause (disk space, permissions) and run it again; anything half-done is "
                 "rolled back or finished by the next `platform services` command",
             ) from exc
-    _report(plan.to_json(), "created", json_out)
+    installed = _install(root, plan.name) if install else None
+    data = {**plan.to_json(), "regenerated": regenerated}
+    if installed is not None:
+        data["install"] = installed.to_json()
+    _report(data, "created", json_out)
+    if not json_out:
+        _next_steps(plan.name, installed)
+
+
+def _install(root: Path, name: str) -> Any:
+    from infra.scaffold.install import install_service, project_python
+
+    if project_python(root) is not None:
+        info(f"installing services/{name} in the project environment ...")
+    return install_service(root, name)
+
+
+def _next_steps(name: str, installed: Any) -> None:
+    """What to run next (stderr: diagnostics, not the result), as copier and gh print."""
+    if installed is not None and installed.action != "installed":
+        why = f" ({installed.reason})" if installed.reason else ""
+        info(f"warning: services/{name} is not installed{why}; install it with:\n  {installed.command}")
+    elif installed is None:
+        info(
+            f"note: services/{name} was not installed (--no-install); before `platform dev up` run:\n"
+            f"  .venv/bin/python -m pip install --no-deps --no-build-isolation -e services/{name}"
+        )
+    info(
+        f"next: platform check -s dev && platform dev up\n"
+        f"      .venv/bin/pytest services/{name} -q   # the service's own tests"
+    )
 
 
 def _report(data: dict[str, Any], status: str, json_out: bool) -> None:
@@ -139,6 +176,9 @@ def _report(data: dict[str, Any], status: str, json_out: bool) -> None:
         f"  {s['action']:<9} {s['file']}: platform:services.{data['service']} {_flow(s['entry'])}"
         for s in data["stacks"]
     ]
+    lines += [f"  {'regenerate':<9} {rel}" for rel in data.get("regenerated", [])]
+    if data.get("install", {}).get("action") == "installed":
+        lines.append(f"  {'install':<9} services/{data['service']} (editable, {data['install']['python']})")
     if status == "dry-run":
         lines.append("dry run: nothing was written")
     result("\n".join(lines))
@@ -178,6 +218,7 @@ def remove_cmd(
 ) -> None:
     """Unregister a service from every stack; delete its folder with --yes (or when confirmed)."""
     from infra.scaffold.apply import locked, remove_committed
+    from infra.scaffold.install import distribution_name, uninstall_service
     from infra.scaffold.registry import plan_removal, validate_removal
 
     root = _root()
@@ -194,9 +235,12 @@ def remove_cmd(
         )
         validate_removal(plan, delete)
         data = plan.to_json(delete)
+        dist = distribution_name(root / "services" / name)
         if not dry_run:
-            remove_committed(root, name, plan.changes, delete)
+            data["regenerated"] = remove_committed(root, name, plan.changes, delete)
     data["status"] = "dry-run" if dry_run else "removed"
+    if delete and not dry_run:
+        data["uninstall"] = uninstall_service(root, name, dist).to_json()
     if json_out:
         result_json(data)
         return
@@ -206,12 +250,47 @@ def remove_cmd(
         lines.append(f"  delete     {data['folder']}")
     elif plan.folder_exists:
         lines.append(f"  keep       {data['folder']} (pass --yes to delete it)")
+    lines += [f"  regenerate {rel}" for rel in data.get("regenerated", [])]
+    undo = data.get("uninstall")
+    if undo and undo["action"] == "uninstalled":
+        lines.append(f"  uninstall  {name} (from {undo['python']})")
+    elif undo:
+        info(f"warning: {name} could not be uninstalled ({undo['reason']}); run: {undo['command']}")
     if dry_run:
         lines.append("dry run: nothing was written")
     result("\n".join(lines))
 
 
+def regenerate_cmd(
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 when an artifact is out of date")
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+) -> None:
+    """Rewrite every committed generated artifact from the spec: compose.yaml, compose/*, .env.example,
+    docs/spec.md, docs/gateway.md, docs/events.md (new-service and services remove do it themselves)."""
+    from infra.errors import PlatformError
+    from infra.scaffold.apply import locked
+    from infra.scaffold.generated import changed, regenerate, render_generated
+
+    root = _root()
+    with locked(root):
+        _recover(root)
+        paths = sorted(changed(root, render_generated(root, root))) if check else regenerate(root)
+    if json_out:
+        result_json({"stale" if check else "regenerated": paths})
+    elif paths:
+        result("\n".join(f"{'stale' if check else 'regenerated'}  {rel}" for rel in paths))
+    else:
+        info("every generated artifact is up to date")
+    if check and paths:
+        raise PlatformError(
+            f"{len(paths)} generated artifact(s) out of date", hint="run `platform regenerate` and commit"
+        )
+
+
 def register(app: typer.Typer) -> None:
-    """Attach `new-service` (top level) and the `services` sub-app."""
+    """Attach `new-service`, `regenerate` (top level) and the `services` sub-app."""
     app.command("new-service")(new_service)
+    app.command("regenerate")(regenerate_cmd)
     app.add_typer(services_app, name="services")

@@ -10,12 +10,16 @@ The exact guarantee (SIGKILL at any instant, or any exception):
 2. **Commit point**: ``os.rename(services/.scaffold-<token>/<name>, services/<name>)``. Before it the
    repository's visible tree is unchanged; after it the service folder is complete.
 3. Each stack file is ``os.replace``-d by its staged copy (a stack file is always either the old or
-   the new text, never half of either), the directories are fsynced, the scratch folder is removed.
+   the new text, never half of either), then each regenerated artifact (compose.yaml, compose/*,
+   generated docs: :mod:`infra.scaffold.generated`, rendered for the new tree and staged under
+   ``services/.scaffold-<token>/generated/`` before the commit point), the directories are fsynced,
+   the scratch folder is removed.
 
 Every later ``new-service`` / ``services`` command first runs :func:`recover` (under the same lock):
 scratch from a run that died before step 2 is deleted (rollback); a run that died after step 2 is
-rolled forward (its staged stack files replace the originals) unless a stack file changed since it was
-staged - then the staged copy is dropped and the service is reported as "folder exists but is not
+rolled forward (its staged stack files replace the originals, and the generated artifacts are
+regenerated from the resulting tree) unless a stack file changed since it was staged - then the
+staged copy is dropped and the service is reported as "folder exists but is not
 registered in <stack>". ``remove`` uses the same journal; its commit point is moving the service folder
 into scratch (or, when the folder is kept, the journal itself).
 
@@ -39,11 +43,13 @@ from pathlib import Path
 from typing import Any
 
 from infra.errors import PlatformError
+from infra.scaffold import generated
 from infra.scaffold.plan import Plan, StackChange, sha256
 
 PAUSE_ENV = "PLATFORM_SCAFFOLD_PAUSE_AT"
 SCRATCH_PREFIX = ".scaffold-"
 STEPS = ("rendered", "scratch", "staged", "renamed", "stack")
+GENERATED_DIR = "generated"
 
 
 def pause(step: str) -> None:
@@ -136,8 +142,32 @@ def _replace_stacks(root: Path, staged: dict[str, Any]) -> list[str]:
     return stale
 
 
-def apply_plan(plan: Plan) -> None:
-    """Create the service folder and register it in the stacks (see the module docstring)."""
+def _stage_generated(scratch: Path, texts: dict[str, str]) -> list[str]:
+    """Write regenerated artifacts under ``<scratch>/generated/`` (same file system as the targets)."""
+    for rel, text in texts.items():
+        target = scratch / GENERATED_DIR / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_file(target, text.encode())
+    return sorted(texts)
+
+
+def _replace_generated(root: Path, scratch: Path, rels: list[str]) -> None:
+    """Move staged artifacts into place, keeping each target's mode (e.g. an executable script)."""
+    for rel in rels:
+        staged, target = scratch / GENERATED_DIR / rel, root / rel
+        if not staged.exists():
+            continue
+        if target.exists():
+            os.chmod(staged, target.stat().st_mode & 0o777)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged, target)
+
+
+def apply_plan(plan: Plan) -> list[str]:
+    """Create the service folder and register it in the stacks (see the module docstring).
+
+    Returns the generated artifacts it rewrote (paths relative to the repository).
+    """
     pause("rendered")
     token, scratch = _new_scratch(plan.root)
     try:
@@ -151,8 +181,18 @@ def apply_plan(plan: Plan) -> None:
             if i == half:
                 pause("scratch")
         changes = [s for s in plan.stacks if s.action == "add"]
+        texts = generated.render_change(
+            plan.root,
+            {s.stack: s.new_text for s in changes},
+            add={plan.name: staging},
+            events=any(p.endswith("/events.py") for p in plan.files),
+        )
+        regenerated = _stage_generated(scratch, texts)
         staged = _stage_stacks(changes, token)
-        _write_journal(scratch, {"op": "new-service", "service": plan.name, "stacks": staged})
+        _write_journal(
+            scratch,
+            {"op": "new-service", "service": plan.name, "stacks": staged, "generated": regenerated},
+        )
         pause("staged")
     except BaseException:
         _rollback(plan.root, scratch, token)
@@ -161,21 +201,44 @@ def apply_plan(plan: Plan) -> None:
     _fsync_dir(plan.service_dir.parent)
     pause("renamed")
     stale = _replace_stacks(plan.root, staged)
-    shutil.rmtree(scratch)
     if stale:
+        shutil.rmtree(scratch)
         raise PlatformError(
             f"services/{plan.name} was created but stack file(s) changed meanwhile: {', '.join(stale)}",
-            hint=f"add '{plan.name}: {{replicas: 1}}' under platform:services in those stack files",
+            hint=f"add '{plan.name}: {{replicas: 1}}' under platform:services in those stack files, "
+            "then run `platform regenerate`",
         )
+    _replace_generated(plan.root, scratch, regenerated)
+    shutil.rmtree(scratch)
+    return regenerated
 
 
-def remove_committed(root: Path, name: str, changes: list[StackChange], delete_folder: bool) -> None:
-    """Unregister *name* from the stacks and, if asked, delete its folder - atomically."""
+def remove_committed(root: Path, name: str, changes: list[StackChange], delete_folder: bool) -> list[str]:
+    """Unregister *name* from the stacks and, if asked, delete its folder - atomically.
+
+    Returns the generated artifacts it rewrote (paths relative to the repository).
+    """
     token, scratch = _new_scratch(root)
     try:
-        staged = _stage_stacks([c for c in changes if c.action == "remove"], token)
+        removals = [c for c in changes if c.action == "remove"]
+        folder = root / "services" / name
+        texts = generated.render_change(
+            root,
+            {c.stack: c.new_text for c in removals},
+            drop=(name,) if delete_folder else (),
+            events=any(folder.glob("*/events.py")),
+        )
+        regenerated = _stage_generated(scratch, texts)
+        staged = _stage_stacks(removals, token)
         _write_journal(
-            scratch, {"op": "remove", "service": name, "stacks": staged, "delete_folder": delete_folder}
+            scratch,
+            {
+                "op": "remove",
+                "service": name,
+                "stacks": staged,
+                "delete_folder": delete_folder,
+                "generated": regenerated,
+            },
         )
     except BaseException:
         _rollback(root, scratch, token)
@@ -184,7 +247,9 @@ def remove_committed(root: Path, name: str, changes: list[StackChange], delete_f
         os.rename(root / "services" / name, scratch / name)  # commit point
         _fsync_dir(root / "services")
     _replace_stacks(root, staged)
+    _replace_generated(root, scratch, regenerated)
     shutil.rmtree(scratch)
+    return regenerated
 
 
 _RENAME_EXCHANGE = 2  # linux/fs.h
@@ -329,7 +394,7 @@ def recover(root: Path) -> list[Recovery]:
         journal_file = scratch / "journal.json"
         journal = json.loads(journal_file.read_text()) if journal_file.is_file() else None
         if journal is None:  # died while writing the scratch copy: its only folder is the service
-            names = [p.name for p in scratch.iterdir() if p.is_dir()]
+            names = [p.name for p in scratch.iterdir() if p.is_dir() and p.name != GENERATED_DIR]
             _rollback(root, scratch, token)
             results.append(Recovery("new-service", names[0] if names else "?", "rolled back"))
             continue
@@ -346,6 +411,8 @@ def recover(root: Path) -> list[Recovery]:
             continue
         stale = _replace_stacks(root, journal["stacks"])
         shutil.rmtree(scratch)
+        if journal.get("generated"):
+            generated.regenerate(root)  # from the tree as it now is (a stale stack was not replaced)
         if stale and op == "new-service":
             results.append(Recovery(op, name, "not registered", tuple(stale)))
         else:

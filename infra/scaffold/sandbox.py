@@ -12,17 +12,20 @@ COPIED = ("Pulumi.yaml", "stacks", "service_templates")
 #: What the Pulumi program needs on top (``platform check`` in a copy runs with PYTHONPATH=<copy>, so
 #: ``infra.spec.REPO_ROOT`` is the copy).
 CODE = ("__main__.py", "infra", "cli", "libs")
+#: The committed generated artifacts (:mod:`infra.scaffold.generated`) and the pages around them.
+GENERATED = ("compose.yaml", ".env.example", "compose", "docs")
 
 
-def copy_checkout(source: Path, dest: Path, *, with_code: bool = False) -> Path:
+def copy_checkout(source: Path, dest: Path, *, with_code: bool = False, with_generated: bool = False) -> Path:
     """Copy what the scaffolder needs from *source* into *dest* (created); return *dest*.
 
     Only ``services/*/service.yaml`` is copied, unless *with_code*: then also the toolkit's code and
     each whole service folder (without caches and egg-info), enough to run ``platform check``.
+    *with_generated* adds compose.yaml, compose/, .env.example and docs/ (so they get regenerated).
     """
     dest.mkdir(parents=True, exist_ok=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".pytest_cache", ".ruff_cache")
-    for name in COPIED + (CODE if with_code else ()):
+    for name in COPIED + (CODE if with_code else ()) + (GENERATED if with_generated else ()):
         item = source / name
         if item.is_dir():
             shutil.copytree(item, dest / name, ignore=ignore)
