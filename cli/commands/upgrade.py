@@ -28,6 +28,13 @@ def upgrade_service(
     all_: Annotated[bool, typer.Option("--all", help="Upgrade every generated service")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; write nothing")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+    install: Annotated[
+        bool,
+        typer.Option(
+            "--install/--no-install",
+            help="Reinstall the package (editable) when its pyproject.toml changed, as new-service installs",
+        ),
+    ] = True,
 ) -> None:
     """Merge template improvements into a generated service: update, merge, create, delete, keep.
 
@@ -57,7 +64,7 @@ def upgrade_service(
         _recover(root)
         names = generated_services(root) if all_ else [name or ""]
         for service in names:
-            reports.append(_upgrade_one(root, service, to, overrides, dry_run, json_out))
+            reports.append(_upgrade_one(root, service, to, overrides, dry_run, json_out, install))
     if json_out:
         result_json({"services": reports} if all_ else reports[0])
     elif all_ and not reports:
@@ -85,7 +92,13 @@ def _recover(root: Path) -> None:
 
 
 def _upgrade_one(
-    root: Path, name: str, to: str | None, overrides: dict[str, str], dry_run: bool, json_out: bool
+    root: Path,
+    name: str,
+    to: str | None,
+    overrides: dict[str, str],
+    dry_run: bool,
+    json_out: bool,
+    install: bool,
 ) -> dict[str, Any]:
     from infra.errors import PlatformError, UsageError
     from infra.scaffold import history
@@ -114,25 +127,32 @@ def _upgrade_one(
             )
         writes = {f.path: f.data for f in plan.writes}
         try:
-            apply_upgrade(root, name, writes, plan.stacks)
+            data["regenerated"] = apply_upgrade(root, name, writes, plan.stacks, events=plan.touches_events())
         except OSError as exc:
             raise PlatformError(
                 f"could not upgrade services/{name}: {exc}",
                 hint="fix the cause (disk space, permissions) and run it again; anything half-done is "
                 "rolled back or finished by the next `platform services` command",
             ) from exc
-        after_write(root, name)
+        if install and "pyproject.toml" in writes:
+            data["install"] = _reinstall(root, name)
         data["status"] = "conflicts" if plan.conflicts else "upgraded"
     if not json_out:
         result(_format(data))
     return data
 
 
-def after_write(root: Path, name: str) -> None:
-    """The golden path's post-write step (regenerate generated artifacts, reinstall the package).
+def _reinstall(root: Path, name: str) -> dict[str, Any]:
+    """new-service's editable install, again: only package metadata changes need it (code is live)."""
+    from infra.scaffold.install import install_service, project_python
 
-    One call, shared with ``new-service`` once issue 13's regeneration lands in infra.scaffold.
-    """
+    if project_python(root) is not None:
+        info(f"reinstalling services/{name} in the project environment (pyproject.toml changed) ...")
+    installed = install_service(root, name)
+    if installed.action != "installed":
+        why = f" ({installed.reason})" if installed.reason else ""
+        info(f"warning: services/{name} was not reinstalled{why}; run:\n  {installed.command}")
+    return installed.to_json()
 
 
 def _format(data: dict[str, Any]) -> str:
@@ -149,6 +169,9 @@ def _format(data: dict[str, Any]) -> str:
         lines.append(f"  {f['action']:<9} {f['path']}{note}")
     for s in data["stacks"]:
         lines.append(f"  update    {s['file']}: platform:services.{name}")
+    lines += [f"  {'regenerate':<9} {rel}" for rel in data.get("regenerated", [])]
+    if data.get("install", {}).get("action") == "installed":
+        lines.append(f"  {'install':<9} services/{name} (editable, {data['install']['python']})")
     if status == "dry-run":
         lines.append("dry run: nothing was written")
     return "\n".join(lines)

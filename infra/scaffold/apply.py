@@ -313,13 +313,22 @@ def _prune(folder: Path, top: Path) -> None:
         folder = folder.parent
 
 
-def apply_upgrade(root: Path, name: str, writes: dict[str, bytes | None], stacks: list[StackChange]) -> None:
+def apply_upgrade(
+    root: Path,
+    name: str,
+    writes: dict[str, bytes | None],
+    stacks: list[StackChange],
+    *,
+    events: bool = False,
+) -> list[str]:
     """Replace ``services/<name>`` by its upgraded copy and apply stack edits - atomically.
 
     The copy is staged in scratch (unchanged files hard-linked), then swapped with the live folder in
     one ``renameat2(RENAME_EXCHANGE)`` (commit point); where the filesystem cannot exchange, two renames
     whose gap :func:`recover` rolls forward. The journal records the staged folder's inode, which is how
-    recovery tells whether the swap happened.
+    recovery tells whether the swap happened. Generated artifacts (compose, docs; *events*: also
+    docs/events.md) are rendered for the upgraded tree, staged, and replaced after the stack files, as
+    :func:`apply_plan` does. Returns the artifacts it rewrote.
     """
     service = root / "services" / name
     pause("rendered")
@@ -329,9 +338,14 @@ def apply_upgrade(root: Path, name: str, writes: dict[str, bytes | None], stacks
         staging = scratch / name
         staging.mkdir()
         _stage_tree(service, staging, writes)
+        texts = generated.render_change(
+            root, {s.stack: s.new_text for s in stacks}, add={name: staging}, events=events
+        )
+        regenerated = _stage_generated(scratch, texts)
         staged = _stage_stacks(stacks, token)
         inode = [staging.stat().st_dev, staging.stat().st_ino]
-        _write_journal(scratch, {"op": "upgrade", "service": name, "stacks": staged, "inode": inode})
+        journal = {"op": "upgrade", "service": name, "stacks": staged, "inode": inode}
+        _write_journal(scratch, {**journal, "generated": regenerated})
         pause("staged")
     except BaseException:
         _rollback(root, scratch, token)
@@ -342,7 +356,9 @@ def apply_upgrade(root: Path, name: str, writes: dict[str, bytes | None], stacks
     _fsync_dir(root / "services")
     pause("renamed")
     _replace_stacks(root, staged)
+    _replace_generated(root, scratch, regenerated)
     shutil.rmtree(scratch)
+    return regenerated
 
 
 def _upgrade_committed(root: Path, scratch: Path, journal: dict[str, Any]) -> bool:

@@ -76,6 +76,20 @@ class UpgradePlan:
     def conflicts(self) -> list[str]:
         return [f.path for f in self.files if f.action == "conflict"]
 
+    def touches_events(self) -> bool:
+        """Could docs/events.md change? (an events.py, or the manifest's needs.rabbitmq)"""
+        if any(f.path.endswith("events.py") for f in self.writes):
+            return True
+        change = next((f for f in self.writes if f.path == MANIFEST and f.data is not None), None)
+        if change is None:
+            return False
+        old = stack_edit.plain_yaml((self.service_dir / MANIFEST).read_text(encoding="utf-8")) or {}
+        try:
+            new = stack_edit.plain_yaml(change.data.decode()) or {}
+        except Exception:  # conflict markers: cannot tell, regenerate
+            return True
+        return (old.get("needs") or {}).get("rabbitmq") != (new.get("needs") or {}).get("rabbitmq")
+
     def touched(self) -> list[str]:
         """Repository paths the upgrade writes (they must be clean in git)."""
         paths = [f"services/{self.name}/{f.path}" for f in self.writes]
