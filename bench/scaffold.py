@@ -5,7 +5,7 @@ repetitions, each into a fresh copy of the checkout (see infra.scaffold.sandbox)
 checked to be the same files first. Also checks with ``python -X importtime`` that the command path
 imports no pulumi. Results go to the "Scaffolding" section of docs/benchmarks.md.
 
-    .venv/bin/python bench/scaffold.py [--reps 7]     # needs copier (pip install copier==9.19.1)
+    .venv/bin/python bench/scaffold.py [--reps 7]     # needs copier: pip install -e '.[bench]'
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from infra.scaffold.provenance import ANSWERS_FILE  # noqa: E402
 from infra.scaffold.sandbox import copy_checkout  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -79,8 +80,10 @@ def same_output(work: Path) -> bool:
     """True when both tools produced the same files with the same bytes."""
     ours, theirs = work / "repo-0" / "services" / NAME, work / "copier-0" / NAME
 
-    def files(root: Path) -> list[str]:
-        return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    def files(root: Path) -> list[str]:  # the provenance file is platform's own (copier has none here)
+        return sorted(
+            str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and p.name != ANSWERS_FILE
+        )
 
     if files(ours) != files(theirs):
         return False
