@@ -168,7 +168,14 @@ def _format(data: dict[str, Any]) -> str:
         note = f" ({f['note']})" if f["note"] else ""
         lines.append(f"  {f['action']:<9} {f['path']}{note}")
     for s in data["stacks"]:
-        lines.append(f"  update    {s['file']}: platform:services.{name}")
+        if s["action"] == "update":
+            lines.append(f"  update    {s['file']}: platform:services.{name}")
+        else:
+            keys = ", ".join(s["keys"])
+            lines.append(
+                f"  keep      {s['file']}: platform:services.{name} (the template changed {keys}; "
+                "yours differs)"
+            )
     lines += [f"  {'regenerate':<9} {rel}" for rel in data.get("regenerated", [])]
     if data.get("install", {}).get("action") == "installed":
         lines.append(f"  {'install':<9} services/{name} (editable, {data['install']['python']})")

@@ -142,7 +142,7 @@ def build_plan(
         if name in registered[stack]:
             plan.stacks.append(StackChange(stack, file, "present", dict(registered[stack][name]), text, text))
         else:
-            entry = stack_edit.default_entry(file, text)
+            entry = stack_edit.default_entry(file, text, tmpl.spec.stack_entries)
             new_text = stack_edit.add_service(file, text, name, entry)
             plan.stacks.append(StackChange(stack, file, "add", entry, text, new_text))
     if not plan.unchanged:

@@ -96,9 +96,31 @@ def environment(file: Path, text: str) -> str:
     return str(_config(file, text).get("platform:environment", ""))
 
 
-def default_entry(file: Path, text: str) -> dict[str, Any]:
-    """The sizing a new service gets in this stack: by the stack's ``platform:environment``."""
-    return DEFAULT_ENTRIES.get(environment(file, text), {"replicas": 1})
+def default_entry(file: Path, text: str, entries: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The sizing a new service gets in this stack: by the stack's ``platform:environment``.
+
+    *entries* are the template's ``stack_entries``; without them, :data:`DEFAULT_ENTRIES`.
+    """
+    return (entries or DEFAULT_ENTRIES).get(environment(file, text), {"replicas": 1})
+
+
+def merge_entry(
+    file: Path, text: str, name: str, base: dict[str, Any], theirs: dict[str, Any]
+) -> tuple[str, list[str]]:
+    """*text* with the template's change base -> theirs merged into ``name``'s entry, key by key.
+
+    Returns (new text, clashing keys); on a clash the text is unchanged (a stack file stays valid YAML:
+    no conflict markers in it).
+    """
+    from infra.scaffold.merge import merge_mapping
+
+    yaml, data = _load(file, text)
+    services = data["config"].get(SERVICES_KEY)
+    ours = services.get(name) if isinstance(services, dict) else None
+    if not isinstance(ours, dict):
+        return text, []
+    clashes = merge_mapping(base, ours, _flow(theirs))
+    return (text, clashes) if clashes else (_dump(yaml, data), [])
 
 
 def add_service(file: Path, text: str, name: str, entry: dict[str, Any]) -> str:

@@ -105,6 +105,11 @@ class TemplateSpec(BaseModel):
     questions: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], Question]
     computed: dict[str, str] = Field({}, description="name -> Jinja expression over the answers")
     rules: list[Rule] = Field([], description="cross-answer checks, evaluated after computed values")
+    stack_entries: dict[str, dict[str, Any]] = Field(
+        {},
+        description="platform:services entry a new service gets per stack environment (dev, staging, "
+        "prod); upgrade-service merges changes to it into the stack files",
+    )
 
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:

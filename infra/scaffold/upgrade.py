@@ -59,6 +59,8 @@ class UpgradePlan:
     stacks: list[StackChange] = field(default_factory=list)
     #: files that still hold conflict markers from an earlier upgrade
     unresolved: list[str] = field(default_factory=list)
+    #: stack -> keys where the template changed the default entry and the stack's entry differs (kept)
+    stack_keeps: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def service_dir(self) -> Path:
@@ -107,7 +109,12 @@ class UpgradePlan:
                 for f in self.files
             ],
             "stacks": [
-                {"stack": s.stack, "file": f"stacks/{s.file.name}", "entry": s.entry} for s in self.stacks
+                {"stack": s.stack, "file": f"stacks/{s.file.name}", "action": "update", "entry": s.entry}
+                for s in self.stacks
+            ]
+            + [
+                {"stack": stack, "file": f"stacks/Pulumi.{stack}.yaml", "action": "keep", "keys": keys}
+                for stack, keys in sorted(self.stack_keeps.items())
             ],
             "conflicts": [f"services/{self.name}/{p}" for p in self.conflicts],
             "unresolved": [f"services/{self.name}/{p}" for p in self.unresolved],
@@ -177,6 +184,7 @@ def build_upgrade(
     }
     plan = UpgradePlan(root, name, prov.template, prov.commit, new_commit, recorded.answers, changed)
     _classify(plan, base, theirs, prov.commit)
+    _stack_entries(plan, base_tmpl, new_tmpl)
     answers_data = recorded.dump(name)
     current = service_dir / ANSWERS_FILE
     if not current.is_file() or current.read_bytes() != answers_data:
@@ -264,14 +272,35 @@ def _classify(plan: UpgradePlan, base: dict[str, bytes], theirs: dict[str, bytes
     plan.files.sort(key=lambda f: f.path)
 
 
+def _stack_entries(plan: UpgradePlan, base: Template, theirs: Template) -> None:
+    """The template's default stack entry changed: merge the change into each stack's entry."""
+    for stack in spec.available_stacks(plan.root):
+        file = spec.stack_file(plan.root, stack)
+        text = stack_edit.load_text(file)
+        old = stack_edit.default_entry(file, text, base.spec.stack_entries)
+        new = stack_edit.default_entry(file, text, theirs.spec.stack_entries)
+        if old == new or plan.name not in stack_edit.registered(file, text):
+            continue
+        new_text, clashes = stack_edit.merge_entry(file, text, plan.name, old, new)
+        if clashes:
+            plan.stack_keeps[stack] = clashes
+        elif new_text != text:
+            entry = stack_edit.registered(file, new_text)[plan.name]
+            plan.stacks.append(StackChange(stack, file, "update", entry, text, new_text))
+
+
 def _validate(plan: UpgradePlan) -> None:
     """The upgraded platform must load for every stack (skipped while the manifest has conflicts)."""
     change = next((f for f in plan.writes if f.path == MANIFEST), None)
-    if change is None or change.action == "conflict" or change.data is None:
+    if change is not None and change.action == "conflict":
+        return
+    if change is None and not plan.stacks:
         return
     texts = {s: stack_edit.load_text(spec.stack_file(plan.root, s)) for s in spec.available_stacks(plan.root)}
+    texts.update({s.stack: s.new_text for s in plan.stacks})
+    add = {plan.name: change.data} if change is not None and change.data is not None else None
     try:
-        validate_overlay(plan.root, texts, add={plan.name: change.data})
+        validate_overlay(plan.root, texts, add=add)
     except PlatformError as exc:
         raise UsageError(
             f"the upgraded services/{plan.name}/{MANIFEST} would be invalid: {exc.message}", hint=exc.hint

@@ -387,3 +387,41 @@ def test_sigkill_at_each_step_leaves_the_old_or_the_upgraded_tree(
         outcome = "completed" if committed else "rolled back"
         assert f"recovered an interrupted `upgrade` of {NAME}: {outcome}" in listed.stderr
     assert _digest(root) == _digest(upgraded if committed else changed)
+
+
+def test_stack_entries_follow_the_template_key_by_key_and_keep_comments(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    template_yaml = "service_templates/fastapi/template.yaml"
+    edit(
+        repo,
+        template_yaml,
+        "prod: {replicas: 3, autoscale: {min: 3, max: 6}}",
+        "prod: {replicas: 3, autoscale: {min: 3, max: 8}}",
+    )
+    edit(repo, template_yaml, "staging: {replicas: 2}", "staging: {replicas: 3}")
+    commit(repo, "template: bigger defaults")
+    prod, staging = repo / "stacks/Pulumi.prod.yaml", repo / "stacks/Pulumi.staging.yaml"
+    edit(
+        repo,
+        "stacks/Pulumi.prod.yaml",
+        f"    {NAME}: {{replicas: 3,",
+        f"    # orders peak on Mondays\n    {NAME}: {{replicas: 4,",
+    )
+    edit(repo, "stacks/Pulumi.staging.yaml", f"    {NAME}: {{replicas: 2}}", f"    {NAME}: {{replicas: 1}}")
+    commit(repo, "user: sizing")
+    staging_before = staging.read_text()
+    assert upgrade() == 0
+    assert (
+        f"    # orders peak on Mondays\n    {NAME}: {{replicas: 4, autoscale: {{min: 3, max: 8}}}}\n"
+        in prod.read_text()
+    )
+    assert staging.read_text() == staging_before  # both changed replicas: the user's value stays
+    out = capsys.readouterr().out
+    assert f"update    stacks/Pulumi.prod.yaml: platform:services.{NAME}" in out
+    assert (
+        f"keep      stacks/Pulumi.staging.yaml: platform:services.{NAME} (the template changed replicas"
+        in out
+    )
+    for stack in available_stacks(repo):
+        load_spec(stack, repo)
