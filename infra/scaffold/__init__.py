@@ -7,5 +7,8 @@ overlay -> apply atomically (see :mod:`infra.scaffold.apply` for the exact crash
 
 Entry points: :func:`infra.scaffold.plan.build_plan`, :func:`infra.scaffold.apply.apply_plan`,
 :func:`infra.scaffold.apply.recover`, :func:`infra.scaffold.registry.list_services`,
-:func:`infra.scaffold.registry.plan_removal`.
+:func:`infra.scaffold.registry.plan_removal`; ``upgrade-service``:
+:func:`infra.scaffold.upgrade.build_upgrade` (three-way merge plan; :mod:`.merge`, :mod:`.migrations`,
+:mod:`.history`, :mod:`.provenance`) and
+:func:`infra.scaffold.apply.apply_upgrade`.
 """

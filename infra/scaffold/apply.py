@@ -23,6 +23,10 @@ staged copy is dropped and the service is reported as "folder exists but is not
 registered in <stack>". ``remove`` uses the same journal; its commit point is moving the service folder
 into scratch (or, when the folder is kept, the journal itself).
 
+``upgrade`` (:func:`apply_upgrade`) stages a whole upgraded copy of the service folder and swaps it
+with the live one in one ``renameat2(RENAME_EXCHANGE)``: its commit point; the journal records the
+staged folder's inode so :func:`recover` can tell whether the swap happened.
+
 ``PLATFORM_SCAFFOLD_PAUSE_AT=<step>`` pauses at a step (for the kill test): ``rendered``, ``scratch``
 (half the files written), ``staged``, ``renamed``, ``stack`` (after the first stack file).
 """

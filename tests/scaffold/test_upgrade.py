@@ -425,3 +425,39 @@ def test_stack_entries_follow_the_template_key_by_key_and_keep_comments(
     )
     for stack in available_stacks(repo):
         load_spec(stack, repo)
+
+
+def test_to_a_revision_stops_there_and_a_later_run_takes_the_rest(repo: Path) -> None:
+    edit(repo, MAIN_T, 'title="{{ name }}",', 'title="{{ name }} API",')
+    commit(repo, "template: title")
+    first = git(repo, "rev-parse", "HEAD").strip()
+    (repo / TEMPLATE / "README.md.jinja").write_text("# {{ name }}\n")
+    commit(repo, "template: readme")
+    assert upgrade("--to", first[:10]) == 0
+    assert 'title="orders-svc API"' in (repo / MAIN).read_text()
+    assert not (repo / SVC / "README.md").exists()
+    assert yaml.safe_load((repo / SVC / ANSWERS_FILE).read_text())["commit"] == first
+    commit(repo, "upgraded to the first change")
+    assert upgrade() == 0
+    assert (repo / SVC / "README.md").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "first_line"),
+    [
+        (["--answer", "colour=blue"], "error: template 'fastapi' has no question 'colour'"),
+        (["--answer", "port=80"], "error: --port: 80 is below 1024"),
+        (["--answer", "name=other-svc"], "error: --answer name=...: an upgrade cannot rename a service"),
+        (["--to", "no-such-rev"], "error: --to 'no-such-rev': no such commit in this repository"),
+    ],
+)
+def test_bad_flags_are_one_line_and_a_hint(
+    repo: Path, capsys: pytest.CaptureFixture[str], args: list[str], first_line: str
+) -> None:
+    before = tree_digest(repo)
+    assert upgrade(*args) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == first_line
+    assert lines[1].startswith("hint: ")
+    assert len(lines) == 2
+    assert tree_digest(repo) == before
