@@ -103,7 +103,7 @@ def choose_stacks(root: Path, wanted: list[str] | None) -> list[str]:
         return known
     for stack in wanted:
         if stack not in known:
-            raise UsageError(f"unknown stack '{stack}'", hint=f"use one of: {', '.join(known)} (--stacks)")
+            raise UsageError(f"unknown stack '{stack}'", hint=f"use one of: {', '.join(known)} (-s/--stack)")
     return list(dict.fromkeys(wanted))
 
 
@@ -173,13 +173,13 @@ def _compare_files(plan: Plan, registered: dict[str, dict[str, Any]], chosen: li
         raise UsageError(
             f"{rel} exists but is not registered in {', '.join(missing)}",
             hint=f"add '{plan.name}: {{replicas: 1}}' under platform:services in {files}, "
-            f"or remove the service: platform services remove {plan.name} --yes",
+            f"or remove the service: `platform services remove {plan.name} --delete`",
         )
     if changed:
         raise UsageError(
             f"service '{plan.name}' already exists ({rel}: {len(changed)} file(s) differ from the template, "
             f"e.g. {changed[0]})",
-            hint=f"choose another name, or remove it first: platform services remove {plan.name} --yes",
+            hint=f"choose another name, or remove it first: `platform services remove {plan.name} --delete`",
         )
 
 

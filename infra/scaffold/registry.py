@@ -136,21 +136,48 @@ def plan_removal(root: Path, name: str) -> RemovalPlan:
 
 
 def _check_consumers(root: Path, name: str) -> None:
+    """Refuse when a consumer would lose its only publisher - naming every such consumer at once."""
     manifests = [spec.load_manifest(f) for f in sorted((root / "services").glob("*/service.yaml"))]
     publishers: dict[str, set[str]] = {}
     for m in manifests:
         for event in m.needs.rabbitmq.publishes if m.needs.rabbitmq else []:
             publishers.setdefault(event, set()).add(m.name)
+    blockers: list[tuple[str, str]] = []
     for m in manifests:
         if m.name == name or not m.needs.rabbitmq:
             continue
         orphaned = [e for e in m.needs.rabbitmq.consumes if publishers.get(e) == {name}]
         if orphaned:
-            events = ", ".join(f"'{e}'" for e in orphaned)
-            raise UsageError(
-                f"cannot remove '{name}': {m.name} consumes {events}, which only {name} publishes",
-                hint=f"drop {events} from needs.rabbitmq.consumes in services/{m.name}/service.yaml first",
-            )
+            blockers.append((m.name, ", ".join(f"'{e}'" for e in orphaned)))
+    if blockers:
+        raise UsageError(
+            f"cannot remove '{name}': "
+            + "; ".join(f"{consumer} consumes {events}" for consumer, events in blockers)
+            + f", which only {name} publishes",
+            hint="first drop them from needs.rabbitmq.consumes in "
+            + ", ".join(f"services/{consumer}/service.yaml ({events})" for consumer, events in blockers),
+        )
+
+
+def uncommitted_files(root: Path, name: str) -> list[str]:
+    """Files under ``services/<name>`` that git does not have as committed (new, changed, ignored
+    files excluded); empty outside a git checkout."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "-z", "--untracked-files=all", "--", f"services/{name}"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    if out.returncode != 0:
+        return []
+    return sorted(entry[3:] for entry in out.stdout.split("\0") if len(entry) > 3 and entry[2] == " ")
 
 
 def validate_removal(plan: RemovalPlan, delete_folder: bool) -> None:

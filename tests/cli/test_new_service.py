@@ -38,7 +38,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(repo: Path, capsys: pytest.C
 
 
 def test_json_output_lists_files_and_stack_entries(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([*ORDERS, "--json", "--no-postgres", "--stacks", "dev"]) == 0
+    assert main([*ORDERS, "--json", "--no-postgres", "-s", "dev"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["status"] == "created"
     paths = {f["path"] for f in data["files"]}
@@ -70,7 +70,7 @@ def test_each_stack_gains_exactly_one_line_and_keeps_comments(repo: Path) -> Non
 
 def test_only_chosen_stacks_are_touched(repo: Path) -> None:
     prod = (repo / "stacks" / "Pulumi.prod.yaml").read_bytes()
-    assert main([*ORDERS, "--stacks", "dev,staging"]) == 0
+    assert main([*ORDERS, "-s", "dev,staging"]) == 0
     assert (repo / "stacks" / "Pulumi.prod.yaml").read_bytes() == prod
 
 
@@ -97,7 +97,7 @@ def test_prompts_on_a_terminal(repo: Path) -> None:
     """On a TTY every question without a flag is asked; Enter takes the shown default."""
     pid, fd = pty.fork()
     if pid == 0:  # child: run the CLI on the pty
-        os.execv(sys.executable, [sys.executable, "-m", "cli.main", "new-service", "--stacks", "dev"])
+        os.execv(sys.executable, [sys.executable, "-m", "cli.main", "new-service", "-s", "dev"])
     transcript = b""
     answers = iter([b"tty-svc\r", b"\r", b"/api/tty\r", b"\r", b"\r", b"n\r", b"\r", b"\r", b"\r"])
     try:

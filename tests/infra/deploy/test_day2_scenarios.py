@@ -102,7 +102,7 @@ def test_add_a_service_with_postgres_redis_and_rabbitmq(repo: Path) -> None:
 
 
 def test_remove_a_service(repo: Path) -> None:
-    proc = run(repo, "services", "remove", "chat-svc", "--yes")
+    proc = run(repo, "services", "remove", "chat-svc", "--delete")
     assert proc.returncode == 0, proc.stderr
     p = diff_stack("dev", repo, "HEAD")
     ops = steps(p)
