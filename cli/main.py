@@ -38,6 +38,9 @@ app = typer.Typer(
 )
 
 
+COMPLETE_VAR = "_PLATFORM_COMPLETE"
+
+
 def _version() -> str:
     from importlib.metadata import version as dist_version
 
@@ -96,7 +99,7 @@ def completion(
 
     if shell not in ("bash", "zsh", "fish"):
         raise UsageError(f"no completion for shell '{shell}'", hint="use one of: bash, zsh, fish")
-    script = get_completion_script(prog_name="platform", complete_var="_PLATFORM_COMPLETE", shell=shell)
+    script = get_completion_script(prog_name="platform", complete_var=COMPLETE_VAR, shell=shell)
     typer.echo(script)
 
 
@@ -128,12 +131,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _invoke(argv: list[str] | None) -> int:
+    if COMPLETE_VAR in os.environ:  # the shell asks for completions (`platform completion <shell>`)
+        from typer.completion import completion_init
+
+        completion_init()
     try:
         rc = command().main(
             args=sys.argv[1:] if argv is None else argv,
             prog_name="platform",
             standalone_mode=False,
-            complete_var="_PLATFORM_COMPLETE",
+            complete_var=COMPLETE_VAR,
         )
     except PlatformError as exc:
         failure(exc.message, context.rewrite(exc.hint))

@@ -218,11 +218,15 @@ def _report(data: dict[str, Any], status: str, json_out: bool) -> None:
         f"(template {data['template']}):"
     ]
     lines += [f"  {f['action']:<9} {f['path']}" for f in data["files"]]
-    lines += [
-        f"  {s['action']:<9} {s['file']}: platform:services.{data['service']} {_flow(s['entry'])}"
-        for s in data["stacks"]
-    ]
-    lines += [f"  {'regenerate':<9} {rel}" for rel in data.get("regenerated", [])]
+    for s in data["stacks"]:
+        lines.append(
+            f"  {s['action']:<9} {s['file']}: platform:services.{data['service']} {_flow(s['entry'])}"
+        )
+        if s.get("quota"):
+            lines.append(
+                f"  {'raise':<9} {s['file']}: platform:quota to {_flow(s['quota'])} (room for its rollout)"
+            )
+    lines += [f"  {'regenerate'} {rel}" for rel in data.get("regenerated", [])]
     if data.get("install", {}).get("action") == "installed":
         lines.append(f"  {'install':<9} services/{data['service']} (editable, {data['install']['python']})")
     if status == "dry-run":
@@ -310,7 +314,12 @@ def remove_cmd(
         result_json(data)
         return
     lines = [f"{'plan: remove' if dry_run else 'removed'} service {name}:"]
-    lines += [f"  unregister {s['file']}" for s in data["stacks"]] or ["  (not registered in any stack)"]
+    for s in data["stacks"]:
+        lines.append(f"  unregister {s['file']}")
+        if s.get("quota"):
+            lines.append(f"  lower      {s['file']}: platform:quota to {_flow(s['quota'])}")
+    if not data["stacks"]:
+        lines.append("  (not registered in any stack)")
     if data["delete_folder"]:
         extra = f" ({len(dirty)} uncommitted file(s))" if dirty else ""
         lines.append(f"  delete     {data['folder']}{extra}")

@@ -35,6 +35,8 @@ class StackChange:
     entry: dict[str, Any]
     old_text: str
     new_text: str
+    #: ``platform:quota`` after the change, when it changes (cpu, memory, pods).
+    quota: dict[str, str] | None = None
 
 
 @dataclass
@@ -72,6 +74,7 @@ class Plan:
             ],
             "stacks": [
                 {"stack": s.stack, "file": f"stacks/{s.file.name}", "action": s.action, "entry": s.entry}
+                | ({"quota": s.quota} if s.quota else {})
                 for s in self.stacks
             ],
         }
@@ -125,6 +128,7 @@ def build_plan(
     answers["template_commit"] = template_version(root, template)
     files = render_files(tmpl, answers)
     plan = Plan(root=root, name=name, template=template, answers=answers, files=files)
+    manifest = spec.ServiceManifest.model_validate(stack_edit.plain_yaml(files["service.yaml"].decode()))
     registered = {s: stack_edit.registered(spec.stack_file(root, s), t) for s, t in texts.items()}
     _compare_files(plan, registered, chosen)
     for stack in chosen:
@@ -135,7 +139,9 @@ def build_plan(
         else:
             entry = stack_edit.default_entry(file, text)
             new_text = stack_edit.add_service(file, text, name, entry)
-            plan.stacks.append(StackChange(stack, file, "add", entry, text, new_text))
+            need = stack_edit.QuotaNeed.of(manifest, entry)
+            new_text, quota = stack_edit.change_quota(file, new_text, need, +1)
+            plan.stacks.append(StackChange(stack, file, "add", entry, text, new_text, quota))
     if not plan.unchanged:
         _precheck(root, plan)
         new_texts = {s.stack: s.new_text for s in plan.stacks}

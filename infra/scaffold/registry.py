@@ -106,7 +106,9 @@ class RemovalPlan:
         return {
             "service": self.name,
             "stacks": [
-                {"stack": c.stack, "file": f"stacks/{c.file.name}", "action": c.action} for c in self.changes
+                {"stack": c.stack, "file": f"stacks/{c.file.name}", "action": c.action}
+                | ({"quota": c.quota} if c.quota else {})
+                for c in self.changes
             ],
             "folder": f"services/{self.name}",
             "delete_folder": delete_folder and self.folder_exists,
@@ -124,14 +126,15 @@ def plan_removal(root: Path, name: str) -> RemovalPlan:
         raise UsageError(f"no service called '{name}'", hint=f"known services: {known}")
     if exists:
         _check_consumers(root, name)
+    manifest = spec.load_manifest(folder / "service.yaml") if exists else None
     changes = []
     for stack, (file, text, reg) in entries.items():
         if name in reg:
-            changes.append(
-                StackChange(
-                    stack, file, "remove", dict(reg[name]), text, stack_edit.remove_service(file, text, name)
-                )
-            )
+            new_text, quota = stack_edit.remove_service(file, text, name), None
+            if manifest is not None:  # give back what new-service added (the same rounded need)
+                need = stack_edit.QuotaNeed.of(manifest, dict(reg[name] or {}))
+                new_text, quota = stack_edit.change_quota(file, new_text, need, -1)
+            changes.append(StackChange(stack, file, "remove", dict(reg[name]), text, new_text, quota))
     return RemovalPlan(root, name, changes, exists)
 
 
