@@ -48,13 +48,42 @@ def _csv(values: list[str] | None) -> list[str] | None:
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
-def _prompt(name: str, question: Any, default: Any) -> Any:
-    if question.type == "bool":
-        return typer.confirm(question.help, default=bool(default), err=True)
-    shown = ", ".join(default) if isinstance(default, list) else default
-    return typer.prompt(
-        f"{question.help} [{name}]", default="" if shown is None else shown, show_default=True, err=True
-    )
+def _known_events(root: Path) -> list[str]:
+    """Events some service publishes (what a new service may consume)."""
+    from infra.scaffold.registry import list_services
+
+    return sorted({event for row in list_services(root) for event in row["publishes"]})
+
+
+def _prompter(root: Path) -> Any:
+    """Ask on the terminal (stderr); ``consumes`` offers the events some service publishes and asks
+    again for an event nobody publishes. Validation of each answer is the template's (it asks again)."""
+    known = _known_events(root)
+    own: list[str] = []
+
+    def ask(name: str, question: Any, default: Any) -> Any:
+        if question.type == "bool":
+            return typer.confirm(question.help, default=bool(default), err=True)
+        shown = ", ".join(default) if isinstance(default, list) else default
+        text = f"{question.help} [{name}]"
+        if name == "consumes":
+            info("known events: " + (", ".join(known) or "none yet") + " (comma-separated, or empty)")
+        while True:
+            answer = typer.prompt(text, default="" if shown is None else shown, show_default=True, err=True)
+            if name == "publishes":
+                own[:] = [e.strip() for e in str(answer).split(",") if e.strip()]
+            if name != "consumes":
+                return answer
+            unknown = [
+                e.strip() for e in str(answer).split(",") if e.strip() and e.strip() not in known + own
+            ]
+            if not unknown:
+                return answer
+            info(
+                f"error: no service publishes {', '.join(unknown)}; choose from: {', '.join(known) or 'none'}"
+            )
+
+    return ask
 
 
 def _recover(root: Path) -> None:
@@ -154,7 +183,7 @@ def new_service(
             raise UsageError(f"--set '{item}' is not KEY=VALUE", hint="e.g. --set owner=team-a")
         given[key.strip().replace("-", "_")] = value
     root = _root()
-    prompter = _prompt if _interactive(no_input) else None
+    prompter = _prompter(root) if _interactive(no_input) else None
     with locked(root):
         _recover(root)
         plan = build_plan(root, given, template=template, stacks=_csv(stacks), prompter=prompter)
