@@ -157,11 +157,14 @@ def check(
     ] = None,
 ) -> None:
     """Check a stack: strict schema, checkov policies, reference integrity and lifecycle rules."""
-    from infra.check import externals_for, run_checks
+    import time
+
+    from infra.check import Stages, externals_for, run_checks
     from infra.spec import load_spec
 
+    stage = Stages(info, time.monotonic())
     root = repo_root()
-    spec = load_spec(stack, root)
+    spec = stage("spec", lambda: load_spec(stack, root))
     if allow_replace and base is None:
         raise UsageError(
             "--allow-replace only applies with --base", hint="pass --base REF (e.g. origin/main)"
@@ -171,14 +174,16 @@ def check(
 
     plan = None
     if base is None:
-        rendered = render(stack, root, freeze=process.short_lived)
+        rendered = stage("render (Pulumi mocks)", lambda: render(stack, root, freeze=process.short_lived))
         snapshot, manifests = Snapshot.from_rendered(stack, rendered), rendered.manifests
     else:
         from infra.fork import render_both
         from infra.lifecycle.plan import plan as plan_change
         from infra.offline import sort_manifests
 
-        old, snapshot = render_both(root, base, stack, freeze=process.short_lived)
+        old, snapshot = stage(
+            f"render {base} and the tree", lambda: render_both(root, base, stack, freeze=process.short_lived)
+        )
         manifests = sort_manifests(snapshot.manifests())
         plan = plan_change(old, snapshot, base)
     report = run_checks(
@@ -192,7 +197,9 @@ def check(
         plan=plan,
         allow_replace=tuple(allow_replace or ()),
         spec=spec,
+        progress=stage,
     )
+    stage.line("total", "ok" if report.ok else "failed")
     if as_json:
         result_json(report.to_dict())
     else:
