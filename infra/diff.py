@@ -165,5 +165,5 @@ def format_markdown(p: Plan, limit: int = MARKDOWN_LIMIT) -> str:
 
 
 def format_json(p: Plan) -> dict[str, Any]:
-    """The plan as JSON-ready data (what ``--format json`` prints)."""
+    """The plan as JSON-ready data (what ``--json`` prints)."""
     return p.to_dict()

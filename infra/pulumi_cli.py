@@ -23,30 +23,50 @@ def find_pulumi() -> str:
 
 
 def pulumi_argv(
-    binary: str, command: Command, stack: str, root: Path, *, yes: bool = False, interactive: bool = True
+    binary: str,
+    command: Command,
+    stack: str,
+    root: Path,
+    *,
+    yes: bool = False,
+    interactive: bool = True,
+    extra: tuple[str, ...] = (),
 ) -> list[str]:
-    """The argv for ``pulumi <command>`` on *stack* in the project at *root*."""
+    """The argv for ``pulumi <command>`` on *stack* in the project at *root*, then *extra* (the user's
+    own Pulumi flags, passed after ``--``)."""
     argv = [binary, command, "--stack", stack, "--cwd", str(root)]
     if command == "up" and yes:
         argv.append("--yes")
     if not interactive:
         argv.append("--non-interactive")
-    return argv
+    return argv + list(extra)
 
 
-def run_pulumi(command: Command, stack: str, root: Path, *, yes: bool = False) -> None:
-    """Run ``pulumi <command>`` with inherited stdio; a non-zero exit is a :class:`PlatformError`."""
+class PulumiFailedError(PlatformError):
+    """``pulumi`` exited non-zero: ``platform`` exits with the same code."""
+
+    def __init__(self, message: str, *, hint: str, exit_code: int) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = exit_code
+
+
+def run_pulumi(
+    command: Command, stack: str, root: Path, *, yes: bool = False, extra: tuple[str, ...] = ()
+) -> None:
+    """Run ``pulumi <command>`` with inherited stdio; a non-zero exit is :class:`PulumiFailedError` carrying
+    Pulumi's own exit code."""
     binary = find_pulumi()
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if command == "up" and not yes and not interactive:
         raise UsageError(
             "pulumi up asks for confirmation, and there is no terminal to ask on",
-            hint=f"review `platform preview --stack {stack}`, then pass --yes",
+            hint=f"review `platform preview -s {stack}`, then pass --yes",
         )
-    argv = pulumi_argv(binary, command, stack, root, yes=yes, interactive=interactive)
+    argv = pulumi_argv(binary, command, stack, root, yes=yes, interactive=interactive, extra=extra)
     code = subprocess.call(argv, cwd=root)
     if code != 0:
-        raise PlatformError(
+        raise PulumiFailedError(
             f"pulumi {command} --stack {stack} failed (exit {code})",
             hint="read Pulumi's output above; `pulumi whoami` checks the login",
+            exit_code=code if 0 < code < 256 else 1,
         )

@@ -7,8 +7,10 @@ Every failure is a :class:`SpecError` naming the file, the field and a hint.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
+import typing
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -770,12 +772,37 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc) or "(root)"
 
 
-def _hint_for(error: dict[str, Any]) -> str:
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation can hold (through Optional, unions, lists and dicts)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def _allowed_keys(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
+    """The keys (as written in YAML: aliases) the model at *loc*'s parent accepts."""
+    models = [model] if model else []
+    for part in loc[:-1]:
+        nested: list[type[BaseModel]] = []
+        for current in models:
+            for name, info in current.model_fields.items():
+                if part in (name, info.alias):
+                    nested += _models_in(info.annotation)
+        if nested:
+            models = nested  # a dict's key (a service name) keeps the value model for the next part
+    return sorted({info.alias or name for m in models for name, info in m.model_fields.items()})
+
+
+def _hint_for(error: dict[str, Any], model: type[BaseModel] | None = None, prefix: str = "") -> str:
     hint = getattr(error.get("ctx", {}).get("error"), "hint", None)
     if hint:
         return str(hint)
     kind = error["type"]
     if kind == "extra_forbidden":
+        key = str(error["loc"][-1]) if error["loc"] else ""
+        close = difflib.get_close_matches(key, _allowed_keys(model, tuple(error["loc"])), n=1, cutoff=0.6)
+        if close:
+            return f"did you mean {prefix if len(error['loc']) == 1 else ''}{close[0]}? (see docs/spec.md)"
         return "remove the key or fix its spelling; see docs/spec.md for the allowed keys"
     if kind == "missing":
         return "add the field; see docs/spec.md"
@@ -784,11 +811,19 @@ def _hint_for(error: dict[str, Any]) -> str:
     return "fix the value; see docs/spec.md for the field's format"
 
 
-def _validation_error(file: Path, exc: ValidationError, prefix: str = "") -> SpecError:
-    error = exc.errors()[0]
+def _validation_error(
+    file: Path, exc: ValidationError, prefix: str = "", model: type[BaseModel] | None = None
+) -> SpecError:
+    errors = exc.errors()
+    # A misspelt key shows up twice: the real key "missing", the typo "extra". Report the typo.
+    typos = [
+        e for e in errors if e["type"] == "extra_forbidden" and _hint_for(e, model).startswith("did you")
+    ]
+    error = typos[0] if typos else errors[0]
     field = prefix + _format_loc(error["loc"])
     message = error["msg"].removeprefix("Value error, ")
-    return SpecError(f"{_rel(file)}: {field}: {message}", hint=_hint_for(error), file=file, field=field)
+    hint = _hint_for(error, model, prefix)
+    return SpecError(f"{_rel(file)}: {field}: {message}", hint=hint, file=file, field=field)
 
 
 def _rel(path: Path) -> str:
@@ -824,7 +859,7 @@ def load_manifest(file: Path) -> ServiceManifest:
     try:
         manifest = ServiceManifest.model_validate(data)
     except ValidationError as exc:
-        raise _validation_error(file, exc) from exc
+        raise _validation_error(file, exc, model=ServiceManifest) from exc
     if manifest.name != file.parent.name:
         raise SpecError(
             f"{_rel(file)}: name: '{manifest.name}' does not match its folder '{file.parent.name}'",
@@ -871,7 +906,7 @@ def parse_config(file: Path, config: dict[str, Any]) -> StackConfig:
     try:
         return StackConfig.model_validate(config)
     except ValidationError as exc:
-        raise _validation_error(file, exc, prefix="platform:") from exc
+        raise _validation_error(file, exc, prefix="platform:", model=StackConfig) from exc
 
 
 def load_spec(stack: str, root: Path = REPO_ROOT, config: dict[str, Any] | None = None) -> PlatformSpec:

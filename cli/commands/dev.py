@@ -12,27 +12,62 @@ from typing import Annotated
 
 import typer
 
+from cli import context
+from cli.commands.stack import DEFAULT_STACK, JsonOption, StackOption
+from cli.help import CONTEXT, examples
 from cli.output import info, result, result_json
 from infra.errors import PlatformError, UsageError
 
 dev_app = typer.Typer(
     name="dev",
     help="Run the whole platform natively on this machine (PostgreSQL, Redis, RabbitMQ, gateway, services).",
-    no_args_is_help=True,
+    invoke_without_command=True,
+    context_settings=CONTEXT,
+    rich_markup_mode="rich",
+    epilog=examples(
+        "platform dev up", "platform dev status", "platform dev logs marketplace-svc -f", "platform dev down"
+    ),
 )
+
+
+@dev_app.callback()
+def _dev(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+
 
 StateDir = Annotated[
     Path | None,
-    typer.Option("--state-dir", help="state, logs and data (default: .platform/dev at the repo root)"),
+    typer.Option(
+        "--state-dir",
+        metavar="DIR",
+        help="State, logs and data of this local platform (default: .platform/dev in the checkout).",
+        show_default=False,
+    ),
 ]
-PortOpt = Annotated[int | None, typer.Option(min=1, max=65535, show_default=False)]
+PortOpt = Annotated[int | None, typer.Option(min=1, max=65535, show_default=False, metavar="PORT")]
+
+
+def _state_dir(root: Path, state_dir: Path | None) -> Path:
+    if state_dir is None:
+        return root / ".platform" / "dev"
+    context.remember("dev", "--state-dir", str(state_dir))
+    return state_dir.resolve()
 
 
 def _runner(state_dir: Path | None, **kwargs: object):
-    from infra.local.runner import DEFAULT_STATE_DIR, DevOptions, DevRunner
+    from infra.local.runner import DevOptions, DevRunner
 
-    options = DevOptions(state_dir=state_dir or DEFAULT_STATE_DIR, progress=info, **kwargs)  # type: ignore[arg-type]
-    return DevRunner(options)
+    root = context.repo_root()
+    options = DevOptions(state_dir=_state_dir(root, state_dir), progress=info, **kwargs)  # type: ignore[arg-type]
+    return DevRunner(options, root=root)
+
+
+def _where(runner: object) -> None:
+    """Say which checkout and which local platform a command acts on (stderr)."""
+    info(f"repository: {runner.root}")  # type: ignore[attr-defined]
+    info(f"state:      {runner.state_dir}")  # type: ignore[attr-defined]
 
 
 def _service_ports(values: list[str]) -> dict[str, int]:
@@ -52,11 +87,19 @@ def _table(rows: list[tuple[str, str]]) -> str:
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
 
-@dev_app.command("up")
+@dev_app.command(
+    "up",
+    epilog=examples(
+        "platform dev up",
+        "platform dev up --reload --gateway-port 8443",
+        "platform dev up -s staging --state-dir /tmp/staging-like",
+        "platform dev up --service-port auth-svc=8101 --json",
+    ),
+)
 def up(
     state_dir: StateDir = None,
-    stack: Annotated[str, typer.Option(help="stack whose config sizes the platform")] = "dev",
-    reload: Annotated[bool, typer.Option("--reload", help="hot reload services on code changes")] = False,
+    stack: StackOption = DEFAULT_STACK,
+    reload: Annotated[bool, typer.Option("--reload", help="Hot reload services on code changes.")] = False,
     gateway_port: PortOpt = None,
     gateway_http_port: PortOpt = None,
     prometheus_port: PortOpt = None,
@@ -65,12 +108,14 @@ def up(
     redis_port: PortOpt = None,
     rabbitmq_port: PortOpt = None,
     service_port: Annotated[
-        list[str] | None, typer.Option(help="NAME=PORT for a service (repeatable)", show_default=False)
+        list[str] | None,
+        typer.Option(help="A service's port (repeatable).", show_default=False, metavar="NAME=PORT..."),
     ] = None,
     scrape_interval: Annotated[
-        str | None, typer.Option(help="override the stack's Prometheus scrape interval, e.g. 2s")
+        str | None,
+        typer.Option(help="Override the stack's Prometheus scrape interval, e.g. 2s.", metavar="DURATION"),
     ] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="print the state as JSON")] = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Start everything, wait until healthy, print the URLs. Does nothing if it already runs."""
     from infra.local.process import ServerError
@@ -86,8 +131,9 @@ def up(
         "rabbitmq": rabbitmq_port,
     }
     ports = {k: v for k, v in fixed.items() if v is not None} | _service_ports(service_port or [])
-    _check_installed(stack)
     runner = _runner(state_dir, stack=stack, ports=ports, reload=reload, scrape_interval=scrape_interval)
+    _where(runner)
+    _check_installed(stack, runner.root)
     try:
         outcome = runner.up()
     except ServerError as exc:
@@ -104,14 +150,13 @@ def up(
     info(f"try: curl --cacert {ca} https://localhost:{https}/api/marketplace/listings")
 
 
-def _check_installed(stack: str, root: Path | None = None) -> None:
+def _check_installed(stack: str, root: Path) -> None:
     """Refuse to start anything when a service's package is not importable from its folder."""
     import shlex
 
     from infra.scaffold.install import install_command, not_installed, project_python
-    from infra.spec import REPO_ROOT, load_spec
+    from infra.spec import load_spec
 
-    root = root or REPO_ROOT
     spec = load_spec(stack, root)
     problems = not_installed([(svc.name, svc.path) for svc in spec.services])
     if not problems:
@@ -125,8 +170,8 @@ def _check_installed(stack: str, root: Path | None = None) -> None:
     )
 
 
-@dev_app.command("down")
-def down(state_dir: StateDir = None) -> None:
+@dev_app.command("down", epilog=examples("platform dev down", "platform dev down --state-dir /tmp/other"))
+def down(state_dir: StateDir = None, json_out: JsonOption = False) -> None:
     """Stop every process `up` started (by PID, epmd included) and verify none remains."""
     outcome = _runner(state_dir).down()
     if outcome.survivors:
@@ -135,16 +180,18 @@ def down(state_dir: StateDir = None) -> None:
             + "; ".join(f"{name}: {', '.join(map(str, pids))}" for name, pids in outcome.survivors.items()),
             hint="kill them by PID (kill -9 <pid>), then run `platform dev down` again",
         )
+    if json_out:
+        result_json({"stopped": outcome.stopped})
+        return
     result("stopped: " + (", ".join(outcome.stopped) if outcome.stopped else "nothing was running"))
 
 
-@dev_app.command("status")
-def status(
-    state_dir: StateDir = None,
-    json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
-) -> None:
+@dev_app.command("status", epilog=examples("platform dev status", "platform dev status --json"))
+def status(state_dir: StateDir = None, json_out: JsonOption = False) -> None:
     """Each component: pid, port(s), running, healthy. Exit 1 if any is unhealthy."""
-    rows = _runner(state_dir).status()
+    runner = _runner(state_dir)
+    _where(runner)
+    rows = runner.status()
     if json_out:
         result_json({"components": rows})
     elif not rows:
@@ -166,13 +213,23 @@ def _tail(path: Path, lines: int) -> list[str]:
         return []
 
 
-@dev_app.command("logs")
+@dev_app.command(
+    "logs",
+    epilog=examples(
+        "platform dev logs", "platform dev logs marketplace-svc -f", "platform dev logs gateway -n 200"
+    ),
+)
 def logs(
     name: Annotated[
-        str | None, typer.Argument(help="component (e.g. marketplace-svc, gateway); all if omitted")
+        str | None,
+        typer.Argument(
+            metavar="COMPONENT", help="Component (e.g. marketplace-svc, gateway); all if omitted."
+        ),
     ] = None,
-    follow: Annotated[bool, typer.Option("-f", "--follow", help="keep printing new lines")] = False,
-    lines: Annotated[int, typer.Option("-n", "--lines", min=0)] = 50,
+    follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing new lines.")] = False,
+    lines: Annotated[
+        int, typer.Option("-n", "--lines", min=0, help="Lines of each log to print first.")
+    ] = 50,
     state_dir: StateDir = None,
 ) -> None:
     """Print the last lines of a component's log (or of every log, prefixed), optionally following."""
@@ -212,9 +269,9 @@ def logs(
         return
 
 
-@dev_app.command("reset")
+@dev_app.command("reset", epilog=examples("platform dev reset", "platform dev reset --yes"))
 def reset(
-    yes: Annotated[bool, typer.Option("--yes", help="confirm without prompting")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Don't ask for confirmation.")] = False,
     state_dir: StateDir = None,
 ) -> None:
     """Stop everything and wipe data, logs, secrets and state (the local CA is kept)."""
@@ -224,7 +281,9 @@ def reset(
             raise UsageError(
                 f"reset deletes all local data under {runner.state_dir}", hint="pass --yes to confirm"
             )
-        typer.confirm(f"Delete all local data under {runner.state_dir}?", abort=True)
+        if not typer.confirm(f"Delete all local data under {runner.state_dir}?", err=True):
+            info("nothing was deleted")
+            raise typer.Exit(1)
     runner.reset()
     result(f"reset: data, logs and secrets under {runner.state_dir} deleted")
 
@@ -232,15 +291,20 @@ def reset(
 def compose(
     output: Annotated[
         Path | None,
-        typer.Option("-o", "--output", help="write here (plus compose/ and .env.example next to it)"),
+        typer.Option(
+            "-o",
+            "--output",
+            metavar="FILE",
+            help="Write the result here instead of stdout (plus compose/ and .env.example next to it).",
+        ),
     ] = None,
-    stack: Annotated[str, typer.Option(help="stack whose config sizes the services")] = "dev",
+    stack: StackOption = DEFAULT_STACK,
 ) -> None:
     """Render a docker compose file (every service + postgres/redis/rabbitmq/nginx/prometheus)."""
     from infra.render.compose import generated_files, render_compose_yaml, render_env_example
     from infra.spec import load_spec
 
-    spec = load_spec(stack)
+    spec = load_spec(stack, context.repo_root())
     text = render_compose_yaml(spec)
     if output is None:
         sys.stdout.write(text)
@@ -258,4 +322,11 @@ def compose(
 def register(app: typer.Typer) -> None:
     """Attach `dev` and `compose` to the top-level app."""
     app.add_typer(dev_app, name="dev")
-    app.command("compose")(compose)
+    app.command(
+        "compose",
+        epilog=examples(
+            "platform compose > compose.yaml",
+            "platform compose -o compose.yaml",
+            "platform compose -s staging -o /tmp/c/compose.yaml",
+        ),
+    )(compose)

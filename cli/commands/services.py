@@ -11,17 +11,31 @@ from typing import Annotated, Any
 
 import typer
 
+from cli import context
+from cli.help import CONTEXT, examples
 from cli.output import info, result, result_json
 
-services_app = typer.Typer(help="List and remove services.", no_args_is_help=True)
+services_app = typer.Typer(
+    help="List and remove services.",
+    invoke_without_command=True,
+    context_settings=CONTEXT,
+    rich_markup_mode="rich",
+    epilog=examples("platform services list", "platform services remove orders-svc --delete"),
+)
+
+
+@services_app.callback()
+def _services(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+
 
 EXIT_UNCHANGED = 0  # re-running with the same answers is a no-op, not an error
 
 
 def _root() -> Path:
-    from infra.repo import find_root
-
-    return find_root()
+    return context.repo_root()
 
 
 def _interactive(no_input: bool) -> bool:
@@ -34,13 +48,42 @@ def _csv(values: list[str] | None) -> list[str] | None:
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
-def _prompt(name: str, question: Any, default: Any) -> Any:
-    if question.type == "bool":
-        return typer.confirm(question.help, default=bool(default), err=True)
-    shown = ", ".join(default) if isinstance(default, list) else default
-    return typer.prompt(
-        f"{question.help} [{name}]", default="" if shown is None else shown, show_default=True, err=True
-    )
+def _known_events(root: Path) -> list[str]:
+    """Events some service publishes (what a new service may consume)."""
+    from infra.scaffold.registry import list_services
+
+    return sorted({event for row in list_services(root) for event in row["publishes"]})
+
+
+def _prompter(root: Path) -> Any:
+    """Ask on the terminal (stderr); ``consumes`` offers the events some service publishes and asks
+    again for an event nobody publishes. Validation of each answer is the template's (it asks again)."""
+    known = _known_events(root)
+    own: list[str] = []
+
+    def ask(name: str, question: Any, default: Any) -> Any:
+        if question.type == "bool":
+            return typer.confirm(question.help, default=bool(default), err=True)
+        shown = ", ".join(default) if isinstance(default, list) else default
+        text = f"{question.help} [{name}]"
+        if name == "consumes":
+            info("known events: " + (", ".join(known) or "none yet") + " (comma-separated, or empty)")
+        while True:
+            answer = typer.prompt(text, default="" if shown is None else shown, show_default=True, err=True)
+            if name == "publishes":
+                own[:] = [e.strip() for e in str(answer).split(",") if e.strip()]
+            if name != "consumes":
+                return answer
+            unknown = [
+                e.strip() for e in str(answer).split(",") if e.strip() and e.strip() not in known + own
+            ]
+            if not unknown:
+                return answer
+            info(
+                f"error: no service publishes {', '.join(unknown)}; choose from: {', '.join(known) or 'none'}"
+            )
+
+    return ask
 
 
 def _recover(root: Path) -> None:
@@ -51,26 +94,58 @@ def _recover(root: Path) -> None:
 
 
 def new_service(
-    name: Annotated[str | None, typer.Argument(help="Service name (DNS-1035, e.g. orders-svc)")] = None,
-    route: Annotated[str | None, typer.Option(help="Gateway route prefix, e.g. /api/orders")] = None,
-    description: Annotated[str | None, typer.Option(help="One-line description")] = None,
-    resource: Annotated[str | None, typer.Option(help="Example CRUD resource (plural), e.g. orders")] = None,
-    port: Annotated[int | None, typer.Option(help="Port the service listens on")] = None,
-    postgres: Annotated[bool | None, typer.Option("--postgres/--no-postgres", help="Own a database")] = None,
-    database: Annotated[str | None, typer.Option(help="Database name (with --postgres)")] = None,
-    redis: Annotated[bool | None, typer.Option("--redis/--no-redis", help="Cache reads in Redis")] = None,
-    redis_db: Annotated[int | None, typer.Option(help="Redis logical database 0-15")] = None,
-    publishes: Annotated[list[str] | None, typer.Option(help="Events it publishes (comma list)")] = None,
-    consumes: Annotated[list[str] | None, typer.Option(help="Events it consumes (comma list)")] = None,
-    stacks: Annotated[list[str] | None, typer.Option(help="Stacks to register in (default: all)")] = None,
-    template: Annotated[str, typer.Option(help="Template under service_templates/")] = "fastapi",
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="KEY=VALUE for other template questions")
+    name: Annotated[
+        str | None, typer.Argument(metavar="NAME", help="Service name (DNS-1035, e.g. orders-svc).")
     ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; write nothing")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+    route: Annotated[
+        str | None, typer.Option(metavar="PATH", help="Gateway route prefix, e.g. /api/orders.")
+    ] = None,
+    description: Annotated[str | None, typer.Option(help="One-line description.")] = None,
+    resource: Annotated[
+        str | None, typer.Option(metavar="NOUN", help="Example CRUD resource (plural), e.g. orders.")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port the service listens on.", metavar="PORT")] = None,
+    postgres: Annotated[
+        bool | None, typer.Option("--postgres/--no-postgres", help="Own a PostgreSQL database.")
+    ] = None,
+    database: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Database name (with --postgres).")
+    ] = None,
+    redis: Annotated[bool | None, typer.Option("--redis/--no-redis", help="Cache reads in Redis.")] = None,
+    redis_db: Annotated[int | None, typer.Option(metavar="0-15", help="Redis logical database.")] = None,
+    publishes: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="EVENT,...", help="Events it publishes, e.g. order.created (comma list, repeatable)."
+        ),
+    ] = None,
+    consumes: Annotated[
+        list[str] | None,
+        typer.Option(metavar="EVENT,...", help="Events it consumes; some service must publish each."),
+    ] = None,
+    stacks: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--stack",
+            "-s",
+            metavar="STACK,...",
+            help="Stacks to register in (repeatable; default: all).",
+            show_default=False,
+        ),
+    ] = None,
+    template: Annotated[
+        str, typer.Option(metavar="NAME", help="Template under service_templates/.")
+    ] = "fastapi",
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", metavar="KEY=VALUE", help="Answer another template question (repeatable)."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; write nothing.")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Machine-readable output (JSON) on stdout.")
+    ] = False,
     no_input: Annotated[
-        bool, typer.Option("--no-input", help="Never prompt (defaults for the rest)")
+        bool, typer.Option("--no-input", help="Never prompt (defaults for the rest).")
     ] = False,
     install: Annotated[
         bool,
@@ -108,7 +183,7 @@ def new_service(
             raise UsageError(f"--set '{item}' is not KEY=VALUE", hint="e.g. --set owner=team-a")
         given[key.strip().replace("-", "_")] = value
     root = _root()
-    prompter = _prompt if _interactive(no_input) else None
+    prompter = _prompter(root) if _interactive(no_input) else None
     with locked(root):
         _recover(root)
         plan = build_plan(root, given, template=template, stacks=_csv(stacks), prompter=prompter)
@@ -172,11 +247,15 @@ def _report(data: dict[str, Any], status: str, json_out: bool) -> None:
         f"(template {data['template']}):"
     ]
     lines += [f"  {f['action']:<9} {f['path']}" for f in data["files"]]
-    lines += [
-        f"  {s['action']:<9} {s['file']}: platform:services.{data['service']} {_flow(s['entry'])}"
-        for s in data["stacks"]
-    ]
-    lines += [f"  {'regenerate':<9} {rel}" for rel in data.get("regenerated", [])]
+    for s in data["stacks"]:
+        lines.append(
+            f"  {s['action']:<9} {s['file']}: platform:services.{data['service']} {_flow(s['entry'])}"
+        )
+        if s.get("quota"):
+            lines.append(
+                f"  {'raise':<9} {s['file']}: platform:quota to {_flow(s['quota'])} (room for its rollout)"
+            )
+    lines += [f"  {'regenerate'} {rel}" for rel in data.get("regenerated", [])]
     if data.get("install", {}).get("action") == "installed":
         lines.append(f"  {'install':<9} services/{data['service']} (editable, {data['install']['python']})")
     if status == "dry-run":
@@ -189,9 +268,11 @@ def _flow(entry: dict[str, Any]) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
-@services_app.command("list")
+@services_app.command("list", epilog=examples("platform services list", "platform services list --json"))
 def list_cmd(
-    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Machine-readable output (JSON) on stdout.")
+    ] = False,
 ) -> None:
     """List services: route, needs, events, the stacks they are registered in."""
     from infra.scaffold.apply import locked
@@ -207,34 +288,51 @@ def list_cmd(
         result(format_table(rows))
 
 
-@services_app.command("remove")
+@services_app.command(
+    "remove",
+    epilog=examples(
+        "platform services remove orders-svc            # unregister; keep services/orders-svc",
+        "platform services remove orders-svc --delete   # and delete it (asks about uncommitted files)",
+        "platform services remove orders-svc --delete --yes --dry-run",
+    ),
+)
 def remove_cmd(
-    name: Annotated[str, typer.Argument(help="Service to remove")],
-    yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="Also delete services/<name> without asking")
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Service to remove.")],
+    delete: Annotated[
+        bool, typer.Option("--delete", help="Also delete services/<name> and uninstall its package.")
     ] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; write nothing")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Don't ask for confirmation.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; write nothing.")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Machine-readable output (JSON) on stdout.")
+    ] = False,
 ) -> None:
-    """Unregister a service from every stack; delete its folder with --yes (or when confirmed)."""
+    """Unregister a service from every stack; with --delete also delete its folder and uninstall it."""
+    from infra.errors import UsageError
     from infra.scaffold.apply import locked, remove_committed
     from infra.scaffold.install import distribution_name, uninstall_service
-    from infra.scaffold.registry import plan_removal, validate_removal
+    from infra.scaffold.registry import plan_removal, uncommitted_files, validate_removal
 
     root = _root()
     with locked(root):
         _recover(root)
         plan = plan_removal(root, name)
-        delete = plan.folder_exists and (
-            yes
-            or (
-                not dry_run
-                and _interactive(False)
-                and typer.confirm(f"delete services/{name} too?", default=False, err=True)
-            )
-        )
+        delete = delete and plan.folder_exists
         validate_removal(plan, delete)
         data = plan.to_json(delete)
+        dirty = uncommitted_files(root, name) if delete else []
+        data["uncommitted"] = dirty
+        if dirty and not dry_run and not yes:
+            listed = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+            if not _interactive(False):
+                raise UsageError(
+                    f"services/{name} has {len(dirty)} uncommitted file(s) --delete would lose: {listed}",
+                    hint="commit or copy them first, or pass --yes to delete them anyway",
+                )
+            info(f"warning: services/{name} has {len(dirty)} uncommitted file(s): {listed}")
+            if not typer.confirm(f"delete services/{name} with them?", default=False, err=True):
+                info("nothing was changed")
+                raise typer.Exit(1)
         dist = distribution_name(root / "services" / name)
         if not dry_run:
             data["regenerated"] = remove_committed(root, name, plan.changes, delete)
@@ -245,17 +343,23 @@ def remove_cmd(
         result_json(data)
         return
     lines = [f"{'plan: remove' if dry_run else 'removed'} service {name}:"]
-    lines += [f"  unregister {s['file']}" for s in data["stacks"]] or ["  (not registered in any stack)"]
+    for s in data["stacks"]:
+        lines.append(f"  unregister {s['file']}")
+        if s.get("quota"):
+            lines.append(f"  lower      {s['file']}: platform:quota to {_flow(s['quota'])}")
+    if not data["stacks"]:
+        lines.append("  (not registered in any stack)")
     if data["delete_folder"]:
-        lines.append(f"  delete     {data['folder']}")
+        extra = f" ({len(dirty)} uncommitted file(s))" if dirty else ""
+        lines.append(f"  delete     {data['folder']}{extra}")
     elif plan.folder_exists:
-        lines.append(f"  keep       {data['folder']} (pass --yes to delete it)")
+        lines.append(f"  keep       {data['folder']} (pass --delete to delete it)")
     lines += [f"  regenerate {rel}" for rel in data.get("regenerated", [])]
     undo = data.get("uninstall")
     if undo and undo["action"] == "uninstalled":
         lines.append(f"  uninstall  {name} (from {undo['python']})")
     elif undo:
-        info(f"warning: {name} could not be uninstalled ({undo['reason']}); run: {undo['command']}")
+        info(f"warning: {name} was not uninstalled ({undo['reason']}); if installed, run: {undo['command']}")
     if dry_run:
         lines.append("dry run: nothing was written")
     result("\n".join(lines))
@@ -291,6 +395,16 @@ def regenerate_cmd(
 
 def register(app: typer.Typer) -> None:
     """Attach `new-service`, `regenerate` (top level) and the `services` sub-app."""
-    app.command("new-service")(new_service)
-    app.command("regenerate")(regenerate_cmd)
+    app.command(
+        "new-service",
+        epilog=examples(
+            "platform new-service                  # asks each question on a terminal",
+            "platform new-service inventory-svc --route /api/inventory --postgres --publishes stock.changed",
+            "platform new-service search-svc --no-postgres --redis --consumes listing.created --no-input",
+            "platform new-service orders-svc --dry-run --json",
+        ),
+    )(new_service)
+    app.command("regenerate", epilog=examples("platform regenerate", "platform regenerate --check"))(
+        regenerate_cmd
+    )
     app.add_typer(services_app, name="services")

@@ -13,34 +13,40 @@ from typing import Annotated
 import typer
 
 from cli import process
+from cli.context import repo_root
+from cli.help import examples
 from cli.output import info, result, result_json
 from infra.errors import PlatformError, UsageError
 
-StackOption = Annotated[str, typer.Option("--stack", "-s", help="Stack name: dev, staging or prod.")]
-
-
-class RenderFormat(StrEnum):
-    yaml = "yaml"
-    json = "json"
+#: The one stack option: -s/--stack, default $PLATFORM_STACK, else dev - in every command.
+StackOption = Annotated[
+    str,
+    typer.Option(
+        "--stack",
+        "-s",
+        envvar="PLATFORM_STACK",
+        metavar="STACK",
+        help="Stack: dev, staging or prod (stacks/Pulumi.<stack>.yaml).",
+    ),
+]
+DEFAULT_STACK = "dev"
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output (JSON) on stdout.")]
 
 
 class DiffFormat(StrEnum):
     text = "text"
     markdown = "markdown"
-    json = "json"
 
 
 def _prepare_out_dir(out: Path) -> None:
-    """Create the ``--out`` folder before rendering, so a bad path fails fast with one line."""
+    """Create the ``-o`` folder before rendering, so a bad path fails fast with one line."""
     if out.exists() and not out.is_dir():
-        raise UsageError(
-            f"--out {out} is a file, not a folder", hint="pass a folder; it is created if missing"
-        )
+        raise UsageError(f"-o {out} is a file, not a folder", hint="pass a folder; it is created if missing")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise PlatformError(
-            f"cannot create {out}: {exc.strerror or exc}", hint="pass a writable folder with --out"
+            f"cannot create {out}: {exc.strerror or exc}", hint="pass a writable folder with -o"
         ) from exc
 
 
@@ -87,37 +93,34 @@ def prune_stale_manifests(out: Path, written: list[Path]) -> list[Path]:
 
 
 def render(
-    stack: StackOption,
+    stack: StackOption = DEFAULT_STACK,
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out",
+            "--output",
             "-o",
-            help="Write one YAML file per manifest (<kind>-<name>.yaml) into this folder; manifests "
-            "an earlier render wrote there and this one does not are deleted, other files are kept.",
+            metavar="DIR",
+            help="Write the result here instead of stdout: one YAML file per manifest "
+            "(<kind>-<name>.yaml); manifests an earlier render wrote there and this one does not are "
+            "deleted, other files are kept.",
         ),
     ] = None,
-    fmt: Annotated[
-        RenderFormat, typer.Option("--format", help="Output format on stdout.")
-    ] = RenderFormat.yaml,
+    as_json: JsonOption = False,
 ) -> None:
     """Render a stack's Kubernetes manifests offline (Pulumi mock runtime; secrets redacted)."""
-    from infra.repo import find_root
     from infra.spec import load_spec
 
-    root = find_root()
+    root = repo_root()
     load_spec(stack, root)
-    if out is not None and fmt is not RenderFormat.yaml:
-        raise UsageError(
-            "--out writes YAML files; --format json only applies to stdout", hint="drop --format"
-        )
+    if out is not None and as_json:
+        raise UsageError("-o writes YAML files; --json only applies to stdout", hint="drop --json or -o")
     if out is not None:
         _prepare_out_dir(out)
     from infra.offline import dump_manifests, render_stack, write_manifests
 
     manifests = render_stack(stack, root, freeze=process.short_lived)
     if out is None:
-        result(dump_manifests(manifests, fmt.value))
+        result(dump_manifests(manifests, "json" if as_json else "yaml"))
         return
     try:
         written = write_manifests(manifests, out)
@@ -125,7 +128,7 @@ def render(
     except OSError as exc:
         raise PlatformError(
             f"cannot write manifests to {out}: {exc.strerror or exc}",
-            hint="pass a writable folder with --out",
+            hint="pass a writable folder with -o",
         ) from exc
     info(f"wrote {len(written)} manifests to {out}")
     if removed:
@@ -133,8 +136,8 @@ def render(
 
 
 def check(
-    stack: StackOption,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    stack: StackOption = DEFAULT_STACK,
+    as_json: JsonOption = False,
     skip_checkov: Annotated[bool, typer.Option("--skip-checkov", help="Do not run checkov.")] = False,
     base: Annotated[
         str | None,
@@ -154,12 +157,14 @@ def check(
     ] = None,
 ) -> None:
     """Check a stack: strict schema, checkov policies, reference integrity and lifecycle rules."""
-    from infra.check import externals_for, run_checks
-    from infra.repo import find_root
+    import time
+
+    from infra.check import Stages, externals_for, run_checks
     from infra.spec import load_spec
 
-    root = find_root()
-    spec = load_spec(stack, root)
+    stage = Stages(info, time.monotonic())
+    root = repo_root()
+    spec = stage("spec", lambda: load_spec(stack, root))
     if allow_replace and base is None:
         raise UsageError(
             "--allow-replace only applies with --base", hint="pass --base REF (e.g. origin/main)"
@@ -169,14 +174,16 @@ def check(
 
     plan = None
     if base is None:
-        rendered = render(stack, root, freeze=process.short_lived)
+        rendered = stage("render (Pulumi mocks)", lambda: render(stack, root, freeze=process.short_lived))
         snapshot, manifests = Snapshot.from_rendered(stack, rendered), rendered.manifests
     else:
         from infra.fork import render_both
         from infra.lifecycle.plan import plan as plan_change
         from infra.offline import sort_manifests
 
-        old, snapshot = render_both(root, base, stack, freeze=process.short_lived)
+        old, snapshot = stage(
+            f"render {base} and the tree", lambda: render_both(root, base, stack, freeze=process.short_lived)
+        )
         manifests = sort_manifests(snapshot.manifests())
         plan = plan_change(old, snapshot, base)
     report = run_checks(
@@ -190,7 +197,9 @@ def check(
         plan=plan,
         allow_replace=tuple(allow_replace or ()),
         spec=spec,
+        progress=stage,
     )
+    stage.line("total", "ok" if report.ok else "failed")
     if as_json:
         result_json(report.to_dict())
     else:
@@ -204,22 +213,27 @@ def check(
 
 
 def diff(
-    stack: StackOption,
-    base: Annotated[str, typer.Option("--base", help="Git ref to compare against, e.g. origin/main.")],
-    fmt: Annotated[DiffFormat, typer.Option("--format", help="text, markdown (PR comment) or json.")] = (
-        DiffFormat.text
-    ),
+    base: Annotated[
+        str, typer.Option("--base", metavar="REF", help="Git ref to compare against, e.g. origin/main.")
+    ],
+    stack: StackOption = DEFAULT_STACK,
+    fmt: Annotated[
+        DiffFormat, typer.Option("--format", help="Human-readable layout: text, or markdown (a PR comment).")
+    ] = DiffFormat.text,
+    as_json: JsonOption = False,
 ) -> None:
-    """Show what `pulumi up` would do to a stack going from a git ref to the working tree: create,
-    update, replace or delete, what forces a replacement, which workloads roll and why; hazards first."""
+    """Show what `pulumi up` would do going from a git ref to the working tree.
+
+    Per resource: create, update, replace or delete, what forces a replacement, which workloads roll
+    and why; hazards first.
+    """
     from infra import diff as stack_diff
-    from infra.repo import find_root
     from infra.spec import load_spec
 
-    root = find_root()
+    root = repo_root()
     load_spec(stack, root)
     outcome = stack_diff.diff_stack(stack, root, base, freeze=process.short_lived)
-    if fmt is DiffFormat.json:
+    if as_json:
         result_json(stack_diff.format_json(outcome))
     elif fmt is DiffFormat.markdown:
         result(stack_diff.format_markdown(outcome))
@@ -227,32 +241,62 @@ def diff(
         result(stack_diff.format_text(outcome))
 
 
-def preview(stack: StackOption) -> None:
-    """Run `pulumi preview` for a stack (needs the Pulumi CLI and a login)."""
+PulumiArgs = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="[-- PULUMI_FLAGS...]",
+        help="Flags passed to Pulumi as they are, after `--` (e.g. -- --target URN --diff).",
+        show_default=False,
+    ),
+]
+
+
+def preview(stack: StackOption = DEFAULT_STACK, pulumi_args: PulumiArgs = None) -> None:
+    """Run `pulumi preview` for a stack (needs the Pulumi CLI and a login); exits with Pulumi's code."""
     from infra.pulumi_cli import run_pulumi
-    from infra.repo import find_root
     from infra.spec import load_spec
 
-    root = find_root()
+    root = repo_root()
     load_spec(stack, root)
-    run_pulumi("preview", stack, root)
+    run_pulumi("preview", stack, root, extra=tuple(pulumi_args or ()))
 
 
 def up(
-    stack: StackOption,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Deploy without asking for confirmation.")] = False,
+    stack: StackOption = DEFAULT_STACK,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Don't ask for confirmation.")] = False,
+    pulumi_args: PulumiArgs = None,
 ) -> None:
-    """Run `pulumi up` for a stack (needs the Pulumi CLI and a login)."""
+    """Run `pulumi up` for a stack (needs the Pulumi CLI and a login); exits with Pulumi's code."""
     from infra.pulumi_cli import run_pulumi
-    from infra.repo import find_root
     from infra.spec import load_spec
 
-    root = find_root()
+    root = repo_root()
     load_spec(stack, root)
-    run_pulumi("up", stack, root, yes=yes)
+    run_pulumi("up", stack, root, yes=yes, extra=tuple(pulumi_args or ()))
+
+
+EXAMPLES = {
+    "render": examples(
+        "platform render -s prod > prod.yaml",
+        "platform render -s dev -o manifests/",
+        "platform render -s staging --json | jq '.[].kind'",
+    ),
+    "check": examples(
+        "platform check                      # the dev stack",
+        "platform check -s prod --base origin/main",
+        "platform check -s staging --json --skip-checkov",
+    ),
+    "diff": examples(
+        "platform diff -s prod --base origin/main",
+        "platform diff -s staging --base origin/main --format markdown > comment.md",
+        "platform diff --base HEAD~1 --json",
+    ),
+    "preview": examples("platform preview -s staging", "platform preview -s prod -- --diff --target URN"),
+    "up": examples("platform up -s staging", "platform up -s prod --yes -- --parallel 4"),
+}
 
 
 def register(app: typer.Typer) -> None:
     """Attach the stack commands to the top-level app."""
     for command in (render, check, diff, preview, up):
-        app.command()(command)
+        app.command(epilog=EXAMPLES[command.__name__])(command)

@@ -11,42 +11,44 @@ from typing import Annotated, Any
 
 import typer
 
+from cli import context
+from cli.help import examples
 from cli.output import info, result, result_json
 
 EXIT_CONFLICTS = 1
 
 
 def upgrade_service(
-    name: Annotated[str | None, typer.Argument(help="Service to upgrade (or --all)")] = None,
+    name: Annotated[
+        str | None, typer.Argument(metavar="NAME", help="Service to upgrade (or --all).", show_default=False)
+    ] = None,
     to: Annotated[
         str | None,
-        typer.Option("--to", help="Template revision: commit, branch or tag (default: working tree)"),
+        typer.Option(
+            "--to", metavar="REV", help="Template revision: commit, branch or tag (default: working tree)."
+        ),
     ] = None,
     answer: Annotated[
-        list[str] | None, typer.Option("--answer", help="KEY=VALUE: change a recorded answer (repeatable)")
+        list[str] | None,
+        typer.Option("--answer", metavar="KEY=VALUE", help="Change a recorded answer (repeatable)."),
     ] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Upgrade every generated service")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; write nothing")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+    all_: Annotated[bool, typer.Option("--all", help="Upgrade every generated service.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; write nothing.")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Machine-readable output (JSON) on stdout.")
+    ] = False,
     install: Annotated[
         bool,
         typer.Option(
             "--install/--no-install",
-            help="Reinstall the package (editable) when its pyproject.toml changed, as new-service installs",
+            help="Reinstall the package (editable) when its pyproject.toml changed, as new-service installs.",
         ),
     ] = True,
 ) -> None:
     """Merge template improvements into a generated service: update, merge, create, delete, keep.
 
-    Re-renders the template at the commit recorded in services/NAME/.template-answers.yaml (base) and
-    at --to (theirs), and merges theirs' changes into the service's files; where both sides changed
-    the same lines the file gets git-style conflict markers and the command exits 1.
-
-    Examples:
-      platform upgrade-service orders-svc --dry-run
-      platform upgrade-service orders-svc --answer redis=true
-      platform upgrade-service --all --json
-    """
+    Re-renders the template at the commit recorded in services/NAME/.template-answers.yaml (base) and at --to (theirs), and merges theirs' changes into the service's files; where both sides changed the same lines the file gets git-style conflict markers and the command exits 1 (docs/scaffolding.md).
+    """  # noqa: E501
     from infra.errors import UsageError
     from infra.scaffold.apply import locked
     from infra.scaffold.upgrade import generated_services, parse_answers
@@ -79,9 +81,7 @@ def upgrade_service(
 
 
 def _root() -> Path:
-    from infra.repo import find_root
-
-    return find_root()
+    return context.repo_root()
 
 
 def _recover(root: Path) -> None:
@@ -186,4 +186,12 @@ def _format(data: dict[str, Any]) -> str:
 
 def register(app: typer.Typer) -> None:
     """Attach `upgrade-service` (top level, beside new-service)."""
-    app.command("upgrade-service")(upgrade_service)
+    app.command(
+        "upgrade-service",
+        epilog=examples(
+            "platform upgrade-service orders-svc --dry-run",
+            "platform upgrade-service orders-svc                 # to the working tree's template",
+            "platform upgrade-service orders-svc --to v2 --answer redis=true",
+            "platform upgrade-service --all --json",
+        ),
+    )(upgrade_service)

@@ -363,8 +363,7 @@ class Monitoring(pulumi.ComponentResource):
             f"{name}-grafana-config", "grafana-config", spec, labels, provisioning, child
         )
         dashboards = {
-            f"{key}.json": json.dumps(board, indent=2, sort_keys=True)
-            for key, board in render_dashboards(spec).items()
+            key: json.dumps(board, indent=2, sort_keys=True) for key, board in render_dashboards(spec).items()
         }
         dashboards_source = kube.config_map(
             f"{name}-grafana-dashboards", "grafana-dashboards", spec, labels, dashboards, child

@@ -36,6 +36,8 @@ class StackChange:
     entry: dict[str, Any]
     old_text: str
     new_text: str
+    #: ``platform:quota`` after the change, when it changes (cpu, memory, pods).
+    quota: dict[str, str] | None = None
 
 
 @dataclass
@@ -73,6 +75,7 @@ class Plan:
             ],
             "stacks": [
                 {"stack": s.stack, "file": f"stacks/{s.file.name}", "action": s.action, "entry": s.entry}
+                | ({"quota": s.quota} if s.quota else {})
                 for s in self.stacks
             ],
         }
@@ -111,7 +114,7 @@ def choose_stacks(root: Path, wanted: list[str] | None) -> list[str]:
         return known
     for stack in wanted:
         if stack not in known:
-            raise UsageError(f"unknown stack '{stack}'", hint=f"use one of: {', '.join(known)} (--stacks)")
+            raise UsageError(f"unknown stack '{stack}'", hint=f"use one of: {', '.join(known)} (-s/--stack)")
     return list(dict.fromkeys(wanted))
 
 
@@ -134,6 +137,7 @@ def build_plan(
     files = render_files(tmpl, answers)
     files[ANSWERS_FILE] = provenance_of(tmpl, answers).dump(name)
     plan = Plan(root=root, name=name, template=template, answers=answers, files=files)
+    manifest = spec.ServiceManifest.model_validate(stack_edit.plain_yaml(files["service.yaml"].decode()))
     registered = {s: stack_edit.registered(spec.stack_file(root, s), t) for s, t in texts.items()}
     _compare_files(plan, registered, chosen)
     for stack in chosen:
@@ -144,7 +148,9 @@ def build_plan(
         else:
             entry = stack_edit.default_entry(file, text, tmpl.spec.stack_entries)
             new_text = stack_edit.add_service(file, text, name, entry)
-            plan.stacks.append(StackChange(stack, file, "add", entry, text, new_text))
+            need = stack_edit.QuotaNeed.of(manifest, entry)
+            new_text, quota = stack_edit.change_quota(file, new_text, need, +1)
+            plan.stacks.append(StackChange(stack, file, "add", entry, text, new_text, quota))
     if not plan.unchanged:
         _precheck(root, plan)
         new_texts = {s.stack: s.new_text for s in plan.stacks}
@@ -182,13 +188,13 @@ def _compare_files(plan: Plan, registered: dict[str, dict[str, Any]], chosen: li
         raise UsageError(
             f"{rel} exists but is not registered in {', '.join(missing)}",
             hint=f"add '{plan.name}: {{replicas: 1}}' under platform:services in {files}, "
-            f"or remove the service: platform services remove {plan.name} --yes",
+            f"or remove the service: `platform services remove {plan.name} --delete`",
         )
     if changed:
         raise UsageError(
             f"service '{plan.name}' already exists ({rel}: {len(changed)} file(s) differ from the template, "
             f"e.g. {changed[0]})",
-            hint=f"choose another name, or remove it first: platform services remove {plan.name} --yes",
+            hint=f"choose another name, or remove it first: `platform services remove {plan.name} --delete`",
         )
 
 

@@ -133,7 +133,9 @@ class RemovalPlan:
         return {
             "service": self.name,
             "stacks": [
-                {"stack": c.stack, "file": f"stacks/{c.file.name}", "action": c.action} for c in self.changes
+                {"stack": c.stack, "file": f"stacks/{c.file.name}", "action": c.action}
+                | ({"quota": c.quota} if c.quota else {})
+                for c in self.changes
             ],
             "folder": f"services/{self.name}",
             "delete_folder": delete_folder and self.folder_exists,
@@ -151,33 +153,61 @@ def plan_removal(root: Path, name: str) -> RemovalPlan:
         raise UsageError(f"no service called '{name}'", hint=f"known services: {known}")
     if exists:
         _check_consumers(root, name)
+    manifest = spec.load_manifest(folder / "service.yaml") if exists else None
     changes = []
     for stack, (file, text, reg) in entries.items():
         if name in reg:
-            changes.append(
-                StackChange(
-                    stack, file, "remove", dict(reg[name]), text, stack_edit.remove_service(file, text, name)
-                )
-            )
+            new_text, quota = stack_edit.remove_service(file, text, name), None
+            if manifest is not None:  # give back what new-service added (the same rounded need)
+                need = stack_edit.QuotaNeed.of(manifest, dict(reg[name] or {}))
+                new_text, quota = stack_edit.change_quota(file, new_text, need, -1)
+            changes.append(StackChange(stack, file, "remove", dict(reg[name]), text, new_text, quota))
     return RemovalPlan(root, name, changes, exists)
 
 
 def _check_consumers(root: Path, name: str) -> None:
+    """Refuse when a consumer would lose its only publisher - naming every such consumer at once."""
     manifests = [spec.load_manifest(f) for f in sorted((root / "services").glob("*/service.yaml"))]
     publishers: dict[str, set[str]] = {}
     for m in manifests:
         for event in m.needs.rabbitmq.publishes if m.needs.rabbitmq else []:
             publishers.setdefault(event, set()).add(m.name)
+    blockers: list[tuple[str, str]] = []
     for m in manifests:
         if m.name == name or not m.needs.rabbitmq:
             continue
         orphaned = [e for e in m.needs.rabbitmq.consumes if publishers.get(e) == {name}]
         if orphaned:
-            events = ", ".join(f"'{e}'" for e in orphaned)
-            raise UsageError(
-                f"cannot remove '{name}': {m.name} consumes {events}, which only {name} publishes",
-                hint=f"drop {events} from needs.rabbitmq.consumes in services/{m.name}/service.yaml first",
-            )
+            blockers.append((m.name, ", ".join(f"'{e}'" for e in orphaned)))
+    if blockers:
+        raise UsageError(
+            f"cannot remove '{name}': "
+            + "; ".join(f"{consumer} consumes {events}" for consumer, events in blockers)
+            + f", which only {name} publishes",
+            hint="first drop them from needs.rabbitmq.consumes in "
+            + ", ".join(f"services/{consumer}/service.yaml ({events})" for consumer, events in blockers),
+        )
+
+
+def uncommitted_files(root: Path, name: str) -> list[str]:
+    """Files under ``services/<name>`` that git does not have as committed (new, changed, ignored
+    files excluded); empty outside a git checkout."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "-z", "--untracked-files=all", "--", f"services/{name}"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    if out.returncode != 0:
+        return []
+    return sorted(entry[3:] for entry in out.stdout.split("\0") if len(entry) > 3 and entry[2] == " ")
 
 
 def validate_removal(plan: RemovalPlan, delete_folder: bool) -> None:

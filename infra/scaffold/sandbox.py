@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 #: What ``new-service`` reads: the project file, the stacks, the templates and the manifests.
@@ -54,3 +56,47 @@ def tree_digest(root: Path, *, exclude: tuple[str, ...] = ("__pycache__",)) -> s
             digest.update(f"F {rel}/{name} {path.stat().st_mode:o}\n".encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def copy_worktree(source: Path, dest: Path) -> Path:
+    """Copy the files git would check out at *source* - tracked and untracked-but-not-ignored, as they
+    are on disk (uncommitted edits included) - into *dest*; return *dest*. A clone of the work tree."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=source,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for rel in sorted({p for p in listed.split("\0") if p}):
+        src = source / rel
+        if not src.is_file() and not src.is_symlink():
+            continue  # deleted in the work tree, still in the index
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target, follow_symlinks=False)
+    return dest
+
+
+def layered_venv(base: Path, dest: Path, editables: list[Path]) -> Path:
+    """A virtualenv at *dest* that sees *base*'s installed libraries and installs *editables* itself.
+
+    No reinstall of the dependencies: a ``.pth`` file puts *base*'s site-packages on the path (its own
+    ``.pth`` files - the base's editable installs - are not processed, so the copy's packages come from
+    the copy), then *base*'s pip installs *editables* into *dest* (``--no-deps``, no build isolation).
+    Returns the new interpreter.
+    """
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(dest)], check=True)
+    python = dest / "bin" / "python"
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    base_site = base / "lib" / version / "site-packages"
+    (dest / "lib" / version / "site-packages" / "_layered_base.pth").write_text(f"{base_site}\n")
+    argv = [str(base / "bin" / "python"), "-m", "pip", "--python", str(python), "install", "-q"]
+    argv += ["--no-deps", "--no-build-isolation"]
+    for path in editables:
+        argv += ["-e", str(path)]
+    subprocess.run(argv, check=True, capture_output=True)
+    for tool in (base / "bin").iterdir():  # pytest, ruff, hadolint, ...: the base's, by symlink
+        target = dest / "bin" / tool.name
+        if not target.exists() and not tool.name.startswith(("python", "activate", "Activate")):
+            target.symlink_to(tool)
+    return python

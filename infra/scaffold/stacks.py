@@ -6,6 +6,9 @@ Pure text in, text out: the caller decides when and how the result reaches the d
 from __future__ import annotations
 
 import io
+import math
+from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -151,3 +154,63 @@ def _flow(entry: dict[str, Any]) -> CommentedMap:
         value[key] = _flow(item) if isinstance(item, dict) else item
     value.fa.set_flow_style()
     return value
+
+
+QUOTA_KEY = "platform:quota"
+_GI = 2**30
+
+
+@dataclass(frozen=True)
+class QuotaNeed:
+    """What one service adds to a stack's rollout peak (``platform check`` rule LC-QUOTA), rounded up
+    to whole cores and whole Gi: every replica (or its autoscale maximum) plus one surge pod, plus its
+    migration Job when it owns a database - each pod one ``app`` container at the service's limits."""
+
+    cpu: int
+    memory_gi: int
+    pods: int
+
+    @classmethod
+    def of(cls, manifest: Any, entry: dict[str, Any]) -> QuotaNeed:
+        from infra.lifecycle.capacity import cpu, memory
+
+        autoscale = entry.get("autoscale") or {}
+        replicas = int(autoscale.get("max") or entry.get("replicas") or 1)
+        pods = replicas + 1 + (1 if manifest.needs.postgres else 0)
+        limits = manifest.resources.limits
+        return cls(
+            cpu=math.ceil(cpu(limits.cpu) * pods),
+            memory_gi=math.ceil(Decimal(memory(limits.memory) * pods) / _GI),
+            pods=pods,
+        )
+
+
+def _quantity_gi(value: int) -> str:
+    return f"{value // _GI}Gi" if value % _GI == 0 else f"{value // 2**20}Mi"
+
+
+def change_quota(file: Path, text: str, need: QuotaNeed, sign: int) -> tuple[str, dict[str, str]]:
+    """*text* with ``platform:quota`` raised (*sign* 1) or lowered (-1) by *need*; and the new quota.
+
+    A stack without ``platform:quota`` gets one (the defaults plus *need*); the style of the existing
+    values (a quoted cpu, a flow mapping) is kept.
+    """
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+    from infra.lifecycle.capacity import cpu, memory
+
+    yaml, data = _load(file, text)
+    config = data["config"]
+    quota = config.get(QUOTA_KEY)
+    if not isinstance(quota, dict):
+        defaults = spec.Quota()
+        quota = _flow({"cpu": DoubleQuotedScalarString(defaults.cpu), "memory": defaults.memory})
+        quota["pods"] = defaults.pods
+        config[QUOTA_KEY] = quota
+    defaults = spec.Quota()
+    old_cpu = cpu(quota.get("cpu", defaults.cpu))
+    new_cpu = format((old_cpu + sign * need.cpu).normalize(), "f")
+    quota["cpu"] = DoubleQuotedScalarString(new_cpu) if isinstance(quota.get("cpu"), str) else new_cpu
+    quota["memory"] = _quantity_gi(memory(quota.get("memory", defaults.memory)) + sign * need.memory_gi * _GI)
+    quota["pods"] = int(quota.get("pods", defaults.pods)) + sign * need.pods
+    return _dump(yaml, data), {k: str(quota[k]) for k in ("cpu", "memory", "pods")}

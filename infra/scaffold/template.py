@@ -227,7 +227,7 @@ def coerce(name: str, question: Question, raw: Any) -> Any:
             value = str(raw).strip()
         _validate(question, value)
     except ValueError as exc:
-        raise UsageError(f"--{_flag(name, question)}: {exc}", hint=question.help) from exc
+        raise UsageError(f"{flag_text(name, question)}: {exc}", hint=question.help) from exc
     return value
 
 
@@ -244,8 +244,36 @@ def _validate(question: Question, value: Any) -> None:
             raise ValueError(f"{item} is above {question.max}")
 
 
+#: Questions ``platform new-service`` answers from a positional argument, and from its own options;
+#: any other question is answered with ``--set <name>=VALUE`` (tests/cli check these against the CLI).
+ARGUMENT_QUESTIONS = frozenset({"name"})
+OPTION_QUESTIONS = frozenset(
+    {
+        "route",
+        "description",
+        "resource",
+        "port",
+        "postgres",
+        "database",
+        "redis",
+        "redis_db",
+        "publishes",
+        "consumes",
+    }
+)
+
+
 def _flag(name: str, question: Question) -> str:
     return question.flag or name.replace("_", "-")
+
+
+def flag_text(name: str, question: Question) -> str:
+    """How the user answers *question* on the command line: ``NAME``, ``--route`` or ``--set key=...``."""
+    if name in ARGUMENT_QUESTIONS:
+        return name.upper()
+    if question.flag or name in OPTION_QUESTIONS:
+        return f"--{_flag(name, question)}"
+    return f"--set {name}=..."
 
 
 Prompter = Callable[[str, Question, Any], Any]
@@ -273,8 +301,8 @@ def resolve_answers(
         if not template.asked(question, context):
             if name in given:
                 raise UsageError(
-                    f"--{_flag(name, question)} does not apply here ({question.when} is false)",
-                    hint=f"drop --{_flag(name, question)} or enable what it depends on",
+                    f"{flag_text(name, question)} does not apply here ({question.when} is false)",
+                    hint=f"drop {flag_text(name, question)} or enable what it depends on",
                 )
             context[name] = None
             continue
@@ -284,12 +312,17 @@ def resolve_answers(
         elif name in recorded:
             context[name] = coerce(name, question, recorded[name])
         elif prompter is not None:
-            context[name] = _prompt_until_valid(prompter, name, question, default)
+            context[name] = _prompt_until_valid(template, prompter, name, question, default, context)
         elif default is None and question.required:
-            flag = _flag(name, question)
+            flag = flag_text(name, question)
+            how = (
+                f"give {flag}, e.g. `platform new-service orders-svc`"
+                if name in ARGUMENT_QUESTIONS
+                else (f"pass {flag}")
+            )
             raise UsageError(
                 f"missing answer for '{name}' ({question.help})",
-                hint=f"pass --{flag} (or the argument); prompts are only shown on a terminal",
+                hint=f"{how}; prompts are only shown on a terminal",
             )
         else:
             context[name] = coerce(name, question, default)
@@ -302,13 +335,44 @@ def resolve_answers(
     return context
 
 
-def _prompt_until_valid(prompter: Prompter, name: str, question: Question, default: Any) -> Any:
-    for attempt in range(3):
+def _broken_rule(template: Template, context: dict[str, Any]) -> tuple[str, str] | None:
+    """The first rule that already fails with the answers so far (rules that need later answers wait)."""
+    trial = dict(context)
+    for name, source in template.spec.computed.items():
+        try:
+            trial[name] = template.expression(source, trial)
+        except (SpecError, jinja2.TemplateError):
+            continue
+    render = template.env.from_string
+    for rule in template.spec.rules:
+        try:
+            if template.expression(rule.when, trial):
+                return render(rule.error).render(**trial), render(rule.hint).render(**trial)
+        except (SpecError, jinja2.TemplateError):
+            continue
+    return None
+
+
+def _prompt_until_valid(
+    template: Template,
+    prompter: Prompter,
+    name: str,
+    question: Question,
+    default: Any,
+    context: dict[str, Any],
+) -> Any:
+    """Ask until the answer is valid on its own and with the answers before it; earlier answers stay.
+
+    Ctrl-C (or end of input) ends the command (the CLI exits 130).
+    """
+    while True:
         raw = prompter(name, question, default)
         try:
-            return coerce(name, question, raw)
+            value = coerce(name, question, raw)
         except UsageError as exc:
-            if attempt == 2:
-                raise
             sys.stderr.write(f"error: {exc.message}\n")
-    raise AssertionError("unreachable")
+            continue
+        broken = _broken_rule(template, {**context, name: value})
+        if broken is None:
+            return value
+        sys.stderr.write(f"error: {broken[0]}\nhint: {broken[1]}\n")

@@ -38,19 +38,32 @@ def test_dry_run_prints_the_plan_and_writes_nothing(repo: Path, capsys: pytest.C
 
 
 def test_json_output_lists_files_and_stack_entries(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([*ORDERS, "--json", "--no-postgres", "--stacks", "dev"]) == 0
+    quota = load_spec("dev", repo).config.quota
+    assert main([*ORDERS, "--json", "--no-postgres", "-s", "dev"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["status"] == "created"
     paths = {f["path"] for f in data["files"]}
     assert "services/orders-svc/Dockerfile" in paths
     assert not any("migrations" in p or p.endswith("models.py") for p in paths)  # no PostgreSQL
+    # one replica + one surge pod at the template's limits (500m, 256Mi), rounded up to cores and Gi
+    raised = {
+        "cpu": f"{int(quota.cpu) + 1}",
+        "memory": f"{int(quota.memory[:-2]) + 1}Gi",
+        "pods": f"{quota.pods + 2}",
+    }
     assert data["stacks"] == [
-        {"stack": "dev", "file": "stacks/Pulumi.dev.yaml", "action": "add", "entry": {"replicas": 1}}
+        {
+            "stack": "dev",
+            "file": "stacks/Pulumi.dev.yaml",
+            "action": "add",
+            "entry": {"replicas": 1},
+            "quota": raised,
+        }
     ]
     assert all((repo / p).is_file() for p in paths)
 
 
-def test_each_stack_gains_exactly_one_line_and_keeps_comments(repo: Path) -> None:
+def test_each_stack_gains_one_entry_and_a_raised_quota_and_keeps_comments(repo: Path) -> None:
     before = {s: (repo / "stacks" / f"Pulumi.{s}.yaml").read_text() for s in available_stacks(repo)}
     assert main(ORDERS) == 0
     expected = {
@@ -63,14 +76,16 @@ def test_each_stack_gains_exactly_one_line_and_keeps_comments(repo: Path) -> Non
         changes = [
             line for line in difflib.ndiff(old.splitlines(True), new.splitlines(True)) if line[0] in "+-"
         ]
-        assert changes == [f"+ {expected[stack]}"], stack
+        assert f"+ {expected[stack]}" in changes, stack
+        rest = [line for line in changes if line != f"+ {expected[stack]}"]
+        assert [line[:18] for line in rest] == ["-   platform:quota", "+   platform:quota"], stack
         spec = load_spec(stack, repo)
         assert spec.service("orders-svc").manifest.route == "/api/orders"
 
 
 def test_only_chosen_stacks_are_touched(repo: Path) -> None:
     prod = (repo / "stacks" / "Pulumi.prod.yaml").read_bytes()
-    assert main([*ORDERS, "--stacks", "dev,staging"]) == 0
+    assert main([*ORDERS, "-s", "dev,staging"]) == 0
     assert (repo / "stacks" / "Pulumi.prod.yaml").read_bytes() == prod
 
 
@@ -97,7 +112,7 @@ def test_prompts_on_a_terminal(repo: Path) -> None:
     """On a TTY every question without a flag is asked; Enter takes the shown default."""
     pid, fd = pty.fork()
     if pid == 0:  # child: run the CLI on the pty
-        os.execv(sys.executable, [sys.executable, "-m", "cli.main", "new-service", "--stacks", "dev"])
+        os.execv(sys.executable, [sys.executable, "-m", "cli.main", "new-service", "-s", "dev"])
     transcript = b""
     answers = iter([b"tty-svc\r", b"\r", b"/api/tty\r", b"\r", b"\r", b"n\r", b"\r", b"\r", b"\r"])
     try:

@@ -78,7 +78,7 @@ CASES: list[tuple[str, list[str], Callable[[Path], None], list[str]]] = [
         ["no service publishes 'order.shipped'"],
     ),
     ("consume-no-db", [*ORDERS, "--no-postgres", "--consumes", "listing.created"], _nothing, ["--postgres"]),
-    ("unknown-stack", [*ORDERS, "--stacks", "qa"], _nothing, ["unknown stack 'qa'"]),
+    ("unknown-stack", [*ORDERS, "-s", "qa"], _nothing, ["unknown stack 'qa'"]),
     ("broken-yaml", ORDERS, _break_prod, ["Pulumi.prod.yaml", "broken YAML"]),
     ("unknown-template", [*ORDERS, "--template", "django"], _nothing, ["unknown template 'django'"]),
     ("missing-name", ["new-service", "--no-input"], _nothing, ["missing answer for 'name'"]),

@@ -28,7 +28,7 @@ def test_render_out_that_is_a_file_is_a_usage_error(tmp_path: Path, capsys) -> N
     file.write_text("keep me\n")
     assert main(["render", "-s", "dev", "-o", str(file)]) == 2
     lines = _error_lines(capsys)
-    assert lines[0] == f"error: --out {file} is a file, not a folder"
+    assert lines[0] == f"error: -o {file} is a file, not a folder"
     assert lines[1].startswith("hint: pass a folder")
     assert file.read_text() == "keep me\n"
 
@@ -37,7 +37,7 @@ def test_render_out_that_cannot_be_created_is_one_line_and_a_hint(capsys) -> Non
     assert main(["render", "-s", "dev", "-o", "/proc/nope"]) == 1
     lines = _error_lines(capsys)
     assert lines[0].startswith("error: cannot create /proc/nope: ")
-    assert lines[1] == "hint: pass a writable folder with --out"
+    assert lines[1] == "hint: pass a writable folder with -o"
     assert len(lines) == 2
 
 

@@ -45,7 +45,7 @@ def test_remove_refuses_when_a_consumer_would_lose_its_only_publisher(
     victim, event = next((sole[e], e) for consumes in spec.consumers.values() for e in consumes if e in sole)
     consumer = next(n for n, c in spec.consumers.items() if event in c and n != victim)
     before = tree_digest(repo)
-    assert main(["services", "remove", victim, "--yes"]) == 2
+    assert main(["services", "remove", victim, "--delete"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot remove '{victim}': {consumer} consumes")
     assert f"'{event}'" in err
@@ -56,7 +56,7 @@ def test_remove_refuses_when_a_consumer_would_lose_its_only_publisher(
 def test_new_then_remove_with_yes_restores_the_tree(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     before = tree_digest(repo)
     assert main(["new-service", "orders-svc", "--redis", "--publishes", "order.created", "--no-input"]) == 0
-    assert main(["services", "remove", "orders-svc", "--yes"]) == 0
+    assert main(["services", "remove", "orders-svc", "--delete"]) == 0
     assert "delete     services/orders-svc" in capsys.readouterr().out
     assert tree_digest(repo) == before
 
@@ -67,7 +67,7 @@ def test_remove_without_yes_off_a_terminal_keeps_the_folder(
     assert main(["new-service", "orders-svc", "--no-input"]) == 0
     capsys.readouterr()
     assert main(["services", "remove", "orders-svc"]) == 0
-    assert "keep       services/orders-svc (pass --yes to delete it)" in capsys.readouterr().out
+    assert "keep       services/orders-svc (pass --delete to delete it)" in capsys.readouterr().out
     assert (repo / "services" / "orders-svc" / "service.yaml").is_file()
     assert main(["services", "list", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
@@ -80,7 +80,7 @@ def test_remove_dry_run_changes_nothing(repo: Path, capsys: pytest.CaptureFixtur
     assert main(["new-service", "orders-svc", "--no-input"]) == 0
     capsys.readouterr()
     before = tree_digest(repo)
-    assert main(["services", "remove", "orders-svc", "--yes", "--dry-run", "--json"]) == 0
+    assert main(["services", "remove", "orders-svc", "--delete", "--dry-run", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["status"] == "dry-run"
     assert data["delete_folder"] is True
@@ -89,6 +89,6 @@ def test_remove_dry_run_changes_nothing(repo: Path, capsys: pytest.CaptureFixtur
 
 
 def test_remove_unknown_service(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["services", "remove", "nope-svc", "--yes"]) == 2
+    assert main(["services", "remove", "nope-svc", "--delete"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no service called 'nope-svc'\nhint: known services: auth-svc")

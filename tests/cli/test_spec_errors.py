@@ -169,4 +169,37 @@ def test_pristine_copy_passes_spec_validation(tmp_path: Path) -> None:
     from infra.spec import load_spec
 
     spec = load_spec("dev", spec_copy(tmp_path))
-    assert {s.name for s in spec.services} == {"auth-svc", "chat-svc", "marketplace-svc", "payment-svc"}
+    assert {s.name for s in spec.services} == {p.parent.name for p in REPO.glob("services/*/service.yaml")}
+
+
+def _rename(data: Data, old: str, new: str) -> None:
+    data[new] = data.pop(old)
+
+
+@pytest.mark.parametrize(
+    ("file", "change", "field", "suggestion"),
+    [
+        (
+            DEV,
+            lambda d: _rename(d["config"], "platform:domain", "platform:domian"),
+            "platform:domian",
+            "platform:domain",
+        ),
+        (
+            DEV,
+            lambda d: _rename(d["config"]["platform:gateway"], "rateLimit", "rateLimt"),
+            "platform:gateway.rateLimt",
+            "rateLimit",
+        ),
+        (svc("auth-svc"), lambda d: _rename(d, "route", "rout"), "rout", "route"),
+    ],
+    ids=["top-level stack key", "nested stack key", "manifest key"],
+)
+def test_a_misspelt_key_suggests_the_right_one(
+    tmp_path: Path, file: str, change: Callable[[Data], None], field: str, suggestion: str
+) -> None:
+    root = spec_copy(tmp_path)
+    edit(root / file, change)
+    proc = run_render(root)
+    assert_user_error(proc, file, f": {field}: ")
+    assert f"hint: did you mean {suggestion}? (see docs/spec.md)" in proc.stderr.splitlines()

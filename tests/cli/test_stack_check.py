@@ -8,6 +8,7 @@ concurrently and the tests assert on their reports.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -121,9 +122,25 @@ def test_findings_exit_1_and_name_kind_and_field(
     assert "x Deployment/api spec.template.spec.containers[name=app]: Additional properties" in out
     assert "x Service/web spec.selector: selects no pods" in out
     assert "Checkov (framework kubernetes): not run (--skip-checkov)" in out
-    assert err.splitlines() == [
+    *progress, error, hint = err.splitlines()
+    assert [error, hint] == [
         "error: stack dev: 2 check(s) failed",
         "hint: fix the findings listed in the report (kind/name field: problem)",
+    ]
+    # progress on stderr, stage by stage as each ends: time since the start, outcome, its own time
+    stages = [
+        re.fullmatch(r"\[ *\d+\.\ds\] (\S.*?) +(ok|\d+ failed|failed)(?: \(\d+\.\ds\))?", line)
+        for line in progress
+    ]
+    assert all(stages), progress
+    assert [(m[1], m[2]) for m in stages] == [  # type: ignore[index]
+        ("spec", "ok"),
+        ("render (Pulumi mocks)", "ok"),
+        ("schema", "1 failed"),
+        ("reference integrity", "1 failed"),
+        ("lifecycle rules", "ok"),
+        ("sandbox adapters", "ok"),
+        ("total", "failed"),
     ]
 
 

@@ -80,11 +80,25 @@ def test_up_without_yes_and_without_a_terminal_refuses(tmp_path: Path) -> None:
     assert not log.exists()
 
 
-def test_pulumi_failure_is_exit_1(tmp_path: Path) -> None:
-    fake_pulumi(tmp_path, exit_code=255)
+@pytest.mark.parametrize("code", [255, 3])
+def test_pulumi_failure_exits_with_pulumis_code(tmp_path: Path, code: int) -> None:
+    fake_pulumi(tmp_path, exit_code=code)
     proc = run(["preview", "--stack", "dev"], path=str(tmp_path))
-    assert proc.returncode == 1
-    assert "pulumi preview --stack dev failed (exit 255)" in proc.stderr
+    assert proc.returncode == code
+    assert f"pulumi preview --stack dev failed (exit {code})" in proc.stderr
+
+
+@pytest.mark.parametrize("command", ["preview", "up"])
+def test_flags_after_double_dash_reach_pulumi_unchanged(tmp_path: Path, command: str) -> None:
+    """Argv-building test with a recording fake `pulumi` (not a deployment)."""
+    log = fake_pulumi(tmp_path)
+    extra = ["--target", "urn:pulumi:dev::x", "--diff", "-v=3"]
+    yes = ["-y"] if command == "up" else []
+    proc = run([command, "-s", "dev", *yes, "--", *extra], path=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    (call,) = [json.loads(line) for line in log.read_text().splitlines()]
+    assert call[-len(extra) :] == extra
+    assert call[:3] == [command, "--stack", "dev"]
 
 
 def test_invalid_stack_fails_before_calling_pulumi(tmp_path: Path) -> None:

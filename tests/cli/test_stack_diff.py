@@ -158,7 +158,7 @@ def test_stack_change_shows_field_paths(repo: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "~ update Deployment/auth-svc  (rolls: pod template: " in proc.stdout
     assert "~ spec.template.spec.containers[name=app].resources.limits.memory: 256Mi -> 512Mi" in proc.stdout
-    proc = platform(repo, "diff", "--stack", "dev", "--base", "HEAD", "--format", "json")
+    proc = platform(repo, "diff", "--stack", "dev", "--base", "HEAD", "--json")
     data = json.loads(proc.stdout)
     steps = {s["ref"]: s for s in data["steps"]}
     assert set(steps) == {"Deployment/auth-svc", "Job/auth-svc-migrate"}

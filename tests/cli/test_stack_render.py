@@ -38,7 +38,7 @@ def test_json_and_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(REPO)
-    assert main(["render", "--stack", "prod", "--format", "json"]) == 0
+    assert main(["render", "--stack", "prod", "--json"]) == 0
     manifests = json.loads(capsys.readouterr().out)
     assert main(["render", "--stack", "prod", "-o", str(tmp_path / "out")]) == 0
     files = sorted((tmp_path / "out").glob("*.yaml"))
@@ -47,9 +47,9 @@ def test_json_and_files(
 
 
 def test_out_with_json_is_a_usage_error(tmp_path: Path) -> None:
-    proc = platform("render", "--stack", "dev", "-o", str(tmp_path), "--format", "json")
+    proc = platform("render", "--stack", "dev", "-o", str(tmp_path), "--json")
     assert proc.returncode == 2
-    assert proc.stderr.startswith("error: --out writes YAML files")
+    assert proc.stderr.startswith("error: -o writes YAML files")
     assert not any(tmp_path.iterdir())
 
 

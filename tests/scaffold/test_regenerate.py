@@ -63,7 +63,7 @@ def test_new_service_regenerates_and_remove_restores(
     assert not list((in_repo / "services").glob(".scaffold-*"))
     assert out["install"]["action"] == "skipped"  # the copy has no .venv of its own
 
-    assert main(["services", "remove", "parcel-svc", "--yes", "--json"]) == 0
+    assert main(["services", "remove", "parcel-svc", "--delete", "--json"]) == 0
     removed = json.loads(capsys.readouterr().out)
     assert "docs/events.md" in removed["regenerated"]
     assert _texts(in_repo) == before
@@ -82,7 +82,7 @@ def test_next_steps_name_the_install_command_when_not_installed(
     err = capsys.readouterr().err
     assert "pip install --no-deps --no-build-isolation -e services/next-svc" in err
     assert "next: platform check -s dev && platform dev up" in err
-    assert main(["services", "remove", "next-svc", "--yes"]) == 0
+    assert main(["services", "remove", "next-svc", "--delete"]) == 0
 
 
 def test_regenerate_command_checks_and_rewrites(in_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -121,5 +121,5 @@ def test_dev_up_refuses_services_not_installed_from_this_checkout(
         assert f"auth-svc (installed from {REPO_ROOT / 'services' / 'auth-svc'})" in message
         assert "-e services/lonely-svc" in caught.value.hint
     finally:
-        assert main(["services", "remove", "lonely-svc", "--yes"]) == 0
+        assert main(["services", "remove", "lonely-svc", "--delete"]) == 0
     _check_installed("dev", REPO_ROOT)  # the checkout the tests run from is fully installed

@@ -13,13 +13,15 @@ import pytest
 
 from infra.diff import diff_stack, format_markdown
 from infra.lifecycle.plan import Plan
+from infra.spec import load_spec
 from tests.infra.deploy.repo import copy_repo, git
 
 PLATFORM = str(Path(sys.executable).parent / "platform")
-SERVICES = ("auth-svc", "chat-svc", "marketplace-svc", "payment-svc")
+_SPEC = load_spec("dev")
+SERVICES = tuple(s.name for s in _SPEC.services)
 #: Services with a database (each has a <svc>-migrate Job) and with RabbitMQ.
-DB_SERVICES = SERVICES
-RABBIT_SERVICES = SERVICES
+DB_SERVICES = tuple(s.name for s in _SPEC.services if s.manifest.needs.postgres)
+RABBIT_SERVICES = tuple(s.name for s in _SPEC.services if s.manifest.needs.rabbitmq)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +104,7 @@ def test_add_a_service_with_postgres_redis_and_rabbitmq(repo: Path) -> None:
 
 
 def test_remove_a_service(repo: Path) -> None:
-    proc = run(repo, "services", "remove", "chat-svc", "--yes")
+    proc = run(repo, "services", "remove", "chat-svc", "--delete")
     assert proc.returncode == 0, proc.stderr
     p = diff_stack("dev", repo, "HEAD")
     ops = steps(p)

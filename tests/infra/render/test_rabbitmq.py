@@ -23,9 +23,10 @@ from infra.render.rabbitmq import (
     queue_names,
     render_definitions,
 )
-from infra.spec import PlatformSpec
+from infra.spec import PlatformSpec, load_spec
 
-PASSWORDS = {name: f"pw-{name}" for name in ("auth-svc", "marketplace-svc", "payment-svc", "chat-svc")}
+#: A password for every broker user the spec has (derived: a new service gets one too).
+PASSWORDS = {s.name: f"pw-{s.name}" for s in load_spec("dev").services if s.manifest.needs.rabbitmq}
 
 
 @pytest.fixture(scope="module")
