@@ -106,6 +106,8 @@ def _upgrade_one(
     from infra.scaffold.upgrade import build_upgrade
 
     plan = build_upgrade(root, name, to=to, answers=overrides)
+    for warning in plan.warnings:
+        info(f"warning: {warning}")
     data = plan.to_json()
     if plan.unresolved and not plan.up_to_date and not dry_run:
         raise PlatformError(

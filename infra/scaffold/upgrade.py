@@ -61,6 +61,8 @@ class UpgradePlan:
     unresolved: list[str] = field(default_factory=list)
     #: stack -> keys where the template changed the default entry and the stack's entry differs (kept)
     stack_keeps: dict[str, list[str]] = field(default_factory=dict)
+    #: things the user should know that do not stop the upgrade
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def service_dir(self) -> Path:
@@ -184,6 +186,11 @@ def build_upgrade(
     }
     plan = UpgradePlan(root, name, prov.template, prov.commit, new_commit, recorded.answers, changed)
     _classify(plan, base, theirs, prov.commit)
+    if to is None and history.dirty(root, [f"service_templates/{prov.template}"]):
+        plan.warnings.append(
+            f"service_templates/{prov.template} has uncommitted changes: they are merged in, but the "
+            f"provenance names {new_commit[:12]}; commit the template so later upgrades replay it exactly"
+        )
     _stack_entries(plan, base_tmpl, new_tmpl)
     answers_data = recorded.dump(name)
     current = service_dir / ANSWERS_FILE

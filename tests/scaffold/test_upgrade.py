@@ -461,3 +461,12 @@ def test_bad_flags_are_one_line_and_a_hint(
     assert lines[1].startswith("hint: ")
     assert len(lines) == 2
     assert tree_digest(repo) == before
+
+
+def test_uncommitted_template_changes_are_merged_with_a_warning(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(repo, MAIN_T, 'title="{{ name }}",', 'title="{{ name }} API",')  # not committed
+    assert upgrade() == 0
+    assert 'title="orders-svc API"' in (repo / MAIN).read_text()
+    assert "warning: service_templates/fastapi has uncommitted changes" in capsys.readouterr().err
