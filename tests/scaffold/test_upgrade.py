@@ -470,3 +470,23 @@ def test_uncommitted_template_changes_are_merged_with_a_warning(
     assert upgrade() == 0
     assert 'title="orders-svc API"' in (repo / MAIN).read_text()
     assert "warning: service_templates/fastapi has uncommitted changes" in capsys.readouterr().err
+
+
+def test_generated_artifacts_are_regenerated_with_the_upgrade(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for item in ("compose.yaml", ".env.example", "compose"):
+        source = REPO_ROOT / item
+        if source.is_dir():
+            shutil.copytree(source, repo / item)
+        else:
+            shutil.copy2(source, repo / item)
+    assert main(["regenerate"]) == 0
+    commit(repo, "generated artifacts with orders-svc")
+    before = (repo / "compose.yaml").read_text()
+    capsys.readouterr()
+    assert upgrade("--answer", "redis=true") == 0
+    assert "regenerate compose.yaml" in capsys.readouterr().out
+    after = (repo / "compose.yaml").read_text()
+    assert after != before
+    assert main(["regenerate", "--check"]) == 0  # nothing left stale
