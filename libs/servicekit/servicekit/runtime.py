@@ -34,6 +34,8 @@ class Runtime:
     prefetch: int = 10
     check_timeout: float = CHECK_TIMEOUT_S
     extra_checks: dict[str, Check] = field(default_factory=dict)
+    #: Names of checks (besides ``postgres``) without which the service cannot serve anything.
+    required: frozenset[str] = frozenset()
     engine: AsyncEngine | None = None
     sessionmaker: async_sessionmaker[AsyncSession] | None = None
     redis: Redis | None = None
@@ -107,6 +109,18 @@ class Runtime:
         get_logger("servicekit").info("service_stopped")
 
     def readiness_checks(self) -> dict[str, Check]:
+        """Name -> check for every dependency in use (alias of :meth:`dependency_checks`)."""
+        return self.dependency_checks()
+
+    def required_checks(self) -> set[str]:
+        """Checks whose failure makes the service not ready: PostgreSQL (when used) and the
+        service's own ``required`` ones; Redis and RabbitMQ only degrade it."""
+        required = set(self.required)
+        if self.engine is not None:
+            required.add("postgres")
+        return required
+
+    def dependency_checks(self) -> dict[str, Check]:
         """Name -> check for every backend in use, plus the service's own."""
         checks: dict[str, Check] = {}
         if self.engine is not None:
