@@ -108,6 +108,8 @@ def _bindable(port: int) -> bool:
     import socket
 
     with socket.socket() as sock:
+        # as the servers bind: a port whose old connections linger in TIME_WAIT is still free
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((cfg.HOST, port))
         except OSError:
