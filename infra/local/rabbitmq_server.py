@@ -203,7 +203,9 @@ class RabbitMqServer(LocalServer):
                 "RABBITMQ_PID_FILE": str(self.dir / "rabbitmq.pid"),
                 # -start_epmd false: never spawn a stray `epmd -daemon` on our port (ours runs,
                 # recorded, in the foreground); without it a node that lost its epmd starts one.
-                "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-start_epmd false -kernel inet_dist_use_interface {127,0,0,1}",
+                "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": (
+                    "-start_epmd false -kernel inet_dist_use_interface {127,0,0,1}"
+                ),
             },
         )
 

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -38,11 +37,11 @@ def build_app(database: Any, redis: Any) -> FastAPI:
 
 
 @pytest.fixture
-async def servers(server_factory: Any) -> AsyncIterator[dict[str, Any]]:
+async def servers(server_factory: Any) -> dict[str, Any]:
     postgres = server_factory.postgres()
     redis = server_factory.redis()
     database = await create_database(postgres)
-    yield {"postgres": postgres, "redis": redis, "database": database}
+    return {"postgres": postgres, "redis": redis, "database": database}
 
 
 def _metric(text_: str, dependency: str) -> float:
