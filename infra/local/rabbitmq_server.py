@@ -120,6 +120,7 @@ class RabbitMqServer(LocalServer):
         definitions: Path | None = None,
         name: str = "rabbitmq",
         node_name: str | None = None,
+        disk_free_limit: int | None = None,
         start_timeout: float = 90.0,
         stop_timeout: float = 30.0,
     ) -> None:
@@ -134,6 +135,8 @@ class RabbitMqServer(LocalServer):
         self.user = user
         self.password = password or secrets.token_urlsafe(18)
         self.definitions = Path(definitions).resolve() if definitions else None
+        #: Bytes of free disk below which the node raises its disk alarm and blocks publishers.
+        self.disk_free_limit = disk_free_limit
         #: The node's identity; its data lives in ``mnesia/<node_name>``, so a stable name (not the
         #: port-derived default) keeps queued messages across restarts even when the port moves.
         self.node_name = node_name or f"rabbit-{self.port}@localhost"
@@ -219,6 +222,8 @@ class RabbitMqServer(LocalServer):
             "log.console = false",
             "log.file.level = info",
         ]
+        if self.disk_free_limit is not None:
+            lines.append(f"disk_free_limit.absolute = {self.disk_free_limit}")
         if self.management_port:
             lines += [f"management.tcp.ip = {self.host}", f"management.tcp.port = {self.management_port}"]
         if self.prometheus_port:

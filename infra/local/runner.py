@@ -58,6 +58,7 @@ from infra.local.state import (
 )
 from infra.local.tls import ensure_tls
 from infra.local.uvicorn_service import UvicornService
+from infra.render.rabbitmq import disk_free_limit_bytes
 from infra.spec import REPO_ROOT, PlatformSpec, ServiceSpec, load_spec
 
 DEFAULT_STATE_DIR = REPO_ROOT / ".platform" / "dev"
@@ -600,6 +601,7 @@ class DevRunner:
             plugins=(PROMETHEUS,),
             definitions=definitions,
             node_name=RABBITMQ_NODE,
+            disk_free_limit=disk_free_limit_bytes(spec.config.rabbitmq.storage),
             start_timeout=60.0,
         )
         self._start("rabbitmq", server, TIER_BACKEND)
