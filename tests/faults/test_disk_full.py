@@ -47,7 +47,7 @@ def _fill(path: Path, leave_bytes: int) -> None:
             handle.write(block)
 
 
-async def _publish(url: str, count: int, timeout: float) -> int:
+async def _publish(url: str, count: int, wait_s: float) -> int:
     """Publish *count* persistent messages with confirms; return how many were confirmed in time."""
     connection = await aio_pika.connect(url)
     async with connection:
@@ -57,7 +57,7 @@ async def _publish(url: str, count: int, timeout: float) -> int:
         for n in range(count):
             message = aio_pika.Message(f"m{n}".encode(), delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
             try:
-                await asyncio.wait_for(channel.default_exchange.publish(message, routing_key=QUEUE), timeout)
+                await asyncio.wait_for(channel.default_exchange.publish(message, routing_key=QUEUE), wait_s)
             except TimeoutError:
                 return confirmed
             confirmed += 1
@@ -69,7 +69,7 @@ def test_a_full_disk_blocks_publishers_and_everything_resumes_when_space_returns
     server.start()
     try:
         url = server.url()
-        assert asyncio.run(_publish(url, 5, timeout=10)) == 5
+        assert asyncio.run(_publish(url, 5, wait_s=10)) == 5
 
         filler = small_disk / "filler.bin"
         _fill(filler, leave_bytes=LIMIT // 2)  # another writer takes the disk below the alarm
@@ -80,7 +80,7 @@ def test_a_full_disk_blocks_publishers_and_everything_resumes_when_space_returns
                 break
             asyncio.run(asyncio.sleep(0.5))
         assert "disk" in alarms, alarms
-        assert asyncio.run(_publish(url, 1, timeout=3)) == 0  # blocked, not failed or crashed
+        assert asyncio.run(_publish(url, 1, wait_s=3)) == 0  # blocked, not failed or crashed
         assert server.is_running()
 
         filler.unlink()  # space returns: no restart, no command
@@ -88,7 +88,7 @@ def test_a_full_disk_blocks_publishers_and_everything_resumes_when_space_returns
             if "disk" not in server.ctl("eval", "rabbit_alarm:get_alarms()."):
                 break
             asyncio.run(asyncio.sleep(0.5))
-        assert asyncio.run(_publish(url, 5, timeout=10)) == 5
+        assert asyncio.run(_publish(url, 5, wait_s=10)) == 5
         depth = server.ctl("list_queues", "name", "messages")
         assert f"{QUEUE}\t11" in depth or f"{QUEUE}\t10" in depth, depth
         assert server.is_running()
