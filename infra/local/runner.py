@@ -349,7 +349,8 @@ class DevRunner:
         log = self.layout.log("supervisor")
         process = ManagedProcess(
             "supervisor",
-            [sys.executable, "-m", "infra.local.supervisor", "--state-dir", str(self.state_dir)],
+            [sys.executable, "-m", "infra.local.supervisor", "--state-dir", str(self.state_dir),
+             "--root", str(self.root)],
             log_path=log, cwd=self.root, die_with_parent=False,
         )  # fmt: skip
         process.start()

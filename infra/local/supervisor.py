@@ -72,7 +72,7 @@ def _mine(state: DevState | None, pid: int) -> bool:
     return me is not None and me.pid == pid
 
 
-def run(state_dir: Path) -> int:
+def run(state_dir: Path, root: Path | None = None) -> int:
     """Watch and heal until stopped."""
     import os
 
@@ -109,9 +109,8 @@ def run(state_dir: Path) -> int:
             ready = [n for n in dead if due[n] <= now]
             if not ready:
                 continue
-            runner = DevRunner(
-                DevOptions(state_dir=state_dir, stack=state.stack, reload=state.reload, progress=say)
-            )
+            options = DevOptions(state_dir=state_dir, stack=state.stack, reload=state.reload, progress=say)
+            runner = DevRunner(options, root=root) if root is not None else DevRunner(options)
             for name in ready:
                 backoff.restarted(name, now)
                 due.pop(name, None)
@@ -131,8 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: ``--state-dir``."""
     parser = argparse.ArgumentParser(description="restart crashed `platform dev` components")
     parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--root", type=Path, help="the checkout `up` ran for (default: this code's)")
     args = parser.parse_args(argv)
-    return run(args.state_dir.resolve())
+    return run(args.state_dir.resolve(), args.root.resolve() if args.root else None)
 
 
 if __name__ == "__main__":
