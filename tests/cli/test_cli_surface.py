@@ -132,3 +132,21 @@ def test_hint_rewriting_keeps_state_dir_and_chained_commands() -> None:
         )
     finally:
         context.reset()
+
+
+def test_dev_up_reports_every_busy_pinned_port_before_starting_anything(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as a, socket.socket() as b:
+        for sock in (a, b):
+            sock.bind(("127.0.0.1", 0))
+            sock.listen()
+        pa, pb = a.getsockname()[1], b.getsockname()[1]
+        state_dir = tmp_path / "state"
+        argv = [PLATFORM, "dev", "up", "--state-dir", str(state_dir), "--gateway-port", str(pa)]
+        proc = subprocess.run([*argv, "--redis-port", str(pb)], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert proc.returncode == 2, proc.stderr
+    assert f"error: port(s) already in use by another program: --gateway-port {pa}, --redis-port {pb}" in (
+        proc.stderr
+    )
+    assert not state_dir.exists()  # nothing started, nothing written
