@@ -20,6 +20,7 @@ from ruamel.yaml.error import YAMLError
 
 from infra import spec
 from infra.errors import SpecError
+from infra.quantities import cpu, memory
 
 SERVICES_KEY = "platform:services"
 
@@ -150,8 +151,6 @@ class QuotaNeed:
 
     @classmethod
     def of(cls, manifest: Any, entry: dict[str, Any]) -> QuotaNeed:
-        from infra.lifecycle.capacity import cpu, memory
-
         autoscale = entry.get("autoscale") or {}
         replicas = int(autoscale.get("max") or entry.get("replicas") or 1)
         pods = replicas + 1 + (1 if manifest.needs.postgres else 0)
@@ -174,8 +173,6 @@ def change_quota(file: Path, text: str, need: QuotaNeed, sign: int) -> tuple[str
     values (a quoted cpu, a flow mapping) is kept.
     """
     from ruamel.yaml.scalarstring import DoubleQuotedScalarString
-
-    from infra.lifecycle.capacity import cpu, memory
 
     yaml, data = _load(file, text)
     config = data["config"]
