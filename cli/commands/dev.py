@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,6 +17,9 @@ from cli.commands.stack import DEFAULT_STACK, JsonOption, StackOption
 from cli.help import CONTEXT, examples
 from cli.output import info, result, result_json
 from infra.errors import PlatformError, UsageError
+
+if TYPE_CHECKING:
+    from infra.local.state import DevState
 
 dev_app = typer.Typer(
     name="dev",
@@ -66,8 +69,8 @@ def _runner(state_dir: Path | None, **kwargs: object):
 
 def _where(runner: object) -> None:
     """Say which checkout and which local platform a command acts on (stderr)."""
-    info(f"repository: {runner.root}")  # type: ignore[attr-defined]
-    info(f"state:      {runner.state_dir}")  # type: ignore[attr-defined]
+    info(f"repository: {runner.root}")
+    info(f"state:      {runner.state_dir}")
 
 
 def _service_ports(values: list[str]) -> dict[str, int]:
@@ -97,6 +100,7 @@ def _table(rows: list[tuple[str, str]]) -> str:
     ),
 )
 def up(
+    ctx: typer.Context,
     state_dir: StateDir = None,
     stack: StackOption = DEFAULT_STACK,
     reload: Annotated[bool, typer.Option("--reload", help="Hot reload services on code changes.")] = False,
@@ -133,6 +137,12 @@ def up(
     ports = {k: v for k, v in fixed.items() if v is not None} | _service_ports(service_port or [])
     runner = _runner(state_dir, stack=stack, ports=ports, reload=reload, scrape_interval=scrape_interval)
     _where(runner)
+    given = {name for name in ("stack", "reload", "scrape_interval") if _given(ctx, name)}
+    running = _running_state(runner.state_dir)
+    if running is not None:
+        _refuse_changed_flags(running, stack, reload, scrape_interval, ports, given)
+    else:
+        _refuse_busy_ports(ports)
     _check_installed(stack, runner.root)
     try:
         outcome = runner.up()
@@ -148,6 +158,91 @@ def up(
     result(_table(urls_table(outcome.state)))
     ca, https = outcome.state.ca_cert, outcome.state.ports["gateway_https"]
     info(f"try: curl --cacert {ca} https://localhost:{https}/api/marketplace/listings")
+
+
+PORT_FLAGS = {
+    "gateway_https": "--gateway-port",
+    "gateway_http": "--gateway-http-port",
+    "prometheus": "--prometheus-port",
+    "alertmanager": "--alertmanager-port",
+    "postgres": "--postgres-port",
+    "redis": "--redis-port",
+    "rabbitmq": "--rabbitmq-port",
+}
+
+
+def _port_flag(key: str, port: int) -> str:
+    if key.startswith("service:"):
+        return f"--service-port {key.removeprefix('service:')}={port}"
+    return f"{PORT_FLAGS.get(key, key)} {port}"
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether the user typed the option (or set its environment variable), not its default."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
+
+
+def _running_state(state_dir: Path) -> DevState | None:
+    from infra.local.state import read_state
+
+    state = read_state(state_dir)
+    if state is None or not any(c.root_alive() for c in state.components):
+        return None
+    return state
+
+
+def _refuse_changed_flags(
+    running: DevState,
+    stack: str,
+    reload: bool,
+    scrape_interval: str | None,
+    ports: dict[str, int],
+    given: set[str],
+) -> None:
+    """`up` on a running platform does not silently ignore flags that differ from what runs."""
+    changes: list[tuple[str, str]] = []
+    if "stack" in given and stack != running.stack:
+        changes.append((f"-s {stack}", f"it runs stack {running.stack}"))
+    if "reload" in given and reload != running.reload:
+        changes.append(("--reload", "it runs without hot reload"))
+    if "scrape_interval" in given and scrape_interval != running.scrape_interval:
+        was = running.scrape_interval or "the stack's"
+        changes.append((f"--scrape-interval {scrape_interval}", f"it scrapes every {was}"))
+    for key, port in sorted(ports.items()):
+        now = running.ports.get(key)
+        if now != port:
+            changes.append((_port_flag(key, port), f"it uses {now}" if now else "no such port runs"))
+    if not changes:
+        return
+    flags = " ".join(flag for flag, _ in changes)
+    raise UsageError(
+        "the platform is already running with other settings: "
+        + "; ".join(f"{flag} ({why})" for flag, why in changes),
+        hint=f"restart it with them: `platform dev down && platform dev up {flags}`, "
+        "or drop the flags to use the running platform",
+    )
+
+
+def _refuse_busy_ports(ports: dict[str, int]) -> None:
+    """Report every pinned port another program holds before anything starts."""
+    import socket
+
+    from infra.local.dev_config import HOST
+
+    busy = []
+    for key, port in sorted(ports.items()):
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((HOST, port))
+            except OSError:
+                busy.append(_port_flag(key, port))
+    if busy:
+        raise UsageError(
+            f"port(s) already in use by another program: {', '.join(busy)}",
+            hint="stop what listens there (ss -ltnp shows it), or pin other ports; nothing was started",
+        )
 
 
 def _check_installed(stack: str, root: Path) -> None:
@@ -168,6 +263,37 @@ def _check_installed(stack: str, root: Path) -> None:
         + "; ".join(f"{name} ({why})" for name, why in sorted(problems.items())),
         hint="install them, then run `platform dev up` again: " + " && ".join(commands),
     )
+
+
+@dev_app.command(
+    "restart",
+    epilog=examples(
+        "platform dev restart marketplace-svc",
+        "platform dev restart rabbitmq   # epmd restarts with it",
+        "platform dev restart gateway --json",
+    ),
+)
+def restart(
+    component: Annotated[
+        str, typer.Argument(metavar="COMPONENT", help="A component `platform dev status` lists.")
+    ],
+    state_dir: StateDir = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Stop one component of the running platform and start it again on its ports (services migrate)."""
+    runner = _runner(state_dir)
+    _where(runner)
+    state = runner.restart_component(component)
+    if json_out:
+        result_json(state.model_dump())
+        return
+    item = state.component(component)
+    if item is None:
+        raise PlatformError(
+            f"{component} did not come back", hint="see `platform dev logs " + component + "`"
+        )
+    ports = ",".join(f"{k}={v}" for k, v in item.ports.items())
+    result(f"restarted {component}: pid {item.pid} {ports}".rstrip())
 
 
 @dev_app.command("down", epilog=examples("platform dev down", "platform dev down --state-dir /tmp/other"))

@@ -230,7 +230,7 @@ def _next_steps(name: str, installed: Any) -> None:
             f"  .venv/bin/python -m pip install --no-deps --no-build-isolation -e services/{name}"
         )
     info(
-        f"next: platform check -s dev && platform dev up\n"
+        f"next: {context.command('check -s dev')} && {context.command('dev up')}\n"
         f"      .venv/bin/pytest services/{name} -q   # the service's own tests"
     )
 

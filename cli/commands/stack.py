@@ -143,6 +143,7 @@ def check(
         str | None,
         typer.Option(
             "--base",
+            metavar="REF",
             help="Git ref to compare with (e.g. origin/main): also fail when the change would replace a "
             "data store or change a volume claim.",
         ),
@@ -151,6 +152,7 @@ def check(
         list[str] | None,
         typer.Option(
             "--allow-replace",
+            metavar="KIND/NAME",
             help="KIND/NAME whose replacement or volume-claim change is intended (after following "
             "docs/runbooks.md, 'Growing a data store's volume'); repeatable.",
         ),

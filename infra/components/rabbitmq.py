@@ -11,7 +11,7 @@ import pulumi_kubernetes as k8s
 from infra import credentials
 from infra import labels as lbl
 from infra.components import images, kube
-from infra.render.rabbitmq import ADMIN_USER, render_definitions
+from infra.render.rabbitmq import ADMIN_USER, disk_free_limit_bytes, render_definitions
 from infra.spec import PlatformSpec, ServiceSpec
 
 AMQP_PORT = 5672
@@ -22,8 +22,9 @@ DEFINITIONS_DIR = "/etc/rabbitmq/definitions"
 PLUGINS_DIR = "/etc/rabbitmq/plugins"
 
 
-def rabbitmq_conf() -> str:
-    """``conf.d/10-platform.conf``: listeners, definitions import at boot, console logging."""
+def rabbitmq_conf(storage: str = "2Gi") -> str:
+    """``conf.d/10-platform.conf``: listeners, definitions import at boot, console logging, and the
+    free-disk alarm sized from the volume (:func:`disk_free_limit_bytes`)."""
     return "\n".join(
         [
             f"listeners.tcp.default = {AMQP_PORT}",
@@ -32,6 +33,7 @@ def rabbitmq_conf() -> str:
             "log.console = true",
             "log.console.level = info",
             "log.file = false",
+            f"disk_free_limit.absolute = {disk_free_limit_bytes(storage)}",
             "",
         ]
     )
@@ -135,7 +137,10 @@ class RabbitMQ(pulumi.ComponentResource):
     # ------------------------------------------------------------------ configuration
     def _configuration(self) -> None:
         """``rabbitmq-config``: the conf.d file (listeners, definitions at boot) and enabled plugins."""
-        data = {"10-platform.conf": rabbitmq_conf(), "enabled_plugins": ENABLED_PLUGINS}
+        data = {
+            "10-platform.conf": rabbitmq_conf(self._spec.config.rabbitmq.storage),
+            "enabled_plugins": ENABLED_PLUGINS,
+        }
         self.config = kube.config_map(
             f"{self._name}-config", "rabbitmq-config", self._spec, self._labels, data, kube.child(self)
         )

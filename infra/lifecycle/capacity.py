@@ -8,31 +8,17 @@ fire. A quota that holds only the steady state refuses the surge pods and the ro
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from infra.check.k8s import Manifest, kind, name, namespace, pod_template
+from infra.quantities import cpu, memory
 
-_MEMORY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9}
+__all__ = ["RESOURCES", "Demand", "Peak", "amount", "cpu", "memory", "peaks", "show"]
+
 RESOURCES = ("requests.cpu", "limits.cpu", "requests.memory", "limits.memory", "pods")
-
-
-def cpu(quantity: str | int | float) -> Decimal:
-    """Cores in a CPU quantity (``250m`` -> 0.25)."""
-    text = str(quantity)
-    return Decimal(text[:-1]) / 1000 if text.endswith("m") else Decimal(text)
-
-
-def memory(quantity: str | int) -> int:
-    """Bytes in a memory quantity (``256Mi``)."""
-    match = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(quantity))
-    if not match:
-        raise ValueError(f"not a memory quantity: {quantity!r}")
-    number, unit = match.groups()
-    return int(Decimal(number) * _MEMORY.get(unit, 1))
 
 
 def amount(resource: str, quantity: Any) -> Decimal:

@@ -130,6 +130,22 @@ def _service_group(spec: PlatformSpec, service: str, runbook_base: str) -> dict[
             runbook_base=runbook_base,
         ),
     ]
+    rules.append(
+        _alert(
+            "ServiceDependencyDown",
+            f"min by (service, dependency) (dependency_up{{{sel}}}) == 0",
+            severity="warning",
+            service=service,
+            summary=f"{service} cannot reach {{{{ $labels.dependency }}}}",
+            description=(
+                f"{service} has reported {{{{ $labels.dependency }}}} unreachable for 5 minutes: "
+                "what needs it answers 503 + Retry-After; the rest is served (readiness fails only on "
+                "required dependencies)."
+            ),
+            duration="5m",
+            runbook_base=runbook_base,
+        )
+    )
     for name, severity, windows, duration in BURN_RATE_ALERTS:
         clauses = [
             f"({errors_ratio_record(long)}{{{sel}}} > {_num(factor * budget)}\n"

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.errors import UsageError
+from infra.render.redis import memory_bytes
 from infra.spec import PlatformSpec
 
 VHOST = "market"
@@ -222,3 +223,12 @@ def _permission(user: str, configure: str, write: str, read: str) -> dict[str, A
 
 def _topic(user: str, exchange: str, write: str) -> dict[str, Any]:
     return {"user": user, "vhost": VHOST, "exchange": exchange, "write": write, "read": NOTHING}
+
+
+def disk_free_limit_bytes(storage: str) -> int:
+    """The broker's free-disk alarm threshold for a volume of *storage* (``1Gi``): a tenth of it, at
+    least 48 MiB. Below it RabbitMQ blocks publishers (services keep events in their outboxes)
+    instead of writing on until the disk is full and the node crashes; the alarm clears by itself
+    when space returns. The default (50 MB) leaves too little room for the broker's own writes on a
+    small volume."""
+    return max(48 * 1024**2, memory_bytes(storage) // 10)

@@ -67,6 +67,12 @@ def _events_text(source: Path, python: str) -> str:
     return out.stdout
 
 
+def _doc_pages() -> tuple[str, ...]:
+    from infra import docs_gen
+
+    return tuple(docs_gen.PAGES)
+
+
 def render_generated(source: Path, target: Path, *, events: bool = True) -> dict[str, str]:
     """Text of every generated artifact *target* commits, rendered from the tree at *source*.
 
@@ -140,6 +146,8 @@ def render_change(
     The change: stack files with *stack_texts* (stack -> text; others unchanged), services *add* (name
     -> a complete folder, e.g. a staged copy) and services *drop*-ped. Nothing in *root* is written.
     """
+    if not any((root / rel).is_file() for rel in (COMPOSE_FILE, EVENTS_PAGE, *_doc_pages())):
+        return {}  # a checkout without generated artifacts (a scratch copy): nothing to render
     with tempfile.TemporaryDirectory(prefix="platform-regen-") as tmp:
         view = Path(tmp)
         (view / "stacks").mkdir()

@@ -147,9 +147,8 @@ def build_plan(
             plan.stacks.append(StackChange(stack, file, "present", dict(registered[stack][name]), text, text))
         else:
             entry = stack_edit.default_entry(file, text, tmpl.spec.stack_entries)
-            new_text = stack_edit.add_service(file, text, name, entry)
             need = stack_edit.QuotaNeed.of(manifest, entry)
-            new_text, quota = stack_edit.change_quota(file, new_text, need, +1)
+            new_text, quota = stack_edit.register(file, text, name, entry, need)
             plan.stacks.append(StackChange(stack, file, "add", entry, text, new_text, quota))
     if not plan.unchanged:
         _precheck(root, plan)

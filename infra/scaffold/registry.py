@@ -157,10 +157,9 @@ def plan_removal(root: Path, name: str) -> RemovalPlan:
     changes = []
     for stack, (file, text, reg) in entries.items():
         if name in reg:
-            new_text, quota = stack_edit.remove_service(file, text, name), None
-            if manifest is not None:  # give back what new-service added (the same rounded need)
-                need = stack_edit.QuotaNeed.of(manifest, dict(reg[name] or {}))
-                new_text, quota = stack_edit.change_quota(file, new_text, need, -1)
+            # give back what new-service added to the quota (the same rounded need)
+            need = stack_edit.QuotaNeed.of(manifest, dict(reg[name] or {})) if manifest is not None else None
+            new_text, quota = stack_edit.unregister(file, text, name, need)
             changes.append(StackChange(stack, file, "remove", dict(reg[name]), text, new_text, quota))
     return RemovalPlan(root, name, changes, exists)
 

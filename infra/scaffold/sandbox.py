@@ -94,7 +94,8 @@ def layered_venv(base: Path, dest: Path, editables: list[Path]) -> Path:
     argv += ["--no-deps", "--no-build-isolation"]
     for path in editables:
         argv += ["-e", str(path)]
-    subprocess.run(argv, check=True, capture_output=True)
+    if editables:
+        subprocess.run(argv, check=True, capture_output=True)
     for tool in (base / "bin").iterdir():  # pytest, ruff, hadolint, ...: the base's, by symlink
         target = dest / "bin" / tool.name
         if not target.exists() and not tool.name.startswith(("python", "activate", "Activate")):

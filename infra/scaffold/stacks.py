@@ -20,6 +20,7 @@ from ruamel.yaml.error import YAMLError
 
 from infra import spec
 from infra.errors import SpecError
+from infra.quantities import cpu, memory
 
 SERVICES_KEY = "platform:services"
 
@@ -129,14 +130,16 @@ def merge_entry(
 def add_service(file: Path, text: str, name: str, entry: dict[str, Any]) -> str:
     """*text* with ``name: {entry}`` appended to ``platform:services`` (flow style, like its siblings)."""
     yaml, data = _load(file, text)
-    config = data["config"]
+    _add(data["config"], name, entry)
+    return _dump(yaml, data)
+
+
+def _add(config: Any, name: str, entry: dict[str, Any]) -> None:
     services = config.get(SERVICES_KEY)
     if services is None:
         services = CommentedMap()
         config[SERVICES_KEY] = services
-    value = _flow(entry)
-    services[name] = value
-    return _dump(yaml, data)
+    services[name] = _flow(entry)
 
 
 def remove_service(file: Path, text: str, name: str) -> str:
@@ -172,8 +175,6 @@ class QuotaNeed:
 
     @classmethod
     def of(cls, manifest: Any, entry: dict[str, Any]) -> QuotaNeed:
-        from infra.lifecycle.capacity import cpu, memory
-
         autoscale = entry.get("autoscale") or {}
         replicas = int(autoscale.get("max") or entry.get("replicas") or 1)
         pods = replicas + 1 + (1 if manifest.needs.postgres else 0)
@@ -190,27 +191,49 @@ def _quantity_gi(value: int) -> str:
 
 
 def change_quota(file: Path, text: str, need: QuotaNeed, sign: int) -> tuple[str, dict[str, str]]:
-    """*text* with ``platform:quota`` raised (*sign* 1) or lowered (-1) by *need*; and the new quota.
+    """*text* with ``platform:quota`` raised (*sign* 1) or lowered (-1) by *need*; and the new quota."""
+    yaml, data = _load(file, text)
+    quota = _change_quota(data["config"], need, sign)
+    return _dump(yaml, data), quota
+
+
+def register(
+    file: Path, text: str, name: str, entry: dict[str, Any], need: QuotaNeed
+) -> tuple[str, dict[str, str]]:
+    """:func:`add_service` and :func:`change_quota` (+1) in one round trip (ruamel parses slowly)."""
+    yaml, data = _load(file, text)
+    _add(data["config"], name, entry)
+    quota = _change_quota(data["config"], need, +1)
+    return _dump(yaml, data), quota
+
+
+def unregister(file: Path, text: str, name: str, need: QuotaNeed | None) -> tuple[str, dict[str, str] | None]:
+    """:func:`remove_service`, and give *need* back to the quota, in one round trip."""
+    yaml, data = _load(file, text)
+    services = data["config"].get(SERVICES_KEY)
+    if isinstance(services, dict) and name in services:
+        del services[name]
+    quota = _change_quota(data["config"], need, -1) if need is not None else None
+    return _dump(yaml, data), quota
+
+
+def _change_quota(config: Any, need: QuotaNeed, sign: int) -> dict[str, str]:
+    """Raise (*sign* 1) or lower (-1) ``platform:quota`` in a loaded stack config by *need*.
 
     A stack without ``platform:quota`` gets one (the defaults plus *need*); the style of the existing
     values (a quoted cpu, a flow mapping) is kept.
     """
     from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-    from infra.lifecycle.capacity import cpu, memory
-
-    yaml, data = _load(file, text)
-    config = data["config"]
+    defaults = spec.Quota()
     quota = config.get(QUOTA_KEY)
     if not isinstance(quota, dict):
-        defaults = spec.Quota()
         quota = _flow({"cpu": DoubleQuotedScalarString(defaults.cpu), "memory": defaults.memory})
         quota["pods"] = defaults.pods
         config[QUOTA_KEY] = quota
-    defaults = spec.Quota()
     old_cpu = cpu(quota.get("cpu", defaults.cpu))
     new_cpu = format((old_cpu + sign * need.cpu).normalize(), "f")
     quota["cpu"] = DoubleQuotedScalarString(new_cpu) if isinstance(quota.get("cpu"), str) else new_cpu
     quota["memory"] = _quantity_gi(memory(quota.get("memory", defaults.memory)) + sign * need.memory_gi * _GI)
     quota["pods"] = int(quota.get("pods", defaults.pods)) + sign * need.pods
-    return _dump(yaml, data), {k: str(quota[k]) for k in ("cpu", "memory", "pods")}
+    return {k: str(quota[k]) for k in ("cpu", "memory", "pods")}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -132,3 +133,69 @@ def test_hint_rewriting_keeps_state_dir_and_chained_commands() -> None:
         )
     finally:
         context.reset()
+
+
+def test_dev_up_reports_every_busy_pinned_port_before_starting_anything(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as a, socket.socket() as b:
+        for sock in (a, b):
+            sock.bind(("127.0.0.1", 0))
+            sock.listen()
+        pa, pb = a.getsockname()[1], b.getsockname()[1]
+        state_dir = tmp_path / "state"
+        argv = [PLATFORM, "dev", "up", "--state-dir", str(state_dir), "--gateway-port", str(pa)]
+        proc = subprocess.run([*argv, "--redis-port", str(pb)], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert proc.returncode == 2, proc.stderr
+    assert f"error: port(s) already in use by another program: --gateway-port {pa}, --redis-port {pb}" in (
+        proc.stderr
+    )
+    assert not state_dir.exists()  # nothing started, nothing written
+
+
+def test_dev_up_on_a_running_platform_refuses_changed_flags_and_names_the_restart(tmp_path: Path) -> None:
+    """A state file whose one component is a live process (a sleep) stands for a running platform."""
+    from infra.local.process import proc_starttime
+    from infra.local.state import Component, DevState
+
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    with subprocess.Popen(["sleep", "60"]) as sleeper:
+        try:
+            started = proc_starttime(sleeper.pid)
+            assert started is not None
+            component = Component(name="gateway", kind="nginx", pid=sleeper.pid, start_time=started)
+            state = DevState(stack="dev", state_dir=str(state_dir), ports={"gateway_https": 40001})
+            state.components.append(component)
+            (state_dir / "state.json").write_text(state.model_dump_json())
+            before = (state_dir / "state.json").read_text()
+            argv = [
+                PLATFORM,
+                "dev",
+                "up",
+                "--state-dir",
+                str(state_dir),
+                "--reload",
+                "--gateway-port",
+                "40002",
+            ]
+            proc = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                cwd=REPO_ROOT,
+                env={**os.environ, "PLATFORM_STACK": "prod"},
+            )
+        finally:
+            sleeper.kill()
+    assert proc.returncode == 2, proc.stderr
+    error, hint = proc.stderr.splitlines()[-2:]
+    assert error == (
+        "error: the platform is already running with other settings: -s prod (it runs stack dev); "
+        "--reload (it runs without hot reload); --gateway-port 40002 (it uses 40001)"
+    )
+    assert hint.startswith(
+        f"hint: restart it with them: `platform dev down --state-dir {state_dir} && "
+        f"platform dev up -s prod --reload --gateway-port 40002 --state-dir {state_dir}`"
+    )
+    assert (state_dir / "state.json").read_text() == before

@@ -92,3 +92,47 @@ def test_remove_unknown_service(repo: Path, capsys: pytest.CaptureFixture[str]) 
     assert main(["services", "remove", "nope-svc", "--delete"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no service called 'nope-svc'\nhint: known services: auth-svc")
+
+
+def test_remove_lists_every_blocked_consumer_at_once(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["new-service", "pub-svc", "--no-postgres", "--publishes", "pub.made", "--no-input"]) == 0
+    for consumer in ("sub-a-svc", "sub-b-svc"):
+        assert main(["new-service", consumer, "--postgres", "--consumes", "pub.made", "--no-input"]) == 0
+    capsys.readouterr()
+    before = tree_digest(repo)
+    assert main(["services", "remove", "pub-svc", "--delete"]) == 2
+    error, hint = capsys.readouterr().err.splitlines()[:2]
+    assert "sub-a-svc consumes 'pub.made'" in error
+    assert "sub-b-svc consumes 'pub.made'" in error
+    assert "services/sub-a-svc/service.yaml" in hint
+    assert "services/sub-b-svc/service.yaml" in hint
+    assert tree_digest(repo) == before
+
+
+def _git(root: Path, *args: str) -> None:
+    import subprocess
+
+    cmd = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args]
+    subprocess.run(cmd, cwd=root, check=True, capture_output=True)
+
+
+def test_delete_refuses_uncommitted_files_off_a_terminal_unless_yes(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["new-service", "wip-svc", "--no-postgres", "--no-input"]) == 0
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "base")
+    (repo / "services" / "wip-svc" / "NOTES.md").write_text("my unsaved work\n")
+    capsys.readouterr()
+    before = tree_digest(repo, exclude=("__pycache__", ".git"))  # git status may refresh .git/index
+    assert main(["services", "remove", "wip-svc", "--delete"]) == 2
+    error, hint = capsys.readouterr().err.splitlines()[:2]
+    assert error == (
+        "error: services/wip-svc has 1 uncommitted file(s) --delete would lose: services/wip-svc/NOTES.md"
+    )
+    assert hint == "hint: commit or copy them first, or pass --yes to delete them anyway"
+    assert tree_digest(repo, exclude=("__pycache__", ".git")) == before
+    assert main(["services", "remove", "wip-svc", "--delete", "--yes", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["uncommitted"] == ["services/wip-svc/NOTES.md"]
+    assert not (repo / "services" / "wip-svc").exists()

@@ -37,6 +37,7 @@ def _git(root: Path, *args: str) -> str:
 def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = copy_worktree(REPO_ROOT, tmp_path_factory.mktemp("golden") / "repo")
     _git(root, "init", "-q")
+    (root / ".git" / "info" / "exclude").write_text(".tools\n.venv\n")  # symlinked / made below
     _git(root, "add", "-A")
     _git(root, "commit", "-q", "-m", "clone")
     services = sorted(p.parent for p in root.glob("services/*/pyproject.toml"))

@@ -104,6 +104,16 @@ def cases(spec: PlatformSpec) -> dict[str, list[dict[str, Any]]]:
             "ServiceErrorBudgetBurnSlow", _requests(svc, 10, 10), _requests(svc, 10000, 1), "20m"
         ),
     }
+    dep = {"service": svc, "dependency": "redis", "instance": f"{svc}:8000", "job": "services"}
+    out["ServiceDependencyDown"] = [
+        _case(
+            rules["ServiceDependencyDown"],
+            [(f"dependency_up{_sel(dep)}", "0x20")],
+            "10m",
+            [{"service": svc, "dependency": "redis"}],
+        ),
+        _case(rules["ServiceDependencyDown"], [(f"dependency_up{_sel(dep)}", "1x20")], "10m", []),
+    ]
     pg = {"job": "postgres", "instance": "pg:9187"}
     redis = {"job": "redis", "instance": "redis:9121"}
     rabbit = {"job": "rabbitmq", "instance": "rabbitmq:15692"}
