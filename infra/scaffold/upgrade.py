@@ -280,20 +280,45 @@ def _classify(plan: UpgradePlan, base: dict[str, bytes], theirs: dict[str, bytes
 
 
 def _stack_entries(plan: UpgradePlan, base: Template, theirs: Template) -> None:
-    """The template's default stack entry changed: merge the change into each stack's entry."""
+    """Each stack's entry: the template's default-entry change merged in key by key; and the stack's
+    ``platform:quota`` moved by what the upgraded service's rollout needs beyond the old one's."""
+    old_manifest = spec.load_manifest(plan.service_dir / MANIFEST)
+    new_manifest = _new_manifest(plan, old_manifest)
     for stack in spec.available_stacks(plan.root):
         file = spec.stack_file(plan.root, stack)
         text = stack_edit.load_text(file)
+        entries = stack_edit.registered(file, text)
+        if plan.name not in entries:
+            continue
+        new_text = text
         old = stack_edit.default_entry(file, text, base.spec.stack_entries)
         new = stack_edit.default_entry(file, text, theirs.spec.stack_entries)
-        if old == new or plan.name not in stack_edit.registered(file, text):
-            continue
-        new_text, clashes = stack_edit.merge_entry(file, text, plan.name, old, new)
-        if clashes:
-            plan.stack_keeps[stack] = clashes
-        elif new_text != text:
-            entry = stack_edit.registered(file, new_text)[plan.name]
-            plan.stacks.append(StackChange(stack, file, "update", entry, text, new_text))
+        if old != new:
+            new_text, clashes = stack_edit.merge_entry(file, text, plan.name, old, new)
+            if clashes:
+                plan.stack_keeps[stack] = clashes
+        entry = stack_edit.registered(file, new_text)[plan.name]
+        if new_manifest is not None:
+            need_old = stack_edit.QuotaNeed.of(old_manifest, entries[plan.name] or {})
+            need_new = stack_edit.QuotaNeed.of(new_manifest, entry or {})
+            if need_old != need_new:
+                new_text, _ = stack_edit.change_quota(file, new_text, need_old, -1)
+                new_text, _ = stack_edit.change_quota(file, new_text, need_new, +1)
+        if new_text != text:
+            plan.stacks.append(StackChange(stack, file, "update", dict(entry or {}), text, new_text))
+
+
+def _new_manifest(plan: UpgradePlan, current: Any) -> Any:
+    """The upgraded manifest (None while it has conflicts: the quota is then left alone)."""
+    change = next((f for f in plan.writes if f.path == MANIFEST), None)
+    if change is None:
+        return current
+    if change.action == "conflict" or change.data is None:
+        return None
+    try:
+        return spec.ServiceManifest.model_validate(stack_edit.plain_yaml(change.data.decode()))
+    except ValueError:
+        return None  # _validate reports it
 
 
 def _validate(plan: UpgradePlan) -> None:

@@ -411,7 +411,10 @@ def test_stack_entries_follow_the_template_key_by_key_and_keep_comments(
     edit(repo, "stacks/Pulumi.staging.yaml", f"    {NAME}: {{replicas: 2}}", f"    {NAME}: {{replicas: 1}}")
     commit(repo, "user: sizing")
     staging_before = staging.read_text()
+    pods_before = yaml.safe_load(prod.read_text())["config"]["platform:quota"]["pods"]
     assert upgrade() == 0
+    # autoscale max 6 -> 8: the rollout peak has two more pods, and the quota says so
+    assert yaml.safe_load(prod.read_text())["config"]["platform:quota"]["pods"] == pods_before + 2
     assert (
         f"    # orders peak on Mondays\n    {NAME}: {{replicas: 4, autoscale: {{min: 3, max: 8}}}}\n"
         in prod.read_text()
