@@ -493,3 +493,40 @@ def test_generated_artifacts_are_regenerated_with_the_upgrade(
     after = (repo / "compose.yaml").read_text()
     assert after != before
     assert main(["regenerate", "--check"]) == 0  # nothing left stale
+
+
+def test_sigkill_between_stack_files_completes_on_recovery(origin: Path, tmp_path: Path) -> None:
+    """A template change to the stack entries: killed after the first stack file, the next run finishes."""
+    base = tmp_path / "base"
+    shutil.copytree(origin, base, symlinks=True)
+    edit(base, "service_templates/fastapi/template.yaml", "prod: {replicas: 3,", "prod: {replicas: 4,")
+    edit(base, "service_templates/fastapi/template.yaml", "staging: {replicas: 2}", "staging: {replicas: 3}")
+    commit(base, "template: bigger defaults")
+    done = tmp_path / "done"
+    shutil.copytree(base, done, symlinks=True)
+    assert _platform(done, "upgrade-service", NAME).returncode == 0
+    root = tmp_path / "repo"
+    shutil.copytree(base, root, symlinks=True)
+    env = {**os.environ, PAUSE_ENV: "stack", "PLATFORM_SCAFFOLD_PAUSE_SECONDS": "30"}
+    proc = subprocess.Popen(
+        [str(PLATFORM), "upgrade-service", NAME],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stderr is not None
+    assert proc.stderr.readline().strip() == "paused at stack"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert tree_digest(root / SVC) == tree_digest(done / SVC)
+    for stack in ("staging", "prod"):
+        text = (root / f"stacks/Pulumi.{stack}.yaml").read_bytes()
+        assert text in (
+            (base / f"stacks/Pulumi.{stack}.yaml").read_bytes(),
+            (done / f"stacks/Pulumi.{stack}.yaml").read_bytes(),
+        )
+    listed = _platform(root, "services", "list")
+    assert f"recovered an interrupted `upgrade` of {NAME}: completed" in listed.stderr
+    assert _digest(root) == _digest(done)
