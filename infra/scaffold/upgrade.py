@@ -180,7 +180,7 @@ def build_upgrade(
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     recorded = provenance_of(new_tmpl, new_answers)
-    old_q = {k: v for k, v in prov.answers.items()}
+    old_q = prov.answers
     changed = {k: (old_q.get(k), v) for k, v in recorded.answers.items() if old_q.get(k) != v} | {
         k: (v, None) for k, v in old_q.items() if k not in recorded.answers
     }
