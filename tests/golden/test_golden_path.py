@@ -19,7 +19,8 @@ import pytest
 from infra.scaffold.sandbox import copy_worktree, layered_venv
 from infra.spec import REPO_ROOT
 
-pytestmark = pytest.mark.slow
+#: Two runs of the toolkit folders: far beyond the suite's default 300 s per test.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 #: One service with PostgreSQL + Redis consuming a tenant's event, one with no backing service.
 FULL = ("inv-svc", ["--postgres", "--redis", "--consumes", "listing.created", "--resource", "stocks"])

@@ -116,19 +116,21 @@ def _processes_mentioning(text: str) -> list[int]:
 
 
 def test_a_component_that_cannot_start_fails_up_and_everything_is_stopped() -> None:
+    """The runner itself (the CLI refuses a busy pinned port before starting anything: tests/cli)."""
+    from infra.errors import PlatformError
+    from infra.local.runner import DevOptions, DevRunner
+
     state_dir = Path(tempfile.mkdtemp(prefix="platform-dev-fail-"))
     state_dir.chmod(0o755)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = subprocess.run(
-            [PLATFORM, "dev", "up", "--state-dir", str(state_dir), "--gateway-port", str(port)],
-            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=180, check=False,
-        )  # fmt: skip
-    assert result.returncode == 1
-    assert "error: gateway" in result.stderr
-    assert "Address already in use" in result.stderr  # the tail of nginx's log
+        runner = DevRunner(DevOptions(state_dir=state_dir, ports={"gateway_https": port}))
+        with pytest.raises(PlatformError) as failed:
+            runner.up()
+    assert "gateway" in failed.value.message
+    assert "Address already in use" in (getattr(failed.value, "log_tail", "") or "")  # nginx's log
     assert not (state_dir / "state.json").exists()
     deadline = time.monotonic() + 5
     while _processes_mentioning(str(state_dir)) and time.monotonic() < deadline:
