@@ -5,10 +5,11 @@ template's history comes from it), ``git merge-file`` is the xdiff merge every d
 ``git merge`` (same hunks, same inline ``<<<<<<<``/``=======``/``>>>>>>>`` markers, identical changes
 on both sides merge cleanly), and it is one short subprocess per file changed on both sides.
 
-YAML documents (the service manifest, a stack entry) merge key by key first, so a template change to
-``needs`` and a user's new ``gateway`` block never collide on adjacent lines; comments and key order of
-the user's file are kept. Only a real clash (both sides changed one key differently) falls back to the
-line merge, which then shows markers.
+The service manifest merges by lines first (comments follow, like any file); where that clashes it
+merges key by key (ruamel round-trip: the user's comments and key order kept), so a template's new key
+and a user's new key at the end of the file, or changes on adjacent lines of different keys, do not
+conflict. Only a real clash (both sides changed one key differently) shows the line merge's markers.
+Stack entries merge key by key only (:func:`merge_mapping`).
 """
 
 from __future__ import annotations
@@ -111,17 +112,21 @@ def _position(ours: Any, theirs: Any, key: Any) -> int:
 
 
 def merge_yaml(base: bytes, ours: bytes, theirs: bytes, label: str) -> tuple[bytes, bool]:
-    """Key-level merge of YAML mappings (ours' comments kept); line merge when keys clash."""
+    """Line merge; if it clashes, key-level merge of the YAML mappings (ours' comments kept); markers
+    only when a key clashes too."""
+    merged, clean = merge_text(base, ours, theirs, label)
+    if clean:
+        return merged, True
     yaml = _yaml()
     try:
         docs = [yaml.load(data.decode()) for data in (base, ours, theirs)]
     except (YAMLError, UnicodeDecodeError):
-        return merge_text(base, ours, theirs, label)
+        return merged, False
     if not all(isinstance(d, dict) for d in docs):
-        return merge_text(base, ours, theirs, label)
+        return merged, False
     b, o, t = docs
     if merge_mapping(b, o, t):
-        return merge_text(base, ours, theirs, label)
+        return merged, False
     out = io.StringIO()
     yaml.dump(o, out)
     return out.getvalue().encode(), True

@@ -530,3 +530,31 @@ def test_sigkill_between_stack_files_completes_on_recovery(origin: Path, tmp_pat
     listed = _platform(root, "services", "list")
     assert f"recovered an interrupted `upgrade` of {NAME}: completed" in listed.stderr
     assert _digest(root) == _digest(done)
+
+
+def test_manifest_key_changed_on_both_sides_falls_back_to_inline_markers(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(repo, f"{SVC}/service.yaml", 'description: "orders-svc service"', 'description: "Orders"')
+    commit(repo, "user: description")
+    assert upgrade("--answer", "description=Orders and invoices") == 1
+    text = (repo / SVC / "service.yaml").read_text()
+    assert f'<<<<<<< {SVC}/service.yaml (yours)\ndescription: "Orders"\n=======\n' in text
+    assert 'description: "Orders and invoices"\n>>>>>>> ' in text
+    assert f"conflict  {SVC}/service.yaml" in capsys.readouterr().out
+
+
+def test_manifest_keys_added_at_the_end_by_both_sides_merge_key_by_key(repo: Path) -> None:
+    with (repo / TEMPLATE / "service.yaml.jinja").open("a") as f:
+        f.write("gateway: {body_limit: 64k}\n")
+    commit(repo, "template: body limit")
+    with (repo / SVC / "service.yaml").open("a") as f:
+        f.write("# page size for listing orders\nenv: {ORDERS_PAGE_SIZE: '50'}\n")
+    commit(repo, "user: env")
+    assert upgrade() == 0
+    text = (repo / SVC / "service.yaml").read_text()
+    assert "<<<<<<<" not in text
+    data = yaml.safe_load(text)
+    assert data["gateway"] == {"body_limit": "64k"}
+    assert data["env"] == {"ORDERS_PAGE_SIZE": "50"}
+    assert "# page size for listing orders\n" in text
