@@ -164,13 +164,13 @@ def check(
     from infra.check import Stages, externals_for, run_checks
     from infra.spec import load_spec
 
-    stage = Stages(info, time.monotonic())
-    root = repo_root()
-    spec = stage("spec", lambda: load_spec(stack, root))
-    if allow_replace and base is None:
+    if allow_replace and base is None:  # bad usage fails before any work (and any progress line)
         raise UsageError(
             "--allow-replace only applies with --base", hint="pass --base REF (e.g. origin/main)"
         )
+    stage = Stages(info, time.monotonic())
+    root = repo_root()
+    spec = stage("spec", lambda: load_spec(stack, root))
     from infra.lifecycle.snapshot import Snapshot
     from infra.offline import render
 
