@@ -17,7 +17,7 @@ from pathlib import Path
 import pulumi
 import pulumi_docker as docker
 
-from infra.spec import PlatformSpec, ServiceSpec
+from infra.spec import PlatformSpec, ServiceSpec, WebAppSpec
 
 #: Folders and suffixes that never reach an image (caches, local environments, build metadata).
 IGNORED_PARTS = frozenset(
@@ -29,6 +29,7 @@ IGNORED_PARTS = frozenset(
         ".venv",
         "node_modules",
         ".git",
+        ".next",
         "build",
         "dist",
     }
@@ -119,3 +120,36 @@ def pinned_reference(image: docker.Image) -> pulumi.Output[str]:
     """The registry digest (``repo@sha256:...``) once pushed; the content-hash tag when none exists
     (offline renders, where nothing is pushed)."""
     return pulumi.Output.all(image.image_name, image.repo_digest).apply(lambda pair: pair[1] or pair[0])
+
+
+def web_image_files(app: WebAppSpec) -> list[Path]:
+    """Every file of the web app's build context (its folder; no node_modules, no .next)."""
+    return _files(app.path)
+
+
+def web_image_name(spec: PlatformSpec, app: WebAppSpec, length: int = 12) -> str:
+    """``<registry>/<app>:<content tag>`` over the app folder's files (as the Docker context sees them)."""
+    digest = hashlib.sha256()
+    for path in web_image_files(app):
+        digest.update(path.relative_to(app.path).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return f"{spec.config.registry}/{app.name}:{digest.hexdigest()[:length]}"
+
+
+def web_image(
+    resource_name: str, spec: PlatformSpec, app: WebAppSpec, opts: pulumi.ResourceOptions
+) -> docker.Image:
+    """The web app's image: ``frontend/Dockerfile`` (multi-stage: ``npm ci``, ``next build``, then the
+    standalone server alone) with the app's folder as context (``frontend/.dockerignore`` leaves
+    ``node_modules`` and ``.next`` out)."""
+    root = app.path.parent
+    context = app.path.relative_to(root).as_posix()
+    return docker.Image(
+        resource_name,
+        image_name=web_image_name(spec, app),
+        build={"context": context, "dockerfile": f"{context}/Dockerfile", "platform": PLATFORM},
+        skip_push=False,
+        opts=opts,
+    )
