@@ -115,7 +115,7 @@ def web_environment(
     *,
     environment: str,
     api_base_url: str,
-    host: str = "0.0.0.0",  # noqa: S104 - the pod's address; the NetworkPolicy admits only the gateway
+    host: str = "0.0.0.0",  # the pod address; the NetworkPolicy admits only the gateway
     log_level: str = "INFO",
 ) -> dict[str, str]:
     """The web app's variables: where Next.js listens, where its server-side code calls the API (the

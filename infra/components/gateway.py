@@ -188,8 +188,8 @@ class Gateway(pulumi.ComponentResource):
         if cfg.tls.enabled:
             service_ports.append({"name": "https", "port": 443, "target_port": "https", "protocol": "TCP"})
         if self._addrs.internal_port is not None:
-            port = self._addrs.internal_port
-            service_ports.append({"name": "internal", "port": port, "target_port": "internal", "protocol": "TCP"})
+            internal = {"name": "internal", "port": self._addrs.internal_port, "target_port": "internal"}
+            service_ports.append({**internal, "protocol": "TCP"})
         self.service = k8s.core.v1.Service(
             f"{self._name}-service",
             metadata=meta,

@@ -29,7 +29,6 @@ IGNORED_PARTS = frozenset(
         ".venv",
         "node_modules",
         ".git",
-        ".next",
         "build",
         "dist",
     }
@@ -122,9 +121,34 @@ def pinned_reference(image: docker.Image) -> pulumi.Output[str]:
     return pulumi.Output.all(image.image_name, image.repo_digest).apply(lambda pair: pair[1] or pair[0])
 
 
+#: What never reaches the web app's build context (its folder): local installs and builds, test
+#: output, local env files. ``frontend/.dockerignore`` is exactly :func:`web_dockerignore_text`.
+WEB_IGNORED = ("node_modules", ".next", "out", "coverage", "test-results", "playwright-report")
+WEB_IGNORED_FILES = ("*.log", ".env*", "*.tsbuildinfo")
+
+
+def web_dockerignore_text() -> str:
+    """The web app's ``.dockerignore`` (its context is its own folder); `platform check` compares."""
+    lines = [
+        "# Generated from infra/components/image.py (web_dockerignore_text); `platform check` compares.",
+        "# Local installs and builds never reach the image's context: npm ci and next build run inside.",
+        *WEB_IGNORED,
+        *WEB_IGNORED_FILES,
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def web_image_files(app: WebAppSpec) -> list[Path]:
-    """Every file of the web app's build context (its folder; no node_modules, no .next)."""
-    return _files(app.path)
+    """Every file of the web app's build context (its folder minus what ``.dockerignore`` drops)."""
+    import fnmatch
+
+    return sorted(
+        path
+        for path in app.path.rglob("*")
+        if path.is_file()
+        and not any(part in WEB_IGNORED for part in path.relative_to(app.path).parts)
+        and not any(fnmatch.fnmatch(path.name, pattern) for pattern in WEB_IGNORED_FILES)
+    )
 
 
 def web_image_name(spec: PlatformSpec, app: WebAppSpec, length: int = 12) -> str:

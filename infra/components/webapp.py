@@ -29,9 +29,7 @@ def api_base_url(spec: PlatformSpec) -> str:
 
 def config_data(spec: PlatformSpec, app: WebAppSpec) -> dict[str, str]:
     """The ``<app>-config`` ConfigMap: where Next.js listens and where it calls the API."""
-    return web_environment(
-        spec, app, environment=spec.config.environment, api_base_url=api_base_url(spec)
-    )
+    return web_environment(spec, app, environment=spec.config.environment, api_base_url=api_base_url(spec))
 
 
 @dataclass(frozen=True)
@@ -210,9 +208,7 @@ class WebApp(pulumi.ComponentResource):
             spec,
             self._labels,
             selector,
-            ingress=[
-                {"from": [kube.peer(c, spec) for c in callers], "ports": kube.ports(app.manifest.port)}
-            ],
+            ingress=[{"from": [kube.peer(c, spec) for c in callers], "ports": kube.ports(app.manifest.port)}],
             opts=self._child(),
         )
         self.egress_policy = kube.network_policy(

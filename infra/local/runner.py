@@ -48,6 +48,7 @@ from infra.local.state import (
 )
 from infra.local.tls import ensure_tls
 from infra.local.uvicorn_service import UvicornService
+from infra.local.web_app import NextServer, web_argv
 from infra.spec import REPO_ROOT, PlatformSpec, ServiceSpec, load_spec
 
 DEFAULT_STATE_DIR = REPO_ROOT / ".platform" / "dev"
@@ -194,7 +195,9 @@ class DevRunner:
                     )
             self._t0 = time.monotonic()
             spec = self.spec
-            ports = resolve_ports(cfg.port_keys(spec), self.options.ports, previous.ports if previous else {})
+            self._web_argv = self._web_command(spec)
+            keys = cfg.port_keys(spec, web=self._web_argv is not None)
+            ports = resolve_ports(keys, self.options.ports, previous.ports if previous else {})
             for directory in (self.layout.logs, self.layout.data, self.layout.gateway):
                 directory.mkdir(parents=True, exist_ok=True)
             self.state_dir.chmod(0o755)  # the postgres OS user must traverse it when we run as root
@@ -241,6 +244,8 @@ class DevRunner:
         }
         for svc in spec.services:
             steps[svc.name] = lambda s=svc: self._service(spec, s, ports, secrets)
+        if spec.web is not None and self._web_argv is not None:
+            steps[spec.web.name] = lambda: self._web(spec, ports)
         self._parallel(steps)
 
     def _await_backend(self, name: str, timeout: float = BACKEND_TIMEOUT) -> None:
@@ -518,9 +523,42 @@ class DevRunner:
         url = f"http://127.0.0.1:{port}/"
         self._http_component(server, TIER_MONITORING, url, f"http://127.0.0.1:{port}/-/ready", {"http": port})
 
+    def _web_command(self, spec: PlatformSpec) -> list[str] | None:
+        """The web app's command line, or None (and a note) when it cannot run here yet."""
+        if spec.web is None:
+            return None
+        argv = web_argv(self.root, spec.web.path, reload=self.options.reload)
+        if argv is None:
+            self._say(
+                spec.web.name,
+                "not started: no Node or no build (scripts/bootstrap.sh installs Node and builds "
+                "frontend/; `npm --prefix frontend ci && npm --prefix frontend run build`)",
+            )
+        return argv
+
+    def _web(self, spec: PlatformSpec, ports: dict[str, int]) -> None:
+        """The web app (production server, or ``next dev`` with --reload), health-checked."""
+        app = spec.web
+        assert app is not None
+        assert self._web_argv is not None
+        port = ports[cfg.service_port_key(app.name)]
+        timeout = max(self.options.service_timeout, 120.0 if self.options.reload else 0.0)  # next dev compiles
+        server = NextServer(
+            app.name, self._web_argv, self.layout.data / "web", port, app.manifest.health,
+            cfg.web_env(spec, ports, dev=self.options.reload), log_path=self.layout.log(app.name),
+            cwd=app.path, start_timeout=timeout,
+        )  # fmt: skip
+        self._start(app.name, server)
+        url = f"http://127.0.0.1:{port}/"
+        health = f"http://127.0.0.1:{port}{app.manifest.health}"
+        self._record(self._component(app.name, "web", server, TIER_SERVICE, ports={"http": port},
+                                     health=health, url=url))  # fmt: skip
+        self._say(app.name, f"ready on {url} (through the gateway: /)")
+
     def _gateway(self, spec: PlatformSpec, ports: dict[str, int]) -> None:
-        addrs = cfg.gateway_addresses(spec, self.layout, ports)
-        conf = cfg.nginx_conf(spec, self.layout, ports)
+        web_dev = self.options.reload
+        addrs = cfg.gateway_addresses(spec, self.layout, ports, web_dev=web_dev)
+        conf = cfg.nginx_conf(spec, self.layout, ports, web_dev=web_dev)
         server = NginxServer(self.layout.gateway, addrs, conf, log_path=self.layout.log("gateway"))
         self._start("gateway", server)
         https, http = ports["gateway_https"], ports["gateway_http"]
@@ -652,7 +690,10 @@ def urls_table(state: DevState) -> list[tuple[str, str]]:
         ("alertmanager", f"http://127.0.0.1:{ports['alertmanager']}/"),
     ]
     for component in state.components:
-        if component.tier == TIER_SERVICE and component.url:
+        if component.kind == "web" and component.url:
+            rows.insert(0, ("web app", f"https://localhost:{ports['gateway_https']}/"))
+            rows.append((f"{component.name} (direct)", component.url))
+        elif component.tier == TIER_SERVICE and component.url:
             rows.append((component.name, f"{component.url}docs"))
     rows += [
         ("postgres", f"postgresql://127.0.0.1:{ports['postgres']}"),

@@ -462,9 +462,7 @@ def _web_routes(b: _Block, spec: PlatformSpec, addrs: GatewayAddresses, *, hsts:
     b.close()
 
 
-def _routes(
-    b: _Block, spec: PlatformSpec, addrs: GatewayAddresses, *, hsts: bool, web: bool = True
-) -> None:
+def _routes(b: _Block, spec: PlatformSpec, addrs: GatewayAddresses, *, hsts: bool, web: bool = True) -> None:
     burst = spec.config.gateway.rate_limit.burst
     for svc in sorted(spec.services, key=lambda s: s.manifest.route):
         if svc.name not in addrs.upstreams:

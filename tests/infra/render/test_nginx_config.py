@@ -104,7 +104,9 @@ def test_every_route_is_proxied_without_stripping(spec: PlatformSpec) -> None:
         assert f"location = {route} {{" in conf
     # proxy_pass without a URI part forwards the full original path (services and the web app).
     assert all(
-        line.strip().endswith(("_svc;", "upstream_web;")) for line in conf.splitlines() if "proxy_pass" in line
+        line.strip().endswith(("_svc;", "upstream_web;"))
+        for line in conf.splitlines()
+        if "proxy_pass" in line
     )
 
 

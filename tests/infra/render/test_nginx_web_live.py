@@ -49,7 +49,8 @@ class App(BaseHTTPRequestHandler):
             body, kind = json.dumps({"path": self.path}).encode(), "application/json"
         else:
             nonce = self.headers.get("X-Nonce", "")
-            body = f'<!doctype html><html><body><script nonce="{nonce}">1</script>{"<p>x</p>" * 100}</body></html>'.encode()
+            page = f'<script nonce="{nonce}">1</script>{"<p>x</p>" * 100}'
+            body = f"<!doctype html><html><body>{page}</body></html>".encode()
             kind = "text/html; charset=utf-8"
         self.send_response(200)
         self.send_header("Content-Type", kind)
