@@ -204,9 +204,7 @@ def gateway_addresses(
     )
 
 
-def nginx_conf(
-    spec: PlatformSpec, layout: Layout, ports: Mapping[str, int], *, web_dev: bool = False
-) -> str:
+def nginx_conf(spec: PlatformSpec, layout: Layout, ports: Mapping[str, int], *, web_dev: bool = False) -> str:
     """The gateway's nginx.conf for this machine."""
     return render_nginx_conf(spec, gateway_addresses(spec, layout, ports, web_dev=web_dev))
 

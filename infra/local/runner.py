@@ -542,7 +542,8 @@ class DevRunner:
         assert app is not None
         assert self._web_argv is not None
         port = ports[cfg.service_port_key(app.name)]
-        timeout = max(self.options.service_timeout, 120.0 if self.options.reload else 0.0)  # next dev compiles
+        # next dev compiles pages on first request: allow it longer.
+        timeout = max(self.options.service_timeout, 120.0 if self.options.reload else 0.0)
         server = NextServer(
             app.name, self._web_argv, self.layout.data / "web", port, app.manifest.health,
             cfg.web_env(spec, ports, dev=self.options.reload), log_path=self.layout.log(app.name),
