@@ -29,7 +29,7 @@ def spec() -> PlatformSpec:
 
 @pytest.fixture(scope="module")
 def ports(spec: PlatformSpec) -> dict[str, int]:
-    return {key: 20000 + n for n, key in enumerate(cfg.port_keys(spec))}
+    return {key: 20000 + n for n, key in enumerate(cfg.port_keys(spec, web=True))}
 
 
 def _normalise_nginx(text: str) -> list[str]:
@@ -52,7 +52,7 @@ def test_gateway_config_differs_from_kubernetes_only_in_addresses(
     kubernetes = render_nginx_conf(spec, GatewayAddresses.for_kubernetes(spec))
     assert _normalise_nginx(local) == _normalise_nginx(kubernetes)
     assert local != kubernetes  # the addresses really differ
-    for svc in spec.services:
+    for svc in (*spec.services, *spec.web_apps):
         assert f"server 127.0.0.1:{ports[cfg.service_port_key(svc.name)]} " in local
 
 
