@@ -93,7 +93,7 @@ class RabbitMqServer(LocalServer):
     Attributes: ``host`` (127.0.0.1), ``port`` (AMQP), ``dist_port``, ``epmd_port``,
     ``management_port`` / ``prometheus_port`` (None if the plugin is not in ``plugins``), ``user``
     ("admin", administrator on vhost "/"), ``password`` (generated), ``node_name``
-    ("rabbit-<port>@localhost"), ``log_path``, ``info`` (:class:`RabbitMqInfo`); ``url(vhost)``,
+    ("rabbit-<port>@localhost" unless given), ``log_path``, ``info`` (:class:`RabbitMqInfo`); ``url(vhost)``,
     ``ctl(*args)`` (rabbitmqctl against this node), ``import_definitions(path or dict)``.
 
     ``definitions`` (a JSON file) is imported at every boot, with the admin user merged in (a node
@@ -119,6 +119,7 @@ class RabbitMqServer(LocalServer):
         plugins: Sequence[str] = DEFAULT_PLUGINS,
         definitions: Path | None = None,
         name: str = "rabbitmq",
+        node_name: str | None = None,
         start_timeout: float = 90.0,
         stop_timeout: float = 30.0,
     ) -> None:
@@ -133,7 +134,9 @@ class RabbitMqServer(LocalServer):
         self.user = user
         self.password = password or secrets.token_urlsafe(18)
         self.definitions = Path(definitions).resolve() if definitions else None
-        self.node_name = f"rabbit-{self.port}@localhost"
+        #: The node's identity; its data lives in ``mnesia/<node_name>``, so a stable name (not the
+        #: port-derived default) keeps queued messages across restarts even when the port moves.
+        self.node_name = node_name or f"rabbit-{self.port}@localhost"
         self.server_bin = _tool("rabbitmq-server")
         epmd = shutil.which("epmd")
         if epmd is None:
@@ -198,7 +201,11 @@ class RabbitMqServer(LocalServer):
                 "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.dir / "advanced.config"),
                 "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
                 "RABBITMQ_PID_FILE": str(self.dir / "rabbitmq.pid"),
-                "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+                # -start_epmd false: never spawn a stray `epmd -daemon` on our port (ours runs,
+                # recorded, in the foreground); without it a node that lost its epmd starts one.
+                "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": (
+                    "-start_epmd false -kernel inet_dist_use_interface {127,0,0,1}"
+                ),
             },
         )
 
@@ -301,6 +308,7 @@ class RabbitMqServer(LocalServer):
             die_with_parent=self.die_with_parent,
         )
         self._epmd.start()
+        self._spawned("epmd", self._epmd)
         self._await_ready(self._epmd, probe=lambda: True, ports=[self.epmd_port], what="epmd", timeout=10.0)
 
     def _epmd_pids(self) -> list[int]:

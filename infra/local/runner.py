@@ -5,7 +5,14 @@ migrations run), Redis (rendered ACL), RabbitMQ (own node + epmd, rendered defin
 and Alertmanager (rendered configs and rules), the NGINX gateway (rendered config, TLS from a local
 CA) and every service under uvicorn, then waits until each is healthy. Every step has a bounded
 timeout; on any failure everything started so far is stopped and the error carries the log tail.
-``down()`` stops everything by PID (from the state file) and reports survivors.
+Every process is recorded in the state file the moment it is spawned, so `down` stops even what an
+interrupted `up` left behind. Ports are remembered across `down`/`up` and RabbitMQ keeps one node
+identity (so one data directory): queued messages survive any restart.
+
+Once healthy, a detached supervisor (:mod:`infra.local.supervisor`) restarts any component that dies,
+with backoff; `up` on a partly running platform starts only what is not running, and
+:meth:`DevRunner.restart_component` restarts one component. ``down()`` stops the supervisor first,
+then everything by PID, and reports survivors.
 """
 
 from __future__ import annotations
@@ -13,11 +20,12 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +40,7 @@ from infra.local.monitoring_servers import AlertmanagerServer, PrometheusServer
 from infra.local.nginx_server import NginxServer
 from infra.local.ports import free_port, port_accepts
 from infra.local.postgres_server import PostgresServer
-from infra.local.process import ServerError, log_tail, proc_starttime
+from infra.local.process import ManagedProcess, ServerError, log_tail, proc_starttime
 from infra.local.rabbitmq_server import PROMETHEUS, RabbitMqServer, amqp_handshake
 from infra.local.server import LocalServer, child_env
 from infra.local.state import (
@@ -41,9 +49,11 @@ from infra.local.state import (
     clear_state,
     load_secrets,
     observe,
+    read_ports,
     read_state,
     state_lock,
     stop_component,
+    write_ports,
     write_state,
 )
 from infra.local.tls import ensure_tls
@@ -52,8 +62,13 @@ from infra.local.web_app import NextServer, web_argv
 from infra.spec import REPO_ROOT, PlatformSpec, ServiceSpec, load_spec
 
 DEFAULT_STATE_DIR = REPO_ROOT / ".platform" / "dev"
-#: Stop order: higher tiers first (the gateway before services before backends before epmd).
-TIER_GATEWAY, TIER_SERVICE, TIER_MONITORING, TIER_BACKEND, TIER_EPMD = 4, 3, 2, 1, 0
+#: Stop order: higher tiers first (the supervisor, the gateway, services, backends, epmd last).
+TIER_SUPERVISOR, TIER_GATEWAY, TIER_SERVICE, TIER_MONITORING, TIER_BACKEND, TIER_EPMD = 5, 4, 3, 2, 1, 0
+#: RabbitMQ's node name: one identity (one ``mnesia/<node>`` directory) whatever its ports.
+RABBITMQ_NODE = "platform-dev@localhost"
+#: How long `up`/`down`/`restart` wait for the supervisor to finish a restart it is doing.
+LOCK_WAIT = 120.0
+BACKENDS = ("postgres", "redis", "rabbitmq")
 MIGRATION_TIMEOUT = 120.0
 #: How long a service waits for the backends it needs (their own start timeouts are shorter).
 BACKEND_TIMEOUT = 150.0
@@ -70,6 +85,7 @@ class DevOptions:
     reload: bool = False
     scrape_interval: str | None = None
     service_timeout: float = 60.0
+    supervise: bool = True
     progress: Callable[[str], None] = lambda _line: None
 
 
@@ -93,6 +109,8 @@ def _bindable(port: int) -> bool:
     import socket
 
     with socket.socket() as sock:
+        # as the servers bind: a port whose old connections linger in TIME_WAIT is still free
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((cfg.HOST, port))
         except OSError:
@@ -130,10 +148,12 @@ def resolve_ports(
 
 
 def probe(component: Component) -> bool:
-    """Is the component healthy now? (HTTP 200, a TCP connect, or an AMQP handshake)."""
+    """Is the component healthy now? (HTTP 200, a TCP connect, an AMQP handshake, or just alive)."""
     if not component.root_alive() or not component.health:
         return False
     kind, _, target = component.health.partition(":")
+    if kind == "pid":
+        return True
     try:
         if kind in ("http", "https"):
             return httpx.get(component.health, timeout=2.0).status_code == 200
@@ -165,6 +185,9 @@ class DevRunner:
         self._pending: list[LocalServer] = []
         self._t0 = time.monotonic()
         self.state: DevState | None = None
+        self._carry: dict[str, tuple[int, float]] = {}
+        #: The web app's command line once looked up (None inside: it cannot run here).
+        self._web_found: tuple[list[str] | None] | None = None
 
     @property
     def spec(self) -> PlatformSpec:
@@ -178,29 +201,35 @@ class DevRunner:
 
     # ---------------------------------------------------------------- up
 
+    def expected(self, spec: PlatformSpec) -> list[str]:
+        """Every component a complete platform runs."""
+        names = [*BACKENDS, "epmd", "prometheus", "alertmanager", "gateway", *(s.name for s in spec.services)]
+        if spec.web is not None and self._web_argv(spec) is not None:
+            names.append(spec.web.name)
+        return [*names, "supervisor"] if self.options.supervise else names
+
     def up(self) -> UpResult:
-        """Start everything (or report that it already runs). Raises PlatformError on failure."""
-        with state_lock(self.state_dir):
+        """Start everything (or report that it already runs). Raises PlatformError on failure.
+
+        On a partly running platform (a crash, an interrupted `up`) only what is not running starts.
+        """
+        with _sigterm_as_interrupt(), state_lock(self.state_dir, wait=LOCK_WAIT):
             previous = read_state(self.state_dir)
-            if previous is not None:
-                alive = [c for c in previous.components if c.root_alive()]
-                dead = [c.name for c in previous.components if not c.root_alive()]
-                if alive and previous.complete and not dead:
+            if previous is not None and any(c.root_alive() for c in previous.components):
+                expected = previous.expected or [c.name for c in previous.components]
+                missing = [n for n in expected if not _alive(previous, n)]
+                if previous.complete and not missing:
                     return UpResult(previous, already_running=True)
-                if alive:
-                    raise PlatformError(
-                        f"the platform in {self.state_dir} is partly running "
-                        f"(not running: {', '.join(dead)})",
-                        hint="run `platform dev down`, then `platform dev up` again",
-                    )
+                return UpResult(self._heal(previous, set(missing), migrate=True))
             self._t0 = time.monotonic()
             spec = self.spec
-            self._web_argv = self._web_command(spec)
-            keys = cfg.port_keys(spec, web=self._web_argv is not None)
-            ports = resolve_ports(keys, self.options.ports, previous.ports if previous else {})
+            remembered = {**read_ports(self.state_dir), **(previous.ports if previous else {})}
+            keys = cfg.port_keys(spec, web=self._web_argv(spec) is not None)
+            ports = resolve_ports(keys, self.options.ports, remembered)
             for directory in (self.layout.logs, self.layout.data, self.layout.gateway):
                 directory.mkdir(parents=True, exist_ok=True)
             self.state_dir.chmod(0o755)  # the postgres OS user must traverse it when we run as root
+            write_ports(self.state_dir, ports)
             secrets = load_secrets(self.state_dir, cfg.secret_names(spec))
             tls = ensure_tls(self.layout.tls)
             self.state = DevState(
@@ -210,10 +239,12 @@ class DevRunner:
                 reload=self.options.reload,
                 started_at=time.time(),
                 ca_cert=str(tls.ca_cert),
+                scrape_interval=self.options.scrape_interval,
+                expected=self.expected(spec),
             )
             write_state(self.state_dir, self.state)
             try:
-                self._start_all(spec, ports, secrets)
+                self._start_all(spec, ports, secrets, set(self.state.expected), migrate=True)
             except BaseException as exc:
                 self._aborted.set()
                 self._say("platform", "failed; stopping everything started so far")
@@ -230,10 +261,80 @@ class DevRunner:
             self._say("platform", f"all healthy in {time.monotonic() - self._t0:.1f}s")
             return UpResult(self.state)
 
-    def _start_all(self, spec: PlatformSpec, ports: dict[str, int], secrets: dict[str, str]) -> None:
-        """One thread per component; a service starts as soon as the backends it needs are ready."""
-        self._ready = {name: threading.Event() for name in ("postgres", "redis", "rabbitmq")}
+    def _heal(self, previous: DevState, names: set[str], *, migrate: bool) -> DevState:
+        """Start *names* (dead or never started) on the recorded ports; leave the rest running."""
+        self._t0 = time.monotonic()
+        self.state = previous
+        self.options.scrape_interval = previous.scrape_interval
+        spec = self.spec
+        if names & {"rabbitmq", "epmd"}:  # one unit: a node cannot re-register with a new epmd
+            names |= {"rabbitmq", "epmd"}
+        doomed = sorted((c for c in previous.components if c.name in names), key=lambda c: -c.tier)
+        for component in doomed:  # in stop order (a node before its epmd)
+            self._say(
+                component.name, "stopping what is left of it" if component.root_alive() else "not running"
+            )
+            stop_component(component)
+            previous.components.remove(component)
+            self._carry[component.name] = (component.restarts + 1, time.time())
+        previous.complete = False
+        write_state(self.state_dir, previous)
+        secrets = load_secrets(self.state_dir, cfg.secret_names(spec))
+        self._aborted.clear()
+        self._start_all(spec, previous.ports, secrets, names, migrate=migrate)
+        previous.complete = all(_alive(previous, n) for n in previous.expected)
+        write_state(self.state_dir, previous)
+        return previous
+
+    def restart_component(self, name: str, *, migrate: bool = True) -> DevState:
+        """Stop component *name* (if it runs) and start it again on its recorded ports.
+
+        ``epmd`` and ``rabbitmq`` restart together. Raises UsageError for an unknown name and
+        PlatformError when nothing runs or the start fails.
+        """
+        with state_lock(self.state_dir, wait=LOCK_WAIT):
+            state = read_state(self.state_dir)
+            if state is None or not state.components:
+                raise PlatformError("the platform is not running", hint="run `platform dev up`")
+            known = state.expected or [c.name for c in state.components]
+            if name not in known:
+                raise UsageError(f"no component called '{name}'", hint=f"known: {', '.join(known)}")
+            return self._heal(state, {name}, migrate=migrate)
+
+    def restart_dead(self, only: set[str] | None = None, *, migrate: bool = False) -> list[str]:
+        """Restart the expected components (of *only*, if given) that are not running; return them.
+
+        What the supervisor does after each backoff delay; `up` does the same for everything.
+        """
+        with state_lock(self.state_dir, wait=LOCK_WAIT):
+            state = read_state(self.state_dir)
+            if state is None or not state.components:
+                return []
+            dead = [n for n in state.expected if not _alive(state, n) and (only is None or n in only)]
+            if dead:
+                self._heal(state, set(dead), migrate=migrate)
+            return dead
+
+    def _start_all(
+        self,
+        spec: PlatformSpec,
+        ports: dict[str, int],
+        secrets: dict[str, str],
+        names: set[str],
+        *,
+        migrate: bool,
+    ) -> None:
+        """One thread per component in *names*; a service starts as soon as the backends it needs
+        are ready (backends not in *names* are taken as running). The supervisor starts last."""
+        self._ready = {name: threading.Event() for name in BACKENDS}
+        for backend in BACKENDS:
+            if backend not in names:
+                self._ready[backend].set()
         self._postgres_server: PostgresServer | None = None
+        if "postgres" not in names:  # running already: a handle for psql only
+            self._postgres_server = PostgresServer(
+                self.layout.data, port=ports["postgres"], password=secrets["postgres"]
+            )
         steps: dict[str, Callable[[], None]] = {
             "postgres": lambda: self._postgres(ports, secrets),
             "redis": lambda: self._redis(spec, ports, secrets),
@@ -243,10 +344,32 @@ class DevRunner:
             "gateway": lambda: self._gateway(spec, ports),
         }
         for svc in spec.services:
-            steps[svc.name] = lambda s=svc: self._service(spec, s, ports, secrets)
-        if spec.web is not None and self._web_argv is not None:
+            steps[svc.name] = lambda s=svc: self._service(spec, s, ports, secrets, migrate=migrate)
+        if spec.web is not None and self._web_argv(spec) is not None:
             steps[spec.web.name] = lambda: self._web(spec, ports)
-        self._parallel(steps)
+        self._parallel({n: step for n, step in steps.items() if n in names})
+        if "supervisor" in names and self.options.supervise:
+            self._supervisor()
+
+    def _supervisor(self) -> None:
+        """Spawn the detached supervisor (:mod:`infra.local.supervisor`) and record it."""
+        log = self.layout.log("supervisor")
+        process = ManagedProcess(
+            "supervisor",
+            [sys.executable, "-m", "infra.local.supervisor", "--state-dir", str(self.state_dir)],
+            log_path=log, cwd=self.root, die_with_parent=False,
+        )  # fmt: skip
+        process.start()
+        pid = process.pid
+        assert pid is not None
+        self._record(
+            Component(
+                name="supervisor", kind="supervisor", pid=pid, start_time=proc_starttime(pid) or 0,
+                pids=dict(process.seen), stop_timeout=10.0, health="pid:", log=str(log),
+                tier=TIER_SUPERVISOR,
+            )
+        )  # fmt: skip
+        self._say("supervisor", f"watching every component (pid {pid}, log {log})")
 
     def _await_backend(self, name: str, timeout: float = BACKEND_TIMEOUT) -> None:
         """Block until backend *name* is ready; stop early when another step failed."""
@@ -297,12 +420,31 @@ class DevRunner:
             with contextlib.suppress(Exception):  # best effort; `_stop_all` checks what is left
                 server.kill()
 
-    def _start(self, name: str, server: LocalServer) -> None:
-        """Start *server* (bounded by its own start timeout) and record it."""
+    def _start(self, name: str, server: LocalServer, tier: int) -> None:
+        """Start *server* (bounded by its own start timeout), recording each process as it spawns."""
         if self._aborted.is_set():
             raise _AbortError
         with self._lock:
             self._pending.append(server)
+        server.die_with_parent = False  # components outlive `up` and the supervisor by design
+
+        def spawned(role: str, process: ManagedProcess) -> None:
+            label = name if role == "main" else role
+            pid = process.pid
+            assert pid is not None
+            log = server.log_path if role == "main" else process.log_path
+            self._record(
+                Component(
+                    name=label, kind=server.kind if role == "main" else role, pid=pid,
+                    start_time=proc_starttime(pid) or 0, pids=dict(process.seen),
+                    stop_signal=int(server.stop_signal) if role == "main" else int(signal.SIGTERM),
+                    stop_timeout=server.stop_timeout if role == "main" else 5.0,
+                    log=str(log), tier=tier if role == "main" else TIER_EPMD, ready=False,
+                ),
+                check_abort=False,
+            )  # fmt: skip
+
+        server.on_spawn = spawned
         self._say(name, "starting")
         try:
             server.start()
@@ -315,10 +457,18 @@ class DevRunner:
                 self._pending.remove(server)
 
     def _record(self, component: Component, *, check_abort: bool = True) -> None:
-        """Add *component* to the state file (so `down` can stop it), then stop early if aborted."""
+        """Add or replace *component* in the state file (so `down` can stop it), then stop early if
+        aborted."""
         assert self.state is not None
         observe(component)
         with self._lock:
+            old = self.state.component(component.name)
+            if old is not None:
+                component.pids = {**old.pids, **component.pids}
+                component.restarts, component.last_restart = old.restarts, old.last_restart
+                self.state.components.remove(old)
+            elif component.name in self._carry:
+                component.restarts, component.last_restart = self._carry[component.name]
             self.state.components.append(component)
             write_state(self.state_dir, self.state)
         if check_abort and self._aborted.is_set():
@@ -365,7 +515,7 @@ class DevRunner:
 
     def _postgres(self, ports: dict[str, int], secrets: dict[str, str]) -> None:
         server = PostgresServer(self.layout.data, port=ports["postgres"], password=secrets["postgres"])
-        self._start("postgres", server)
+        self._start("postgres", server, TIER_BACKEND)
         link = self._link_log("postgres", server.log_path)
         self._record(
             self._component(
@@ -433,7 +583,7 @@ class DevRunner:
 
     def _redis(self, spec: PlatformSpec, ports: dict[str, int], secrets: dict[str, str]) -> None:
         server = AclRedisServer(self.layout.data, spec, cfg.redis_passwords(secrets), port=ports["redis"])
-        self._start("redis", server)
+        self._start("redis", server, TIER_BACKEND)
         link = self._link_log("redis", server.log_path)
         self._record(
             self._component(
@@ -457,21 +607,20 @@ class DevRunner:
             password=secrets["rabbitmq:admin"],
             plugins=(PROMETHEUS,),
             definitions=definitions,
+            node_name=RABBITMQ_NODE,
             start_timeout=60.0,
         )
-        try:
-            self._start("rabbitmq", server)
-        finally:
-            epmd = server._epmd
-            if epmd is not None and epmd.pid is not None and epmd.running():
-                self._record(
-                    Component(
-                        name="epmd", kind="epmd", pid=epmd.pid, start_time=proc_starttime(epmd.pid) or 0,
-                        pids=dict(epmd.seen), stop_timeout=5.0, ports={"epmd": server.epmd_port},
-                        health=f"tcp:{server.epmd_port}", log=str(server.dir / "epmd.log"), tier=TIER_EPMD,
-                    ),
-                    check_abort=False,
-                )  # fmt: skip
+        self._start("rabbitmq", server, TIER_BACKEND)
+        epmd = server._epmd
+        if epmd is not None and epmd.pid is not None:
+            self._record(
+                Component(
+                    name="epmd", kind="epmd", pid=epmd.pid, start_time=proc_starttime(epmd.pid) or 0,
+                    pids=dict(epmd.seen), stop_timeout=5.0, ports={"epmd": server.epmd_port},
+                    health=f"tcp:{server.epmd_port}", log=str(server.dir / "epmd.log"), tier=TIER_EPMD,
+                ),
+                check_abort=False,
+            )  # fmt: skip
         link = self._link_log("rabbitmq", server.log_path)
         self._record(
             self._component(
@@ -505,7 +654,7 @@ class DevRunner:
             cfg.alert_rules(spec),
             log_path=self.layout.log("prometheus"),
         )
-        self._start("prometheus", server)
+        self._start("prometheus", server, TIER_MONITORING)
         url = f"http://127.0.0.1:{port}/"
         self._http_component(server, TIER_MONITORING, url, f"http://127.0.0.1:{port}/-/ready", {"http": port})
 
@@ -519,15 +668,18 @@ class DevRunner:
             self.layout.alertmanager, port, cfg.alertmanager_config(spec, self.layout),
             log_path=self.layout.log("alertmanager"),
         )  # fmt: skip
-        self._start("alertmanager", server)
+        self._start("alertmanager", server, TIER_MONITORING)
         url = f"http://127.0.0.1:{port}/"
         self._http_component(server, TIER_MONITORING, url, f"http://127.0.0.1:{port}/-/ready", {"http": port})
 
-    def _web_command(self, spec: PlatformSpec) -> list[str] | None:
-        """The web app's command line, or None (and a note) when it cannot run here yet."""
+    def _web_argv(self, spec: PlatformSpec) -> list[str] | None:
+        """The web app's command line, or None (and a note, once) when it cannot run here yet."""
         if spec.web is None:
             return None
+        if self._web_found is not None:
+            return self._web_found[0]
         argv = web_argv(self.root, spec.web.path, reload=self.options.reload)
+        self._web_found = (argv,)
         if argv is None:
             self._say(
                 spec.web.name,
@@ -539,13 +691,14 @@ class DevRunner:
     def _web(self, spec: PlatformSpec, ports: dict[str, int]) -> None:
         """The web app (production server, or ``next dev`` with --reload), health-checked."""
         app = spec.web
+        argv = self._web_argv(spec)
         assert app is not None
-        assert self._web_argv is not None
+        assert argv is not None
         port = ports[cfg.service_port_key(app.name)]
         # next dev compiles pages on first request: allow it longer.
         timeout = max(self.options.service_timeout, 120.0 if self.options.reload else 0.0)
         server = NextServer(
-            app.name, self._web_argv, self.layout.data / "web", port, app.manifest.health,
+            app.name, argv, self.layout.data / "web", port, app.manifest.health,
             cfg.web_env(spec, ports, dev=self.options.reload), log_path=self.layout.log(app.name),
             cwd=app.path, start_timeout=timeout,
         )  # fmt: skip
@@ -561,7 +714,7 @@ class DevRunner:
         addrs = cfg.gateway_addresses(spec, self.layout, ports, web_dev=web_dev)
         conf = cfg.nginx_conf(spec, self.layout, ports, web_dev=web_dev)
         server = NginxServer(self.layout.gateway, addrs, conf, log_path=self.layout.log("gateway"))
-        self._start("gateway", server)
+        self._start("gateway", server, TIER_GATEWAY)
         https, http = ports["gateway_https"], ports["gateway_http"]
         self._record(
             self._component(
@@ -572,10 +725,16 @@ class DevRunner:
         self._say("gateway", f"ready on https://localhost:{https}/ (http {http})")
 
     def _service(
-        self, spec: PlatformSpec, svc: ServiceSpec, ports: dict[str, int], secrets: dict[str, str]
+        self,
+        spec: PlatformSpec,
+        svc: ServiceSpec,
+        ports: dict[str, int],
+        secrets: dict[str, str],
+        *,
+        migrate: bool = True,
     ) -> None:
         needs = svc.manifest.needs
-        if needs.postgres:
+        if needs.postgres and migrate:
             self._database(spec, svc, ports, secrets)
         if needs.redis:
             self._await_backend("redis")
@@ -589,7 +748,7 @@ class DevRunner:
             cwd=svc.path, reload=self.options.reload, reload_dirs=reload_dirs,
             start_timeout=self.options.service_timeout,
         )  # fmt: skip
-        self._start(svc.name, server)
+        self._start(svc.name, server, TIER_SERVICE)
         url = f"http://127.0.0.1:{port}/"
         self._http_component(server, TIER_SERVICE, url, f"http://127.0.0.1:{port}/readyz", {"http": port})
 
@@ -616,8 +775,15 @@ class DevRunner:
         return DownResult(stopped, survivors)
 
     def down(self) -> DownResult:
-        """Stop every recorded process by PID; return what stopped and what survived."""
-        with state_lock(self.state_dir):
+        """Stop the supervisor, then every recorded process by PID; return what stopped and survived.
+
+        The ports stay remembered (``ports.json``) for the next `up`.
+        """
+        early = read_state(self.state_dir)
+        supervisor = early.component("supervisor") if early else None
+        if supervisor is not None:  # first, so nothing is restarted while we stop it (no lock: it
+            stop_component(supervisor)  # may hold the lock for a restart, which it then abandons)
+        with state_lock(self.state_dir, wait=LOCK_WAIT):
             state = read_state(self.state_dir)
             if state is None:
                 return DownResult([], {})
@@ -636,6 +802,13 @@ class DevRunner:
             return []
         rows = []
         for component in state.components:
+            running, healthy = component.root_alive(), probe(component)
+            if healthy:
+                condition = "healthy"
+            elif not running:
+                condition = "down"
+            else:
+                condition = "starting" if not component.ready else "unhealthy"
             rows.append(
                 {
                     "name": component.name,
@@ -643,11 +816,24 @@ class DevRunner:
                     "pid": component.pid,
                     "ports": component.ports,
                     "url": component.url,
-                    "running": component.root_alive(),
-                    "healthy": probe(component),
+                    "running": running,
+                    "healthy": healthy,
+                    "state": condition,
+                    "restarts": component.restarts,
+                    "last_restart": component.last_restart,
                     "log": component.log,
                 }
             )
+        recorded = {c.name for c in state.components}
+        for name in state.expected:  # an interrupted `up` never spawned these: not healthy
+            if name not in recorded:
+                rows.append(
+                    {
+                        "name": name, "kind": name, "pid": 0, "ports": {}, "url": None, "running": False,
+                        "healthy": False, "state": "not started", "restarts": 0, "last_restart": None,
+                        "log": None,
+                    }
+                )  # fmt: skip
         return rows
 
     def log_files(self) -> dict[str, Path]:
@@ -673,8 +859,31 @@ class DevRunner:
             for path in (self.layout.data, self.layout.logs, self.layout.gateway, self.state_dir / "secrets"):
                 shutil.rmtree(path, ignore_errors=True)
             (self.state_dir / "secrets.json").unlink(missing_ok=True)
+            (self.state_dir / "ports.json").unlink(missing_ok=True)
             clear_state(self.state_dir)
         return result
+
+
+def _alive(state: DevState, name: str) -> bool:
+    component = state.component(name)
+    return component is not None and component.root_alive()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """In the main thread, SIGTERM unwinds like Ctrl-C (so an `up` being stopped cleans up)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_sig: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _stop_into(component: Component, results: dict[str, list[int]]) -> None:

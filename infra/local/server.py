@@ -42,6 +42,13 @@ class LocalServer(ABC):
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self._process: ManagedProcess | None = None
+        #: Called with (role, process) the moment a process is spawned, before it is ready (role is
+        #: "main", or "epmd" for RabbitMQ's helper) - so a caller can record it at once.
+        self.on_spawn: Callable[[str, ManagedProcess], None] | None = None
+
+    def _spawned(self, role: str, process: ManagedProcess) -> None:
+        if self.on_spawn is not None:
+            self.on_spawn(role, process)
 
     # ---- what each server defines -------------------------------------------------------------
 
@@ -89,6 +96,7 @@ class LocalServer(ABC):
             self._process = self._command()
             self._process.die_with_parent = self.die_with_parent
             self._process.start()
+            self._spawned("main", self._process)
             self._await_ready(self._process)
         except BaseException:  # a failed or interrupted start leaves nothing running
             self.kill()

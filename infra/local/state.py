@@ -1,8 +1,10 @@
 """What `platform dev` leaves on disk: the state file, the secrets file, and stopping by PID.
 
 ``state.json`` records every component that `up` started (PIDs with their kernel start times, ports,
-URLs, log file), written after each start, so `status`/`down` work from any process - even after an
-`up` that was killed half way. ``secrets.json`` (0600) holds the generated local passwords.
+URLs, log file), written the moment each process is spawned (``ready`` once it answers), so
+`status`/`down` work from any process - even after an `up` that was killed half way. ``ports.json``
+remembers the ports across `down`/`up` (only `reset` forgets them). ``secrets.json`` (0600) holds the
+generated local passwords.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ class Component(BaseModel):
     health: str | None = Field(None, description="http URL (200 = healthy), or tcp:/amqp: probe")
     log: str | None = None
     tier: int = Field(0, description="stop order: higher tiers stop first")
+    ready: bool = Field(True, description="False from spawn until it first answered its probe")
+    restarts: int = Field(0, description="times the supervisor (or `up`) restarted it after it died")
+    last_restart: float | None = Field(None, description="epoch seconds of the last restart")
 
     def alive_pids(self) -> list[int]:
         """Recorded PIDs that still run as the same process (PID reuse does not count)."""
@@ -63,6 +68,8 @@ class DevState(BaseModel):
     complete: bool = False
     started_at: float = 0.0
     ca_cert: str | None = None
+    scrape_interval: str | None = None
+    expected: list[str] = Field([], description="every component `up` is to start (missing = not started)")
     components: list[Component] = []
 
     def component(self, name: str) -> Component | None:
@@ -98,8 +105,26 @@ def write_state(state_dir: Path, state: DevState) -> None:
 
 
 def clear_state(state_dir: Path) -> None:
-    """Remove the state file (after a complete stop)."""
+    """Remove the state file (after a complete stop); the remembered ports stay."""
     state_path(state_dir).unlink(missing_ok=True)
+
+
+def read_ports(state_dir: Path) -> dict[str, int]:
+    """The ports of the last `up` (``ports.json``), kept across `down` so URLs never move."""
+    path = state_dir / "ports.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): int(v) for k, v in data.items() if isinstance(v, int)}
+
+
+def write_ports(state_dir: Path, ports: dict[str, int]) -> None:
+    """Remember *ports* for the next `up` (atomically)."""
+    path = state_dir / "ports.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(ports, indent=2, sort_keys=True))
+    tmp.replace(path)
 
 
 def load_secrets(state_dir: Path, names: list[str]) -> dict[str, str]:
@@ -118,17 +143,25 @@ def load_secrets(state_dir: Path, names: list[str]) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def state_lock(state_dir: Path) -> Iterator[None]:
-    """Exclusive lock so two `platform dev` commands never change the same state at once."""
+def state_lock(state_dir: Path, wait: float = 0.0) -> Iterator[None]:
+    """Exclusive lock so two `platform dev` commands never change the same state at once.
+
+    *wait* seconds are spent retrying (the supervisor holds the lock while it restarts a component).
+    """
     state_dir.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait
     with (state_dir / ".lock").open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise PlatformError(
-                f"another `platform dev` command is working on {state_dir}",
-                hint="wait for it to finish (or stop it), then retry",
-            ) from None
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise PlatformError(
+                        f"another `platform dev` command is working on {state_dir}",
+                        hint="wait for it to finish (or stop it), then retry",
+                    ) from None
+                time.sleep(0.1)
         try:
             yield
         finally:
@@ -188,9 +221,13 @@ def stop_component(component: Component) -> list[int]:
     Returns the PIDs still alive at the end (empty on success).
     """
     observe(component)
+    timeout = component.stop_timeout
     if component.root_alive():
         _signal_alive(component, component.stop_signal, only_root=True)
-    if not _wait_gone(component, component.stop_timeout):
+    else:  # the root crashed: its leftovers (e.g. beam.smp under a killed script) have no one to
+        _signal_alive(component, component.stop_signal, only_root=False)  # stop them; ask each
+        timeout = min(timeout, 5.0)
+    if not _wait_gone(component, timeout):
         observe(component)
         _signal_alive(component, signal.SIGKILL, only_root=False)
         _wait_gone(component, 5.0)

@@ -10,6 +10,8 @@ from infra.local.command_server import CommandServer
 
 #: Seconds uvicorn keeps an idle connection open: above nginx's upstream ``keepalive_timeout`` (60 s).
 KEEP_ALIVE_S = 75
+#: Seconds uvicorn waits for open connections (websockets included) at shutdown before closing them.
+GRACEFUL_SHUTDOWN_S = 3
 
 
 def uvicorn_argv(
@@ -39,6 +41,7 @@ def uvicorn_argv(
         "--log-level", "warning",
         "--loop", "uvloop", "--http", "httptools", "--no-access-log",
         "--timeout-keep-alive", str(KEEP_ALIVE_S),
+        "--timeout-graceful-shutdown", str(GRACEFUL_SHUTDOWN_S),
     ]  # fmt: skip
     if reload:
         argv.append("--reload")

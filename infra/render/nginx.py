@@ -24,7 +24,15 @@ What the rendered ``nginx.conf`` does, in request order:
   (``GatewayAddresses.trusted_proxies``). Whatever a client puts in those headers is dropped.
 - ``X-Request-ID``: the client's value when it is a safe token (``[A-Za-z0-9._:-]{1,128}``), else
   nginx's ``$request_id``; sent upstream, returned in the response, written to the JSON access log.
-- Upstream failures (502/503/504) answer a JSON body too.
+- Every answer nginx produces itself - 400, 403, 404, 405, 408, 411, 413, 414, 416, 429, a too-large
+  header (494), plain HTTP on the TLS port (497), 500, 501, 502, 503, 504, 505 - is JSON in the
+  services' error shape with ``X-Request-ID`` (``error_page`` to one internal location per status).
+  Upstream answers pass through untouched (a service's own 503 + ``Retry-After`` included).
+- Abuse shedding: at most :data:`PER_CLIENT_CONNECTIONS` requests in flight per client address
+  (``limit_conn``, answered 429); headers (and the TLS handshake) must arrive within
+  :data:`HEADER_TIMEOUT`, and timed-out connections are reset, not lingered; the worker connection
+  budget (:data:`WORKER_CONNECTIONS`, with the file limit to match) is sized so a slow-header flood
+  of a thousand connections from one client leaves room for everyone else.
 - The web app (``frontend/service.yaml``, ``kind: web``), when the spec has one: ``/`` and every page
   go to it (unknown ``/api/...`` paths stay a JSON 404). Its HTML carries a Content-Security-Policy
   without ``'unsafe-eval'``: scripts need the per-request nonce ``$request_id`` (128 random bits from
@@ -45,8 +53,8 @@ Upstream names are resolved when nginx loads its config; in Kubernetes they are 
 ClusterIP is stable for the Service's life, so no runtime ``resolver`` is needed (and static upstreams
 keep their keepalive pools). ``GatewayAddresses.resolver`` is emitted when set, for setups that want it.
 
-Error bodies have the platform's error shape:
-``{"error": {"code": "...", "message": "..."}, "request_id": "..."}``.
+Error bodies have the platform's error shape (the services' one):
+``{"error": {"code": "...", "message": "...", "request_id": "..."}}``.
 """
 
 from __future__ import annotations
@@ -317,7 +325,7 @@ def _quote(value: str) -> str:
 
 def _json_error(code: str, message: str) -> str:
     # $req_id is regex-validated (or nginx-generated hex), so it is safe inside a JSON string.
-    return _quote(f'{{"error":{{"code":"{code}","message":"{message}"}},"request_id":"$req_id"}}')
+    return _quote(f'{{"error":{{"code":"{code}","message":"{message}","request_id":"$req_id"}}}}')
 
 
 def _listen(addrs: GatewayAddresses, port: int, extra: str = "") -> str:
@@ -346,26 +354,50 @@ def _cors_headers(b: _Block) -> None:
     b.line("add_header Vary Origin always;")
 
 
+#: Statuses nginx answers itself: (status caught, status sent, code, message). 494 (header too large)
+#: and 497 (plain HTTP on the TLS port) are nginx-internal and go out as 400.
+GATEWAY_ERRORS = (
+    (400, 400, "bad_request", "the request could not be parsed"),
+    (403, 403, "forbidden", "forbidden"),
+    (404, 404, "not_found", "no route for this path"),
+    (405, 405, "method_not_allowed", "method not allowed"),
+    (408, 408, "request_timeout", "the request was not received in time"),
+    (411, 411, "length_required", "a Content-Length is required"),
+    (413, 413, "payload_too_large", "request body exceeds the size limit"),
+    (414, 414, "uri_too_long", "the request URI is too long"),
+    (416, 416, "range_not_satisfiable", "the requested range cannot be served"),
+    (429, 429, "rate_limited", "too many requests; slow down and retry"),
+    (494, 400, "request_header_too_large", "a request header or cookie is too large"),
+    (497, 400, "bad_request", "plain HTTP was sent to the HTTPS port"),
+    (500, 500, "internal_error", "the gateway failed to handle the request"),
+    (501, 501, "not_implemented", "the request uses a feature the gateway does not support"),
+    (502, 502, "bad_gateway", "the upstream service is unavailable"),
+    (503, 503, "service_unavailable", "the upstream service is unavailable"),
+    (504, 504, "gateway_timeout", "the upstream service did not answer in time"),
+    (505, 505, "http_version_not_supported", "HTTP version not supported"),
+)
+#: The gateway's abuse shedding (see the module docstring).
+PER_CLIENT_CONNECTIONS = 128
+HEADER_TIMEOUT = "10s"
+WORKER_CONNECTIONS = 4096
+CONN_ZONE = "per_client_conns"
+#: Internal locations of the gateway's own error answers (unreachable from outside: ``internal``).
+ERROR_PREFIX = "/.gateway-error/"
+
+
 def _error_locations(b: _Block, *, hsts: bool) -> None:
-    errors = (
-        ("413", "payload_too_large", "request body exceeds the size limit"),
-        ("429", "rate_limited", "too many requests; slow down and retry"),
-        ("502", "bad_gateway", "the upstream service is unavailable"),
-        ("503", "service_unavailable", "the upstream service is unavailable"),
-        ("504", "gateway_timeout", "the upstream service did not answer in time"),
-    )
-    for status, code, message in errors:
-        b.open(f"location @error_{status}")
+    for caught, sent, code, message in GATEWAY_ERRORS:
+        # An internal URI, not a named location: nginx cannot redirect a request without a URI
+        # (a garbage request line) to a named location, and would answer 500 instead.
+        b.open(f"location = {ERROR_PREFIX}{caught}")
+        b.line("internal;")
         b.line("default_type application/json;")
         _security_headers(b, hsts=hsts)
         _cors_headers(b)
-        b.line(f"return {status} {_json_error(code, message)};")
+        if caught in (429, 503):
+            b.line("add_header Retry-After 1 always;")
+        b.line(f"return {sent} {_json_error(code, message)};")
         b.close()
-    b.open("location @error_404")
-    b.line("default_type application/json;")
-    _security_headers(b, hsts=hsts)
-    b.line(f"return 404 {_json_error('not_found', 'no route for this path')};")
-    b.close()
 
 
 def _healthz(b: _Block, *, hsts: bool) -> None:
@@ -489,12 +521,9 @@ def _routes(b: _Block, spec: PlatformSpec, addrs: GatewayAddresses, *, hsts: boo
 
 def _server_common(b: _Block, *, hsts: bool) -> None:
     b.line("server_name _;")
-    b.line("error_page 404 @error_404;")
-    b.line("error_page 413 @error_413;")
-    b.line("error_page 429 @error_429;")
-    b.line("error_page 502 @error_502;")
-    b.line("error_page 503 @error_503;")
-    b.line("error_page 504 @error_504;")
+    for caught, *_ in GATEWAY_ERRORS:
+        b.line(f"error_page {caught} {ERROR_PREFIX}{caught};")
+    b.line(f"limit_conn {CONN_ZONE} {PER_CLIENT_CONNECTIONS};")
     _healthz(b, hsts=hsts)
     _error_locations(b, hsts=hsts)
 
@@ -526,7 +555,8 @@ def _http_context(b: _Block, spec: PlatformSpec, addrs: GatewayAddresses) -> Non
     b.line("tcp_nopush on;")
     b.line("keepalive_timeout 65s;")
     b.line("client_body_timeout 30s;")
-    b.line("client_header_timeout 30s;")
+    b.line(f"client_header_timeout {HEADER_TIMEOUT};")
+    b.line("reset_timedout_connection on;")
     b.line("send_timeout 30s;")
     for name in TEMP_PATHS:
         b.line(f"{name}_temp_path {addrs.temp_dir}/{name};")
@@ -595,6 +625,9 @@ def _http_context(b: _Block, spec: PlatformSpec, addrs: GatewayAddresses) -> Non
     b.line(f"limit_req_zone $binary_remote_addr zone={RATE_ZONE}:10m rate={gw.rate_limit.rps}r/s;")
     b.line("limit_req_status 429;")
     b.line("limit_req_log_level warn;")
+    b.line(f"limit_conn_zone $binary_remote_addr zone={CONN_ZONE}:10m;")
+    b.line("limit_conn_status 429;")
+    b.line("limit_conn_log_level warn;")
     b.line(f"client_max_body_size {gw.body_limit};")
     b.line("")
     b.line("gzip on;")
@@ -645,10 +678,11 @@ def render_nginx_conf(spec: PlatformSpec, addrs: GatewayAddresses) -> str:
         b.line(f"user {addrs.user};")
     b.line(f"worker_processes {addrs.worker_processes};")
     b.line(f"pid {addrs.pid_path};")
+    b.line(f"worker_rlimit_nofile {WORKER_CONNECTIONS * 2};")
     b.line(f"error_log {addrs.error_log} warn;")
     b.line("")
     b.open("events")
-    b.line("worker_connections 1024;")
+    b.line(f"worker_connections {WORKER_CONNECTIONS};")
     b.close()
     b.line("")
     b.open("http")

@@ -77,6 +77,7 @@ def create_app(
     outbox: bool | None = None,
     lifespan: ExtraLifespan | None = None,
     readiness_checks: dict[str, Check] | None = None,
+    required_checks: Iterable[str] = (),
     title: str | None = None,
     version: str = "0.1.0",
     prefetch: int = 10,
@@ -90,6 +91,8 @@ def create_app(
       ``POSTGRES_HOST`` is set, Redis (+ cache, session store) when ``REDIS_HOST`` is, the RabbitMQ
       connection + publisher when ``RABBITMQ_HOST`` is; a consumer when *handlers* are given; the
       outbox relay when *outbox* (default: PostgreSQL and RabbitMQ both enabled).
+    - *readiness_checks*: the service's own checks; they only degrade readiness unless named in
+      *required_checks* (PostgreSQL, when used, is always required; Redis and RabbitMQ never are).
     - ``/healthz``, ``/readyz``, ``/metrics``; CORS from ``CORS_ORIGINS``; ``X-Request-ID``; access
       log; every error as ``{"error": {"code", "message", "request_id", "details"?}}``.
     - *routers*: each plain router's routes become app routes (matched once per request), matched
@@ -132,6 +135,7 @@ def create_app(
             prefetch=prefetch,
             check_timeout=check_timeout,
             extra_checks=dict(readiness_checks or {}),
+            required=frozenset(required_checks),
         )
         app.state.runtime = runtime
         await runtime.start()

@@ -1,6 +1,10 @@
 """Errors a service raises, and the handlers that turn every failure into one JSON shape.
 
 Every error body is ``{"error": {"code", "message", "request_id", "details"?}}``.
+
+A dependency that cannot be reached (PostgreSQL, Redis, RabbitMQ: connection refused, reset, timed
+out) answers **503** with ``Retry-After`` and code ``unavailable`` - never 500 - so clients can tell
+an outage from a bug and the gateway can serve its stale cache (it does so for 502/503/504).
 """
 
 from __future__ import annotations
@@ -100,11 +104,76 @@ class RateLimited(ServiceError):  # noqa: N818 - HTTP status names
         super().__init__(message, **kwargs)
 
 
+#: Seconds a client is told to wait (``Retry-After``) when a dependency is unavailable.
+RETRY_AFTER_S = 5
+
+
 class Unavailable(ServiceError):  # noqa: N818 - HTTP status names
-    """A dependency is down (503)."""
+    """A dependency is down (503, with ``Retry-After``)."""
 
     status_code = 503
     code = "unavailable"
+
+    def __init__(
+        self, message: str = "a dependency is unavailable", *, retry_after: int = RETRY_AFTER_S, **kwargs: Any
+    ) -> None:
+        kwargs.setdefault("headers", {"Retry-After": str(retry_after)})
+        super().__init__(message, **kwargs)
+
+
+def unavailable_dependency(exc: BaseException) -> str | None:
+    """The dependency (``postgres``/``redis``/``rabbitmq``) an exception says is unreachable, or None.
+
+    Connection-level failures only: a constraint violation or a bad query stays a bug (500/409).
+    """
+    import redis.exceptions as redis_errors
+    from sqlalchemy import exc as sa_errors
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sa_errors.DBAPIError) and current.connection_invalidated:
+            return "postgres"
+        if isinstance(
+            current, sa_errors.OperationalError | sa_errors.InterfaceError | sa_errors.TimeoutError
+        ):
+            return "postgres"
+        if isinstance(current, sa_errors.DisconnectionError):
+            return "postgres"
+        if isinstance(current, redis_errors.ConnectionError | redis_errors.TimeoutError):
+            return "redis"
+        if isinstance(current, redis_errors.BusyLoadingError):
+            return "redis"
+        module = type(current).__module__
+        if module.startswith(("aiormq", "aio_pika", "pamqp")) and "Connection" in type(current).__name__:
+            return "rabbitmq"
+        if module.startswith("asyncpg") and isinstance(current, OSError | ConnectionError):
+            return "postgres"
+        if isinstance(current, ConnectionError | TimeoutError):
+            return _dependency_of(current)
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _dependency_of(exc: BaseException) -> str:
+    """Best guess for a bare socket error: the innermost frame's package names the client."""
+    tb = exc.__traceback__
+    names = []
+    while tb is not None:
+        names.append(tb.tb_frame.f_globals.get("__name__", ""))
+        tb = tb.tb_next
+    for name in reversed(names):
+        for prefix, dependency in (
+            ("asyncpg", "postgres"),
+            ("sqlalchemy", "postgres"),
+            ("redis", "redis"),
+            ("aiormq", "rabbitmq"),
+            ("aio_pika", "rabbitmq"),
+        ):
+            if name.startswith(prefix):
+                return dependency
+    return "dependency"
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -143,10 +212,22 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
 
 
+def unavailable_response(dependency: str) -> JSONResponse:
+    """503 + ``Retry-After`` in the one error shape, naming the unreachable dependency."""
+    return error_response(
+        503,
+        "unavailable",
+        f"{dependency} is unavailable; retry later",
+        {"dependency": dependency},
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that render every error in the one shape.
 
-    Unexpected exceptions are rendered by the request middleware (500, no internals leaked).
+    Unexpected exceptions are rendered by the request middleware: 503 + ``Retry-After`` when they
+    say a dependency is unreachable (:func:`unavailable_dependency`), else 500 (no internals leaked).
     """
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -1,4 +1,13 @@
-"""``/healthz`` (liveness: no dependencies) and ``/readyz`` (PostgreSQL/Redis/RabbitMQ as needed)."""
+"""``/healthz`` (liveness: no dependencies) and ``/readyz`` (readiness: only what the service cannot
+serve anything without).
+
+Readiness must not cascade: a Redis outage taking every pod out of its Service endpoints would turn
+a degraded login into a total outage. So ``/readyz`` fails only on the *required* checks (PostgreSQL
+when the service uses it, plus any the service marks required); the others (Redis, RabbitMQ - the
+outbox holds events meanwhile) are reported as ``degraded`` with a 200, and in the
+``dependency_up`` gauge that ``/metrics`` refreshes and the ``DependencyDown`` alert watches.
+Requests that need a dependency which is down answer 503 + ``Retry-After``.
+"""
 
 from __future__ import annotations
 
@@ -43,14 +52,20 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", include_in_schema=False)
 async def readyz(request: Request) -> JSONResponse:
-    """Readiness: 200 when every backend this service needs answers, else 503 naming the failures."""
+    """Readiness: 200 when every required dependency answers (others may be ``degraded``), else 503."""
     runtime = request.app.state.runtime
     start = time.perf_counter()
-    results = await run_checks(runtime.readiness_checks(), runtime.check_timeout)
+    results = await run_checks(runtime.dependency_checks(), runtime.check_timeout)
     took = round((time.perf_counter() - start) * 1000, 1)
-    failed = sorted(name for name, result in results.items() if result != "ok")
+    request.app.state.metrics.set_dependencies(results)
+    required = runtime.required_checks()
+    failed = sorted(name for name, result in results.items() if result != "ok" and name in required)
+    degraded = sorted(name for name, result in results.items() if result != "ok" and name not in required)
     if not failed:
-        return JSONResponse({"status": "ok", "checks": results, "duration_ms": took})
+        body: dict[str, Any] = {"status": "degraded" if degraded else "ok", "checks": results}
+        if degraded:
+            body["degraded"] = degraded
+        return JSONResponse({**body, "duration_ms": took})
     body = error_body("not_ready", f"not ready: {', '.join(failed)}", {"checks": results})
     return JSONResponse(
         {"status": "unavailable", "checks": results, "duration_ms": took, **body}, status_code=503

@@ -59,6 +59,18 @@ class Metrics:
             ("service", "outcome"),
             registry=self.registry,
         )
+        self.dependency_up = Gauge(
+            "dependency_up",
+            "1 when a dependency answered its last check (readiness probe or scrape), else 0",
+            ("service", "dependency"),
+            registry=self.registry,
+        )
+        self.unavailable = Counter(
+            "dependency_unavailable_total",
+            "Requests answered 503 because a dependency could not be reached",
+            ("service", "dependency"),
+            registry=self.registry,
+        )
         self.outbox_pending.labels(service=service).set(0)
         # Labelled children, looked up once: ``labels()`` validates and hashes on every call. The keys
         # are bounded (route templates, methods, statuses, cache outcomes).
@@ -79,6 +91,15 @@ class Metrics:
     def count_published(self, event: str) -> None:
         """Count one confirmed publication."""
         self.published.labels(service=self.service, event=event).inc()
+
+    def count_unavailable(self, dependency: str) -> None:
+        """Count one request answered 503 because *dependency* was unreachable."""
+        self.unavailable.labels(service=self.service, dependency=dependency).inc()
+
+    def set_dependencies(self, results: dict[str, str]) -> None:
+        """``dependency_up`` from check results (name -> ``ok`` or the failure)."""
+        for name, result in results.items():
+            self.dependency_up.labels(service=self.service, dependency=name).set(1 if result == "ok" else 0)
 
     def count_consumed(self, event: str, outcome: str) -> None:
         """Count one consumed delivery with its outcome."""
@@ -105,4 +126,9 @@ class Metrics:
 async def metrics_endpoint(request: Request) -> Response:
     """``GET /metrics``."""
     metrics: Metrics = request.app.state.metrics
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is not None:  # every dependency, required or not: degraded ones show (and alert) here
+        from servicekit.health import run_checks
+
+        metrics.set_dependencies(await run_checks(runtime.dependency_checks(), runtime.check_timeout))
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,4 +1,5 @@
-"""ASGI middleware: request id, access log, HTTP metrics, CORS and the last-resort 500."""
+"""ASGI middleware: request id, access log, HTTP metrics, CORS and the last-resort 500 (or 503 when a
+dependency is unreachable)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from servicekit.errors import error_body
+from servicekit.errors import RETRY_AFTER_S, error_body, unavailable_dependency
 from servicekit.logging import DirectLogger, get_logger, reset_request_id, set_request_id
 from servicekit.metrics import Metrics
 
@@ -107,12 +108,28 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
-        except Exception:
-            self.log.exception("unhandled_error", path=scope.get("path"), method=scope.get("method"))
-            status = 500
-            if not started:
-                body = error_body("internal_error", "internal server error")
-                await _send_json(send_wrapper, 500, body, request_id)
+        except Exception as exc:
+            dependency = unavailable_dependency(exc)
+            if dependency is None:
+                self.log.exception("unhandled_error", path=scope.get("path"), method=scope.get("method"))
+                status = 500
+                if not started:
+                    body = error_body("internal_error", "internal server error")
+                    await _send_json(send_wrapper, 500, body, request_id)
+            else:  # an outage, not a bug: 503 + Retry-After so clients (and the gateway) retry
+                self.log.warning(
+                    "dependency_unavailable",
+                    dependency=dependency,
+                    error=f"{type(exc).__name__}: {exc}"[:300],
+                    path=scope.get("path"),
+                )
+                self.metrics.count_unavailable(dependency)
+                status = 503
+                if not started:
+                    body = error_body("unavailable", f"{dependency} is unavailable; retry later")
+                    body["error"]["details"] = {"dependency": dependency}
+                    retry = [(b"retry-after", str(RETRY_AFTER_S).encode())]
+                    await _send_json(send_wrapper, 503, body, request_id, retry)
         finally:
             elapsed = time.perf_counter() - start
             route = route_template(scope)
@@ -170,7 +187,13 @@ def _valid_request_id(value: bytes | None) -> str | None:
     return candidate if _VALID_REQUEST_ID.match(candidate) else None
 
 
-async def _send_json(send: Send, status: int, body: dict[str, Any], request_id: str) -> None:
+async def _send_json(
+    send: Send,
+    status: int,
+    body: dict[str, Any],
+    request_id: str,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     payload = json.dumps(body).encode()
     await send(
         {
@@ -180,6 +203,7 @@ async def _send_json(send: Send, status: int, body: dict[str, Any], request_id: 
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
                 (b"x-request-id", request_id.encode()),
+                *(extra or []),
             ],
         }
     )

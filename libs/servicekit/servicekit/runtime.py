@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -22,6 +23,11 @@ from servicekit.revocation import RevocationFeed, RevokedSessions
 from servicekit.sessions import SessionStore
 from servicekit.settings import Settings
 
+#: Seconds each shutdown step (consumer, relay, broker, Redis, engine) may take before it is abandoned.
+STOP_STEP_S = 2.0
+#: ... and all of them together (inside the local runner's 10 s and Kubernetes' 30 s grace periods).
+STOP_TOTAL_S = 5.0
+
 
 @dataclass
 class Runtime:
@@ -34,6 +40,8 @@ class Runtime:
     prefetch: int = 10
     check_timeout: float = CHECK_TIMEOUT_S
     extra_checks: dict[str, Check] = field(default_factory=dict)
+    #: Names of checks (besides ``postgres``) without which the service cannot serve anything.
+    required: frozenset[str] = frozenset()
     engine: AsyncEngine | None = None
     sessionmaker: async_sessionmaker[AsyncSession] | None = None
     redis: Redis | None = None
@@ -87,26 +95,48 @@ class Runtime:
         )
 
     async def stop(self) -> None:
-        """Stop consumers and the relay, then close the broker, Redis and the engine."""
-        if self.consumer is not None:
-            await self.consumer.stop()
-        if self.relay is not None:
-            await self.relay.stop()
-        if self.revocation_feed is not None:
-            await self.revocation_feed.stop()
-        if self.publisher is not None:
-            with contextlib.suppress(Exception):
-                await self.publisher.close()
-        if self.broker is not None:
-            await self.broker.close()
-        if self.redis is not None:
-            with contextlib.suppress(Exception):
-                await self.redis.aclose()
-        if self.engine is not None:
-            await self.engine.dispose()
-        get_logger("servicekit").info("service_stopped")
+        """Stop consumers and the relay, then close the broker, Redis and the engine.
+
+        Every step is bounded by :data:`STOP_STEP_S` (a channel cancel waits forever for a broker
+        that is down); a step that overruns is abandoned and logged, so shutdown always finishes.
+        """
+        log = get_logger("servicekit")
+        steps: list[tuple[str, Callable[[], Awaitable[object]] | None]] = [
+            ("consumer", self.consumer.stop if self.consumer else None),
+            ("outbox_relay", self.relay.stop if self.relay else None),
+            ("revocation_feed", self.revocation_feed.stop if self.revocation_feed else None),
+            ("publisher", self.publisher.close if self.publisher else None),
+            ("broker", self.broker.close if self.broker else None),
+            ("redis", self.redis.aclose if self.redis else None),
+            ("postgres", self.engine.dispose if self.engine else None),
+        ]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STOP_TOTAL_S
+        for name, step in steps:
+            if step is None:
+                continue
+            limit = max(0.1, min(STOP_STEP_S, deadline - loop.time()))
+            try:
+                await asyncio.wait_for(step(), limit)
+            except TimeoutError:
+                log.warning("shutdown_step_timeout", step=name, limit_s=round(limit, 2))
+            except Exception as exc:  # closing a broken connection may fail; keep stopping the rest
+                log.warning("shutdown_step_failed", step=name, error=f"{type(exc).__name__}: {exc}"[:200])
+        log.info("service_stopped")
 
     def readiness_checks(self) -> dict[str, Check]:
+        """Name -> check for every dependency in use (alias of :meth:`dependency_checks`)."""
+        return self.dependency_checks()
+
+    def required_checks(self) -> set[str]:
+        """Checks whose failure makes the service not ready: PostgreSQL (when used) and the
+        service's own ``required`` ones; Redis and RabbitMQ only degrade it."""
+        required = set(self.required)
+        if self.engine is not None:
+            required.add("postgres")
+        return required
+
+    def dependency_checks(self) -> dict[str, Check]:
         """Name -> check for every backend in use, plus the service's own."""
         checks: dict[str, Check] = {}
         if self.engine is not None:

@@ -10,6 +10,11 @@ so one slow client never delays another's delivery (the reader once awaited each
 its timeout). A client whose queue is full, or whose send does not finish within the send timeout,
 is dropped (close 1013 "try again later"; it reconnects and catches up). A socket also closes (4401)
 when its session is revoked (:meth:`Hub.revoke`) or its token expires (the route's deadline).
+
+When the replica's Redis connection fails, messages posted meanwhile cannot be delivered live, so
+every local socket is closed with 1013 (:data:`REASON_INTERRUPTED`) at once - a client that kept an
+open socket would otherwise miss messages silently. Clients reconnect (sockets are refused with 1013
+until the subscription is back) and re-fetch with ``GET .../messages``.
 """
 
 from __future__ import annotations
@@ -27,9 +32,14 @@ from starlette.websockets import WebSocket
 #: Seconds one blocking read on the pub/sub connection waits before looping.
 READ_TIMEOUT_S = 1.0
 MAX_BACKOFF_S = 5.0
+#: Seconds start() waits for the first subscription (Redis may be down: the service starts anyway).
+START_WAIT_S = 2.0
 #: Close codes: the client must re-authenticate / is too slow and should reconnect later.
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_TRY_AGAIN_LATER = 1013
+#: Close reasons of a 1013 caused by a Redis outage (the client re-fetches after reconnecting).
+REASON_INTERRUPTED = "live delivery interrupted; reconnect and re-fetch"
+REASON_UNAVAILABLE = "live delivery unavailable; retry later"
 
 
 class TooManyConnections(Exception):  # noqa: N818 - reads better at call sites
@@ -144,8 +154,11 @@ class Hub:
     # ---------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
-        """Start the reader task (it connects, and reconnects after a Redis outage)."""
+        """Start the reader task (it connects, and reconnects after a Redis outage); wait briefly
+        for the first subscription so the first sockets are not refused."""
         self._task = asyncio.create_task(self._run(), name="chat-hub-reader")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._subscribed.wait(), START_WAIT_S)
 
     async def stop(self) -> None:
         """Stop reading and close every local socket."""
@@ -201,6 +214,7 @@ class Hub:
             except Exception as exc:
                 self.log.warning("chat_hub_redis_failed", error=f"{type(exc).__name__}: {exc}")
                 await self._close_pubsub()
+                self.interrupt()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
 
@@ -247,6 +261,17 @@ class Hub:
     def connected(self, user_id: uuid.UUID) -> int:
         """How many sockets the user has open on this replica."""
         return sum(not conn.closed.is_set() for conn in self._sockets.get(user_id, ()))
+
+    def interrupt(self) -> None:
+        """Close (1013) every local socket: live delivery stopped, clients must re-fetch."""
+        closed = 0
+        for sockets in list(self._sockets.values()):
+            for conn in list(sockets):
+                if not conn.closed.is_set():
+                    conn.close(CLOSE_TRY_AGAIN_LATER, REASON_INTERRUPTED)
+                    closed += 1
+        if closed:
+            self.log.warning("chat_ws_interrupted", sockets=closed)
 
     def revoke(self, session_ids: set[str]) -> None:
         """Close (4401) every socket of these revoked sessions; their clients must log in again."""

@@ -174,7 +174,7 @@ def test_unknown_path_is_json_404(gateway: Gateway) -> None:
         r = c.get(gateway.url("/nope"))
     assert r.status_code == 404
     assert r.json()["error"]["code"] == "not_found"
-    assert r.json()["request_id"] == r.headers["x-request-id"]
+    assert r.json()["error"]["request_id"] == r.headers["x-request-id"]
 
 
 def test_rate_limit_answers_json_429(gateway: Gateway) -> None:
@@ -354,3 +354,95 @@ def test_trusted_proxy_address_resolves_to_the_client_and_drops_spoofed_hops(gat
     # As in the cluster: the Ingress controller appends the real client; what the client sent is dropped.
     seen = _headers_upstream_sees(gateway, {"X-Forwarded-For": "6.6.6.6, 203.0.113.7"}, TRUSTED_PROXY)
     assert (seen["x-forwarded-for"], seen["x-real-ip"]) == ("203.0.113.7", "203.0.113.7")
+
+
+def _raw(gateway: Gateway, payload: bytes, source: str) -> tuple[int, dict[str, str], bytes]:
+    """Send raw bytes over TLS; return (status, headers, body) of the answer."""
+    import socket
+    import ssl
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection(("127.0.0.1", gateway.https), timeout=10, source_address=(source, 0)) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as sock,
+    ):
+        sock.sendall(payload)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code"),
+    [
+        (b"GARBAGE\r\n\r\n", 400, "bad_request"),
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: localhost\r\n\r\n", 414, "uri_too_long"),
+        (b"GET / HTTP/2.5\r\nHost: localhost\r\n\r\n", 505, "http_version_not_supported"),
+        (b"TRACE /api/payments/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 405, None),
+        (b"GET / HTTP/1.1\r\nHost: localhost\r\nCookie: " + b"c" * 20000 + b"\r\n\r\n", 400, None),
+        (b"POST /api/payments/x HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip\r\n\r\n", 501, None),
+    ],
+)
+def test_every_gateway_error_has_the_services_shape_and_a_request_id(
+    gateway: Gateway, payload: bytes, status: int, code: str | None
+) -> None:
+    got, headers, body = _raw(gateway, payload, f"127.0.0.{next(_source)}")
+    assert got == status
+    assert headers["content-type"].startswith("application/json")
+    error = json.loads(body)["error"]
+    assert set(error) == {"code", "message", "request_id"}
+    assert error["request_id"] == headers["x-request-id"]
+    if code:
+        assert error["code"] == code
+
+
+def test_a_slow_header_flood_from_one_client_does_not_lock_out_others(gateway: Gateway) -> None:
+    """1,100 TLS connections with half-sent headers from one address; another client is served."""
+    import asyncio
+    import ssl
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    flood = 1100
+
+    async def half_open(writers: list[asyncio.StreamWriter]) -> None:
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(
+                    "127.0.0.1", gateway.https, ssl=context, server_hostname="localhost",
+                    local_addr=("127.0.0.200", 0),
+                ),
+                10,
+            )  # fmt: skip
+        except (OSError, TimeoutError):
+            return
+        writer.write(b"GET /api/payments/x HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+        writers.append(writer)
+
+    async def scenario() -> tuple[int, float, int]:
+        writers: list[asyncio.StreamWriter] = []
+        for start in range(0, flood, 100):
+            await asyncio.gather(*(half_open(writers) for _ in range(start, min(flood, start + 100))))
+        held = len(writers)
+
+        def other_client() -> tuple[int, float]:
+            began = time.monotonic()
+            with gateway.client(source="127.0.0.201") as c:
+                return c.get(gateway.url("/api/payments/during-flood")).status_code, time.monotonic() - began
+
+        status, took = await asyncio.to_thread(other_client)
+        for writer in writers:
+            writer.transport.abort()
+        return status, took, held
+
+    status, took, held = asyncio.run(scenario())
+    assert held >= 1000  # the flood really held its connections open
+    assert status == 200
+    assert took < 5

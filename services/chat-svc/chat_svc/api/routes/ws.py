@@ -5,7 +5,8 @@ server then accepts ``bearer``). A token in the URL (``?token=``) is refused: UR
 logs and browser history. Server -> client frames are JSON: ``{"type": "message", "message":
 {...MessageOut}}``; a client may send ``ping`` and gets ``pong``. Close codes: 4401 bad or missing
 token, token expired or session revoked (re-authenticate and reconnect); 4429 too many sockets;
-1013 the client read too slowly (reconnect, then catch up with ``GET .../messages``).
+1013 reconnect, then catch up with ``GET .../messages``: the client read too slowly, or live delivery
+was interrupted (Redis down; new sockets get 1013 until it is back).
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ from servicekit.auth import authenticate
 from servicekit.errors import Unauthorized
 
 from chat_svc.api.deps import HubDep, parse_user_id
-from chat_svc.hub import CLOSE_UNAUTHORIZED, TooManyConnections
+from chat_svc.hub import (
+    CLOSE_TRY_AGAIN_LATER,
+    CLOSE_UNAUTHORIZED,
+    REASON_UNAVAILABLE,
+    TooManyConnections,
+)
 
 router = APIRouter(prefix="/api/chat", tags=["live"])
 SUBPROTOCOL = "bearer"
@@ -50,6 +56,9 @@ async def live(ws: WebSocket, hub: HubDep) -> None:
         await ws.close(code=CLOSE_UNAUTHORIZED, reason=exc.message)
         return
     await ws.accept(subprotocol=SUBPROTOCOL)
+    if not hub.is_subscribed:  # nothing could be delivered live: tell the client now
+        await ws.close(code=CLOSE_TRY_AGAIN_LATER, reason=REASON_UNAVAILABLE)
+        return
     try:
         conn = await hub.add(user_id, principal.session_id, ws)
     except TooManyConnections as exc:
