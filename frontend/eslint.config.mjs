@@ -5,5 +5,5 @@ import nextTs from "eslint-config-next/typescript";
 export default defineConfig([
   ...nextVitals,
   ...nextTs,
-  globalIgnores([".next/**", "node_modules/**", "next-env.d.ts", "lib/api/*.d.ts"]),
+  globalIgnores([".next/**", "node_modules/**", "next-env.d.ts", "lib/api/generated/**"]),
 ]);
