@@ -1,5 +1,6 @@
 import type { Metadata, Viewport } from "next";
-import Link from "next/link";
+
+import { Nav } from "@/components/Nav";
 
 import "./globals.css";
 
@@ -16,16 +17,12 @@ export default function RootLayout({ children }: Readonly<{ children: React.Reac
       <body className="min-h-screen bg-white text-slate-900 antialiased">
         <a
           href="#main"
-          className="sr-only focus:not-sr-only focus:absolute focus:p-2 focus:bg-white focus:text-blue-800"
+          className="sr-only focus:not-sr-only focus:absolute focus:bg-white focus:p-2 focus:text-blue-800"
         >
           Skip to content
         </a>
-        <header className="border-b border-slate-200">
-          <nav aria-label="Main" className="mx-auto flex max-w-4xl items-center gap-4 p-4">
-            <Link href="/" className="font-semibold text-blue-800 hover:underline">
-              Marketplace
-            </Link>
-          </nav>
+        <header className="border-b border-slate-300">
+          <Nav />
         </header>
         <main id="main" className="mx-auto max-w-4xl p-4">
           {children}
