@@ -31,6 +31,7 @@ def list_services(root: Path) -> list[dict[str, Any]]:
         stacks = [s for s, (_, _, reg) in entries.items() if m.name in reg]
         rows[m.name] = {
             "name": m.name,
+            "kind": "service",
             "route": m.route,
             "port": m.port,
             "postgres": m.needs.postgres.database if m.needs.postgres else None,
@@ -65,6 +66,7 @@ def list_services(root: Path) -> list[dict[str, Any]]:
             if name not in rows:
                 rows[name] = {
                     "name": name,
+                    "kind": "",
                     "route": "",
                     "port": None,
                     "postgres": None,

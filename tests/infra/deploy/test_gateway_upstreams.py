@@ -27,7 +27,7 @@ def test_gateway_depends_on_every_service_it_proxies_to(stacks, stack) -> None:
     namespace = load_spec(stack).config.namespace
     conf = find(rendered.manifests, "ConfigMap", "gateway-config")["data"]["nginx.conf"]
     hosts = upstream_hosts(conf)
-    assert len(hosts) == 4
+    assert len(hosts) == 5  # four services and the web app
     gateway = registration(rendered, logical_name(rendered, "Deployment", "gateway"))
     for host in sorted(hosts):
         service, ns = host.split(".")[:2]
