@@ -6,6 +6,7 @@ import { ACCESS_COOKIE, REFRESH_COOKIE, tokenCookies, type CookieSpec } from "@/
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+const GATEWAY_NONCE = /^[0-9a-f]{32}$/;
 
 /** The caller's X-Request-ID when it is a sane token (the gateway sets one), else a fresh one. */
 function requestId(request: NextRequest): string {
@@ -87,7 +88,14 @@ export async function proxy(request: NextRequest): Promise<NextResponse> {
     else dropped = [ACCESS_COOKIE, REFRESH_COOKIE];
   }
 
-  const nonce = Buffer.from(crypto.randomUUID()).toString("base64");
+  // The gateway mints the nonce (nginx's $request_id, 32 hex) and sends the browser its own CSP with
+  // it, replacing this one: use it, so the scripts Next.js renders carry the nonce the browser
+  // expects (docs/adr/0011-web-app-on-the-platform.md). Direct calls (no gateway) mint their own.
+  const given = request.headers.get("x-nonce");
+  const nonce =
+    given && GATEWAY_NONCE.test(given)
+      ? given
+      : Buffer.from(crypto.randomUUID()).toString("base64");
   const https = request.headers.get("x-forwarded-proto") === "https";
   const csp = contentSecurityPolicy(nonce, https);
   const headers = new Headers(request.headers);

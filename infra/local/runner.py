@@ -702,7 +702,7 @@ class DevRunner:
             cfg.web_env(spec, ports, dev=self.options.reload), log_path=self.layout.log(app.name),
             cwd=app.path, start_timeout=timeout,
         )  # fmt: skip
-        self._start(app.name, server)
+        self._start(app.name, server, TIER_SERVICE)
         url = f"http://127.0.0.1:{port}/"
         health = f"http://127.0.0.1:{port}{app.manifest.health}"
         self._record(self._component(app.name, "web", server, TIER_SERVICE, ports={"http": port},

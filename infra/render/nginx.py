@@ -451,10 +451,15 @@ def _route_body(b: _Block, svc: ServiceSpec, *, hsts: bool, burst: int) -> None:
     _cors_headers(b)
 
 
+#: The web app sees the host the browser used, port included (``$http_host``; HTTP/2's ``:authority``):
+#: its CSRF check compares it with the ``Origin`` of every write, which carries the port.
+WEB_HOST_HEADERS = {"Host": "$http_host", "X-Forwarded-Host": "$http_host"}
+
+
 def _web_proxy(b: _Block, name: str) -> None:
     b.line(f"proxy_pass http://{_upstream_name(name)};")
     for header, value in PROXY_HEADERS:
-        b.line(f"proxy_set_header {header} {value};")
+        b.line(f"proxy_set_header {header} {WEB_HOST_HEADERS.get(header, value)};")
 
 
 def _web_routes(b: _Block, spec: PlatformSpec, addrs: GatewayAddresses, *, hsts: bool) -> None:
