@@ -158,6 +158,13 @@ def test_every_page_gets_a_fresh_nonce_the_client_cannot_choose(gateway: Gateway
     assert chosen not in nonces
 
 
+def test_the_app_sees_the_host_with_its_port_for_its_origin_check(gateway: Gateway) -> None:
+    with gateway.client() as client:
+        client.get(gateway.url("/host"))
+    received = App.received["/host"]
+    assert received["Host"] == received["X-Forwarded-Host"] == f"localhost:{gateway.https}"
+
+
 def test_the_apps_own_csp_is_replaced(gateway: Gateway) -> None:
     with gateway.client() as client:
         headers = client.get(gateway.url("/own-csp")).headers
