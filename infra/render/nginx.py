@@ -472,6 +472,12 @@ def _web_routes(b: _Block, spec: PlatformSpec, addrs: GatewayAddresses, *, hsts:
     b.line(f"limit_req zone={RATE_ZONE} burst={burst * 2} nodelay;")
     _web_proxy(b, web.name)
     b.line('proxy_set_header Connection "";')
+    if addrs.web_dev:
+        # ``next dev`` rebuilds chunks under the same names: neither cached nor immutable.
+        _security_headers(b, hsts=hsts)
+        b.close()
+        _web_pages(b, spec, addrs, hsts=hsts)
+        return
     b.line(f"proxy_cache {CACHE_ZONE};")
     b.line("proxy_cache_methods GET HEAD;")
     b.line("proxy_cache_valid 200 7d;")
@@ -485,6 +491,14 @@ def _web_routes(b: _Block, spec: PlatformSpec, addrs: GatewayAddresses, *, hsts:
     b.line("add_header X-Cache-Status $upstream_cache_status always;")
     _security_headers(b, hsts=hsts)
     b.close()
+    _web_pages(b, spec, addrs, hsts=hsts)
+
+
+def _web_pages(b: _Block, spec: PlatformSpec, addrs: GatewayAddresses, *, hsts: bool) -> None:
+    """Every path no service owns: the app's pages, route handlers and public files."""
+    web = spec.web
+    assert web is not None
+    burst = spec.config.gateway.rate_limit.burst
     b.open("location /")
     b.line(f"limit_req zone={RATE_ZONE} burst={burst} nodelay;")
     _web_proxy(b, web.name)

@@ -226,12 +226,33 @@ def test_internal_listener_trusts_the_apps_forwarded_client(gateway: Gateway) ->
     assert App.received["/api/auth/forwarded"]["X-Forwarded-For"] == "203.0.113.7"
 
 
-def test_dev_variant_allows_eval_and_hot_reload(specs, tmp_path: Path) -> None:
+def test_dev_variant_allows_eval_and_hot_reload(specs, tls_files, tmp_path: Path) -> None:
     spec = specs["dev"]
     assert spec.web is not None
-    prod = GatewayAddresses.for_local(spec, tmp_path, (1, 2), {spec.web.name: 3})
-    dev = GatewayAddresses.for_local(spec, tmp_path, (1, 2), {spec.web.name: 3}, web_dev=True)
+    kwargs = {
+        "tls_cert": tls_files[0],
+        "tls_key": tls_files[1],
+        "user": "root" if os.geteuid() == 0 else None,
+    }
+    prod = GatewayAddresses.for_local(spec, tmp_path, (18080, 18443), {spec.web.name: 3}, **kwargs)
+    dev = GatewayAddresses.for_local(
+        spec, tmp_path, (18080, 18443), {spec.web.name: 3}, web_dev=True, internal_port=18081, **kwargs
+    )
     assert "unsafe-eval" not in render_nginx_conf(spec, prod)
     dev_conf = render_nginx_conf(spec, dev)
     assert "'unsafe-eval'" in dev_conf
-    assert "proxy_set_header Upgrade $http_upgrade;" in dev_conf.split("location /")[-1]
+    pages = [b for b in dev_conf.split("location / {")[1:] if "X-Nonce" in b.split("}")[0]]
+    assert pages
+    assert all("proxy_set_header Upgrade $http_upgrade;" in b.split("}")[0] for b in pages)
+    static = dev_conf.split("location ^~ /_next/static/ {")[1].split("}")[0]
+    assert "immutable" not in static  # next dev rebuilds chunks under the same names
+    assert "proxy_cache " not in static
+    make_writable_dirs(dev)
+    (tmp_path / "nginx.conf").write_text(dev_conf)
+    checked = subprocess.run(
+        [require_tool("nginx"), "-t", "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert checked.returncode == 0, checked.stderr
