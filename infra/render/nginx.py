@@ -499,6 +499,11 @@ def _web_pages(b: _Block, spec: PlatformSpec, addrs: GatewayAddresses, *, hsts: 
     web = spec.web
     assert web is not None
     burst = spec.config.gateway.rate_limit.burst
+    if web.manifest.metrics:
+        # Prometheus scrapes the pod directly; the public never sees the app's metrics.
+        b.open(f"location = {web.manifest.metrics}")
+        b.line("return 404;")
+        b.close()
     b.open("location /")
     b.line(f"limit_req zone={RATE_ZONE} burst={burst} nodelay;")
     _web_proxy(b, web.name)

@@ -256,3 +256,14 @@ def test_dev_variant_allows_eval_and_hot_reload(specs, tls_files, tmp_path: Path
         timeout=30,
     )
     assert checked.returncode == 0, checked.stderr
+
+
+def test_the_apps_metrics_path_is_never_public(specs, tmp_path: Path) -> None:
+    spec = specs["dev"]
+    assert spec.web is not None
+    manifest = spec.web.manifest.model_copy(update={"metrics": "/metrics"})
+    spec = spec.model_copy(update={"web_apps": (spec.web.model_copy(update={"manifest": manifest}),)})
+    conf = render_nginx_conf(spec, GatewayAddresses.for_local(spec, tmp_path, (1, 2), {"web": 3}))
+    blocks = conf.split("location = /metrics {")[1:]
+    assert len(blocks) == 1  # the HTTPS server's; plain HTTP redirects everything
+    assert all(b.split("}")[0].strip() == "return 404;" for b in blocks)
