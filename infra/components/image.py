@@ -122,9 +122,11 @@ def pinned_reference(image: docker.Image) -> pulumi.Output[str]:
 
 
 #: What never reaches the web app's build context (its folder): local installs and builds, test
-#: output, local env files. ``frontend/.dockerignore`` is exactly :func:`web_dockerignore_text`.
+#: output, local env files, what ``next build`` generates (``next-env.d.ts``; git ignores it too, so a
+#: build in the working tree never changes the tag). ``frontend/.dockerignore`` is exactly
+#: :func:`web_dockerignore_text`.
 WEB_IGNORED = ("node_modules", ".next", "out", "coverage", "test-results", "playwright-report")
-WEB_IGNORED_FILES = ("*.log", ".env*", "*.tsbuildinfo")
+WEB_IGNORED_FILES = ("*.log", ".env*", "*.tsbuildinfo", "next-env.d.ts")
 
 
 def web_dockerignore_text() -> str:
