@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Any
@@ -41,6 +42,13 @@ def pay_with(page: Any, number: str, *, double: bool = False) -> None:
     page.get_by_label("CVC").fill("123")
     button = page.get_by_role("button", name=re.compile(r"^Pay "))
     button.dblclick() if double else button.click()
+
+
+def payment_posts(web: WebApp, page_url: str) -> int:
+    """Server Action calls (POSTs) the app logged for a listing page."""
+    path = page_url.removeprefix(web.origin)
+    lines = [json.loads(line) for line in web.log.read_text().splitlines() if line.startswith("{")]
+    return sum(1 for e in lines if e.get("msg") == "request" and e["method"] == "POST" and e["path"] == path)
 
 
 def test_sell_find_chat_and_buy(web: WebApp, pages: Pages) -> None:
@@ -85,10 +93,13 @@ def test_sell_find_chat_and_buy(web: WebApp, pages: Pages) -> None:
     # A decline is explained and charges nothing; the next attempt (a new key) pays, once, though
     # the button is double-clicked.
     buyer.goto(listing_url)
+    before = payment_posts(web, listing_url)  # "Message the seller" posted here too
     pay_with(buyer, "4000000000000002")
     expect(buyer.get_by_role("alert").filter(has_text="declined")).to_be_visible()
     pay_with(buyer, "4242424242424242", double=True)
     expect(buyer.get_by_role("status").filter(has_text="Payment complete")).to_be_visible()
+    # Two attempts reached the app's server (the decline and one payment), not three.
+    assert payment_posts(web, listing_url) - before == 2
 
     def sold() -> bool:
         buyer.goto(listing_url)
