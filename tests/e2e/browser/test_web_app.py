@@ -114,6 +114,31 @@ def test_sell_find_chat_and_buy(web: WebApp, pages: Pages) -> None:
     assert pages.console_errors == []
 
 
+def test_owner_edits_and_deletes_a_listing(web: WebApp, pages: Pages) -> None:
+    title = f"Desk {uuid.uuid4().hex[:10]}"
+    page = pages.new()
+    register(page, web, "owner")
+    page.get_by_role("link", name="Sell").click()
+    page.get_by_label("Title").fill(title)
+    page.get_by_label("Price").fill("abc")
+    page.get_by_role("button", name="Create listing").click()
+    expect(page.get_by_role("alert").filter(has_text="price like 12.50")).to_be_visible()
+    page.get_by_label("Price").fill("80")
+    page.get_by_role("button", name="Create listing").click()
+    expect(page).to_have_url(re.compile(r"/listings/[0-9a-f-]{36}$"))
+    listing_url = page.url
+    page.get_by_role("link", name="Edit").click()
+    page.get_by_label("Price").fill("75.50")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page).to_have_url(listing_url)
+    expect(page.get_by_text("€75.50")).to_be_visible()
+    page.get_by_role("button", name="Delete listing").click()
+    expect(page).to_have_url(re.compile(r"/\?deleted=1$"))
+    page.goto(listing_url)
+    expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    assert [e for e in pages.console_errors if "404" not in e] == []
+
+
 def test_tokens_stay_in_httponly_cookies_and_refresh_keeps_the_user_in(web: WebApp, pages: Pages) -> None:
     page = pages.new()
     register(page, web, "reload")
