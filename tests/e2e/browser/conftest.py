@@ -65,11 +65,12 @@ def build_if_stale() -> Path:
 
 @dataclass
 class WebApp:
-    """The running app: its origin (what the browser opens) and its log."""
+    """The running app: its origin (what the browser opens), its log, and how to trust its TLS."""
 
     origin: str
     log: Path
     platform: Platform
+    verify: str | bool = True
 
     def url(self, path: str) -> str:
         return f"{self.origin}{path}"
@@ -85,8 +86,20 @@ def e2e_platform(request: pytest.FixtureRequest) -> Platform:
     return request.getfixturevalue("platform")
 
 
+def routed_web_app(platform: Platform) -> dict[str, Any] | None:
+    """The web app `platform dev up` runs behind its gateway, when it runs one."""
+    return next((c for c in platform.state["components"] if c.get("kind") == "web"), None)
+
+
 @pytest.fixture(scope="session")
 def web(e2e_platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebApp]:
+    """Through the platform's HTTPS gateway when the platform runs the app; else the production
+    server started here, opened directly (its API calls still go through the gateway)."""
+    routed = routed_web_app(e2e_platform)
+    if routed is not None:
+        origin = f"https://localhost:{e2e_platform.ports['gateway_https']}"
+        yield WebApp(origin, e2e_platform.log(routed["name"]), e2e_platform, verify=e2e_platform.ca)
+        return
     server = build_if_stale()
     port = free_port()
     log = tmp_path_factory.mktemp("web") / "web.log"
@@ -138,13 +151,18 @@ class Pages:
     """Opens browser contexts for a test; remembers console errors and every page (screenshots)."""
 
     browser: Any
+    https: bool = False
     opened: list[Any] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
     contexts: list[Any] = field(default_factory=list)
 
     def new(self, *, javascript: bool = True, phone: bool = True) -> Any:
         size = {"width": 390, "height": 844} if phone else {"width": 1280, "height": 900}
-        context = self.browser.new_context(java_script_enabled=javascript, viewport=size)
+        # The platform's locally generated CA is not in Chromium's store; its certificate is the
+        # gateway's own (the httpx checks verify it against that CA).
+        context = self.browser.new_context(
+            java_script_enabled=javascript, viewport=size, ignore_https_errors=self.https
+        )
         context.set_default_timeout(20_000)
         self.contexts.append(context)
         page = context.new_page()
@@ -169,8 +187,8 @@ FAILED = pytest.StashKey[bool]()
 
 
 @pytest.fixture
-def pages(browser: Any, request: pytest.FixtureRequest) -> Iterator[Pages]:
-    opened = Pages(browser)
+def pages(browser: Any, web: WebApp, request: pytest.FixtureRequest) -> Iterator[Pages]:
+    opened = Pages(browser, https=web.origin.startswith("https:"))
     yield opened
     if request.node.stash.get(FAILED, False):
         print("console errors:", *opened.console_errors, sep="\n  ")

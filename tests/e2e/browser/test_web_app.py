@@ -184,13 +184,15 @@ def test_browse_and_listing_pages_work_without_javascript(web: WebApp, pages: Pa
 
 def test_cross_site_writes_are_refused(web: WebApp) -> None:
     for headers in ({"Origin": "https://evil.example"}, {}):
-        r = httpx.post(web.url("/login"), headers=headers, data={"email": "a@b.cd"}, timeout=10)
+        r = httpx.post(
+            web.url("/login"), headers=headers, data={"email": "a@b.cd"}, timeout=10, verify=web.verify
+        )
         assert r.status_code == 403, (headers, r.status_code)
         assert r.json()["error"]["code"] == "csrf"
 
 
 def test_pages_carry_a_nonce_csp_without_unsafe_eval_and_the_request_id(web: WebApp) -> None:
-    r = httpx.get(web.url("/"), headers={"X-Request-ID": "web-e2e-1"}, timeout=15)
+    r = httpx.get(web.url("/"), headers={"X-Request-ID": "web-e2e-1"}, timeout=15, verify=web.verify)
     csp = r.headers["content-security-policy"]
     nonce = re.search(r"'nonce-([^']+)'", csp)
     assert nonce is not None
