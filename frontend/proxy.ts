@@ -88,9 +88,9 @@ export async function proxy(request: NextRequest): Promise<NextResponse> {
   let dropped: string[] = [];
   const refresh = request.cookies.get(REFRESH_COOKIE)?.value;
   if (refresh && !request.cookies.get(ACCESS_COOKIE)) {
-    const pair = await refreshOnce(refresh, id);
-    if (pair) refreshed = tokenCookies(pair);
-    else dropped = [ACCESS_COOKIE, REFRESH_COOKIE];
+    const result = await refreshOnce(refresh, id);
+    if (result === "refused") dropped = [ACCESS_COOKIE, REFRESH_COOKIE];
+    else if (result !== "unavailable") refreshed = tokenCookies(result);
   }
 
   const nonce = Buffer.from(crypto.randomUUID()).toString("base64");

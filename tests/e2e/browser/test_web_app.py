@@ -56,9 +56,9 @@ def test_sell_find_chat_and_buy(web: WebApp, pages: Pages) -> None:
     seller = pages.new()
     email = register(seller, web, "seller")
     seller.get_by_role("button", name="Log out").click()
-    expect(seller.get_by_role("link", name="Log in")).to_be_visible()
+    expect(seller.get_by_role("link", name="Log in", exact=True)).to_be_visible()
     log_in(seller, web, email)
-    seller.get_by_role("link", name="Sell").click()
+    seller.get_by_role("link", name="Sell", exact=True).click()
     seller.get_by_label("Title").fill(title)
     seller.get_by_label("Description").fill("Brass desk lamp, works.")
     seller.get_by_label("Price").fill("25.00")
@@ -118,7 +118,7 @@ def test_owner_edits_and_deletes_a_listing(web: WebApp, pages: Pages) -> None:
     title = f"Desk {uuid.uuid4().hex[:10]}"
     page = pages.new()
     register(page, web, "owner")
-    page.get_by_role("link", name="Sell").click()
+    page.get_by_role("link", name="Sell", exact=True).click()
     page.get_by_label("Title").fill(title)
     page.get_by_label("Price").fill("abc")
     page.get_by_role("button", name="Create listing").click()
@@ -159,7 +159,7 @@ def test_tokens_stay_in_httponly_cookies_and_refresh_keeps_the_user_in(web: WebA
     assert ACCESS_COOKIE in renewed
     assert renewed[REFRESH_COOKIE] != old_refresh
     page.get_by_role("button", name="Log out").click()
-    expect(page.get_by_role("link", name="Log in")).to_be_visible()
+    expect(page.get_by_role("link", name="Log in", exact=True)).to_be_visible()
     assert not {ACCESS_COOKIE, REFRESH_COOKIE} & {c["name"] for c in page.context.cookies()}
     assert pages.console_errors == []
 
