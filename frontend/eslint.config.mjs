@@ -5,5 +5,11 @@ import nextTs from "eslint-config-next/typescript";
 export default defineConfig([
   ...nextVitals,
   ...nextTs,
-  globalIgnores([".next/**", "node_modules/**", "next-env.d.ts", "lib/api/generated/**"]),
+  globalIgnores([
+    ".next/**",
+    ".next-bench/**",
+    "node_modules/**",
+    "next-env.d.ts",
+    "lib/api/generated/**",
+  ]),
 ]);

@@ -2,7 +2,13 @@ import { NextResponse, type NextRequest } from "next/server";
 
 import { logJson } from "@/lib/log";
 import { refreshOnce } from "@/lib/refresh";
-import { ACCESS_COOKIE, REFRESH_COOKIE, tokenCookies, type CookieSpec } from "@/lib/tokens";
+import {
+  ACCESS_COOKIE,
+  REFRESH_COOKIE,
+  expiredCookies,
+  tokenCookies,
+  type CookieSpec,
+} from "@/lib/tokens";
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
@@ -83,9 +89,9 @@ export async function proxy(request: NextRequest): Promise<NextResponse> {
   let dropped: string[] = [];
   const refresh = request.cookies.get(REFRESH_COOKIE)?.value;
   if (refresh && !request.cookies.get(ACCESS_COOKIE)) {
-    const pair = await refreshOnce(refresh, id);
-    if (pair) refreshed = tokenCookies(pair);
-    else dropped = [ACCESS_COOKIE, REFRESH_COOKIE];
+    const result = await refreshOnce(refresh, id);
+    if (result === "refused") dropped = [ACCESS_COOKIE, REFRESH_COOKIE];
+    else if (result !== "unavailable") refreshed = tokenCookies(result);
   }
 
   // The gateway mints the nonce (nginx's $request_id, 32 hex) and sends the browser its own CSP with
@@ -109,7 +115,10 @@ export async function proxy(request: NextRequest): Promise<NextResponse> {
   response.headers.set("x-request-id", id);
   response.headers.set("content-security-policy", csp);
   for (const { name, value, ...options } of refreshed) response.cookies.set(name, value, options);
-  for (const name of dropped) response.cookies.delete(name);
+  if (dropped.length) {
+    for (const { name, value, ...options } of expiredCookies())
+      response.cookies.set(name, value, options);
+  }
   log(undefined, refreshed.length ? { refreshed: true } : {});
   return response;
 }

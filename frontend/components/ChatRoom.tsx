@@ -41,7 +41,9 @@ export function ChatRoom({
     return () => source.close();
   }, [conversationId]);
 
-  useEffect(() => end.current?.scrollIntoView({ block: "nearest" }), [messages]);
+  useEffect(() => {
+    end.current?.scrollIntoView({ block: "nearest" });
+  }, [messages]);
 
   async function send(form: HTMLFormElement) {
     const text = String(new FormData(form).get("body") ?? "").trim();

@@ -17,6 +17,7 @@ export function ListingForm({
   submitLabel: string;
 }) {
   const [state, formAction, pending] = useActionState(action, {});
+  const values = state.values ?? initial;
   return (
     <form action={formAction} className="mt-4 max-w-lg space-y-4">
       <div>
@@ -28,7 +29,7 @@ export function ListingForm({
           name="title"
           required
           maxLength={200}
-          defaultValue={initial?.title}
+          defaultValue={values?.title}
           className={input}
         />
       </div>
@@ -41,7 +42,7 @@ export function ListingForm({
           name="description"
           rows={4}
           maxLength={5000}
-          defaultValue={initial?.description}
+          defaultValue={values?.description}
           className={input}
         />
       </div>
@@ -56,7 +57,7 @@ export function ListingForm({
             inputMode="decimal"
             required
             placeholder="12.50"
-            defaultValue={initial?.price}
+            defaultValue={values?.price}
             className={input}
           />
         </div>
@@ -67,7 +68,7 @@ export function ListingForm({
           <select
             id="currency"
             name="currency"
-            defaultValue={initial?.currency ?? "EUR"}
+            defaultValue={values?.currency ?? "EUR"}
             className={input}
           >
             {CURRENCIES.map((c) => (

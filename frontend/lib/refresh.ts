@@ -6,10 +6,13 @@ import type { TokenPair } from "@/lib/tokens";
  * at once, and presenting a rotated refresh token twice would end every session of the user
  * (auth-svc's reuse detection). Per server process; see ADR 0006 for several replicas.
  */
-const recent = new Map<string, { at: number; result: Promise<TokenPair | null> }>();
+/** A new pair; "refused" (the session is over: sign out); "unavailable" (keep the cookies, retry). */
+export type RefreshResult = TokenPair | "refused" | "unavailable";
+
+const recent = new Map<string, { at: number; result: Promise<RefreshResult> }>();
 const REMEMBER_MS = 30_000;
 
-export function refreshOnce(refreshToken: string, requestId: string): Promise<TokenPair | null> {
+export function refreshOnce(refreshToken: string, requestId: string): Promise<RefreshResult> {
   const now = Date.now();
   for (const [key, entry] of recent) if (now - entry.at > REMEMBER_MS) recent.delete(key);
   const known = recent.get(refreshToken);
@@ -19,7 +22,7 @@ export function refreshOnce(refreshToken: string, requestId: string): Promise<To
   return result;
 }
 
-async function callRefresh(refreshToken: string, requestId: string): Promise<TokenPair | null> {
+async function callRefresh(refreshToken: string, requestId: string): Promise<RefreshResult> {
   const base = (process.env.API_BASE_URL ?? "").replace(/\/+$/, "");
   try {
     const res = await fetch(`${base}/api/auth/refresh`, {
@@ -35,9 +38,10 @@ async function callRefresh(refreshToken: string, requestId: string): Promise<Tok
       status: res.status,
       level: "warning",
     });
-    return null;
+    if (res.status >= 400 && res.status < 500 && res.status !== 429) return "refused";
   } catch (error) {
     logJson({ msg: "refresh failed", request_id: requestId, error: String(error), level: "error" });
-    return null;
   }
+  recent.delete(refreshToken); // not settled: the next request tries again
+  return "unavailable";
 }

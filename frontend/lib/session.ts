@@ -6,6 +6,7 @@ import {
   ACCESS_COOKIE,
   REFRESH_COOKIE,
   claimsOf,
+  expiredCookies,
   tokenCookies,
   type TokenPair,
 } from "@/lib/tokens";
@@ -33,6 +34,5 @@ export async function refreshToken(): Promise<string | undefined> {
 
 export async function clearTokens(): Promise<void> {
   const jar = await cookies();
-  jar.delete(ACCESS_COOKIE);
-  jar.delete(REFRESH_COOKIE);
+  for (const { name, value, ...options } of expiredCookies()) jar.set(name, value, options);
 }

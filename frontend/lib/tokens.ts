@@ -60,3 +60,19 @@ export function tokenCookies(pair: TokenPair): CookieSpec[] {
     },
   ];
 }
+
+/** Cookies that delete the pair: a `__Host-` cookie is only replaced by one with the same flags. */
+export function expiredCookies(): CookieSpec[] {
+  const base = {
+    httpOnly: true,
+    secure: true,
+    sameSite: "lax",
+    path: "/",
+    value: "",
+    maxAge: 0,
+  } as const;
+  return [
+    { ...base, name: ACCESS_COOKIE },
+    { ...base, name: REFRESH_COOKIE },
+  ];
+}

@@ -7,6 +7,8 @@ import { clearTokens, refreshToken, storeTokens } from "@/lib/session";
 
 export interface FormState {
   error?: string;
+  /** The email submitted, shown again after an error (React resets the form after an action). */
+  email?: string;
 }
 
 function field(form: FormData, name: string): string {
@@ -36,7 +38,7 @@ async function logIn(email: string, password: string): Promise<string | undefine
 
 export async function login(_: FormState, form: FormData): Promise<FormState> {
   const failed = await logIn(field(form, "email"), field(form, "password"));
-  if (failed) return { error: failed };
+  if (failed) return { error: failed, email: field(form, "email") };
   redirect(safeNext(form));
 }
 
@@ -48,10 +50,11 @@ export async function register(_: FormState, form: FormData): Promise<FormState>
     body: { email, password },
   });
   if (!data) {
-    if (response.status === 409) return { error: "An account with this email already exists." };
+    if (response.status === 409)
+      return { error: "An account with this email already exists.", email };
     const detail = (error as { error?: { details?: { errors?: { msg?: string }[] } } } | undefined)
       ?.error?.details?.errors?.[0]?.msg;
-    return { error: detail ?? errorMessage(error, "Could not create the account.") };
+    return { error: detail ?? errorMessage(error, "Could not create the account."), email };
   }
   const failed = await logIn(email, password);
   if (failed) return { error: failed };

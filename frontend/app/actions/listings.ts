@@ -9,6 +9,17 @@ import { currentUser } from "@/lib/session";
 
 export interface ListingFormState {
   error?: string;
+  /** What was submitted, shown again after an error (React resets the form after an action). */
+  values?: { title: string; description: string; price: string; currency: string };
+}
+
+function submitted(form: FormData): ListingFormState["values"] {
+  return {
+    title: text(form, "title"),
+    description: text(form, "description"),
+    price: text(form, "price"),
+    currency: text(form, "currency") || "EUR",
+  };
 }
 
 function text(form: FormData, name: string): string {
@@ -37,12 +48,17 @@ export async function createListing(
 ): Promise<ListingFormState> {
   if (!(await currentUser())) redirect("/login?next=/listings/new");
   const { error, body } = fields(form);
-  if (!body) return { error };
+  if (!body) return { error, values: submitted(form) };
   const { market } = await api();
   const { data, error: failed } = await market.POST("/api/marketplace/listings", {
     body: body as { title: string; price_minor: number; currency: string; description: string },
   });
-  if (!data) return { error: errorMessage(failed, "Could not create the listing.") };
+  if (!data) {
+    return {
+      error: errorMessage(failed, "Could not create the listing."),
+      values: submitted(form),
+    };
+  }
   redirect(`/listings/${data.id}`);
 }
 
@@ -52,13 +68,15 @@ export async function updateListing(
   form: FormData,
 ): Promise<ListingFormState> {
   const { error, body } = fields(form);
-  if (!body) return { error };
+  if (!body) return { error, values: submitted(form) };
   const { market } = await api();
   const { data, error: failed } = await market.PATCH("/api/marketplace/listings/{listing_id}", {
     params: { path: { listing_id: id } },
     body,
   });
-  if (!data) return { error: errorMessage(failed, "Could not save the listing.") };
+  if (!data) {
+    return { error: errorMessage(failed, "Could not save the listing."), values: submitted(form) };
+  }
   revalidatePath(`/listings/${id}`);
   redirect(`/listings/${id}`);
 }
