@@ -80,19 +80,20 @@ TLS12_CIPHERS = ":".join(
     )
 )
 CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-#: The web app's pages: scripts only with the request's nonce ('strict-dynamic' lets them load the
-#: chunks they import), never 'unsafe-eval'. Styles allow inline style attributes (React sets them;
-#: they cannot run code). ``connect-src 'self'`` covers the same-origin WebSocket (CSP Level 3).
+#: The web app's pages: scripts and styles only from the app's origin or with the request's nonce
+#: ('strict-dynamic' lets nonced scripts load the chunks they import); never 'unsafe-eval', never
+#: 'unsafe-inline'. ``connect-src 'self'`` covers the same-origin WebSocket (CSP Level 3).
 WEB_CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self' 'nonce-$request_id' 'strict-dynamic'; "
-    "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self'; "
+    "style-src 'self' 'nonce-$request_id'; img-src 'self' data: blob:; font-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
-#: ``next dev`` evaluates modules (React Refresh): only for ``GatewayAddresses.web_dev``.
+#: ``next dev`` evaluates modules (React Refresh) and injects style tags without a nonce: only for
+#: ``GatewayAddresses.web_dev``.
 WEB_DEV_CONTENT_SECURITY_POLICY = WEB_CONTENT_SECURITY_POLICY.replace(
     "'strict-dynamic'", "'strict-dynamic' 'unsafe-eval'"
-)
+).replace("style-src 'self' 'nonce-$request_id'", "style-src 'self' 'unsafe-inline'")
 #: Next.js serves its build output under this prefix with content-hashed names: cacheable forever.
 WEB_STATIC_PREFIX = "/_next/static/"
 WEB_STATIC_CACHE_CONTROL = "public, max-age=31536000, immutable"

@@ -131,7 +131,9 @@ def test_page_csp_has_a_nonce_and_no_unsafe_eval(gateway: Gateway) -> None:
     with gateway.client() as client:
         policy = client.get(gateway.url("/")).headers["content-security-policy"]
     assert "unsafe-eval" not in policy
+    assert "unsafe-inline" not in policy
     assert NONCE.search(policy), policy
+    assert "style-src 'self' 'nonce-" in policy
     assert "script-src 'self' 'nonce-" in policy
     assert "frame-ancestors 'none'" in policy
 
