@@ -22,6 +22,7 @@ from infra.spec import (
     STACKS,
     ServiceManifest,
     StackConfig,
+    WebAppManifest,
     available_stacks,
     load_spec,
 )
@@ -34,6 +35,8 @@ VALIDATOR_NOTES = {
     ),
     ("ServiceManifest", "route"): f"path prefix matching `{ROUTE.pattern}`, e.g. `/api/orders`",
     ("ServiceManifest", "env"): "keys are UPPER_SNAKE_CASE",
+    ("WebAppManifest", "name"): "DNS-1035 label, not reserved, not a service's name",
+    ("WebAppManifest", "env"): "keys are UPPER_SNAKE_CASE",
     ("RabbitNeed", "publishes"): "event names like `listing.created`, no duplicates",
     ("RabbitNeed", "consumes"): "event names some service publishes, no duplicates",
     ("Autoscale", "max"): "not below `min`",
@@ -162,6 +165,13 @@ def spec_reference() -> str:
         "service.yaml",
         "One file per service, `services/<name>/service.yaml`.",
         ServiceManifest,
+        "",
+    )
+    lines += _model_section(
+        "frontend/service.yaml (the web app)",
+        "The web app's manifest (`kind: web`; docs/adr/0011-web-app-on-the-platform.md). Its name may "
+        "not be a service's; the stacks size it under `platform:services.<name>` like a service.",
+        WebAppManifest,
         "",
     )
     lines += _model_section(

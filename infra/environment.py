@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.spec import PlatformSpec, ServiceSpec
+from infra.spec import PlatformSpec, ServiceSpec, WebAppSpec
 
 POSTGRES_PORT = 5432
 REDIS_PORT = 6379
@@ -102,3 +102,33 @@ def credential_variables(svc: ServiceSpec) -> dict[str, str]:
     if needs.rabbitmq:
         result |= {"RABBITMQ_USER": svc.name, "RABBITMQ_PASSWORD": ""}
     return result
+
+
+#: Where the web app's build writes at run time (Next.js' image and fetch caches): an emptyDir under
+#: the read-only root in Kubernetes.
+WEB_CACHE_DIR = "/app/.next/cache"
+
+
+def web_environment(
+    spec: PlatformSpec,
+    app: WebAppSpec,
+    *,
+    environment: str,
+    api_base_url: str,
+    host: str = "0.0.0.0",  # the pod address; the NetworkPolicy admits only the gateway
+    log_level: str = "INFO",
+) -> dict[str, str]:
+    """The web app's variables: where Next.js listens, where its server-side code calls the API (the
+    gateway's internal listener), and the logging contract the services share."""
+    env = {
+        "SERVICE_NAME": app.name,
+        "ENVIRONMENT": environment,
+        "NODE_ENV": "production",
+        "NEXT_TELEMETRY_DISABLED": "1",
+        "PORT": str(app.manifest.port),
+        "HOSTNAME": host,
+        "LOG_LEVEL": log_level,
+        "LOG_FORMAT": "json",
+        app.manifest.api_base_url_env: api_base_url,
+    }
+    return {**env, **app.env}

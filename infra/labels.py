@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-Component = Literal["api", "database", "cache", "broker", "gateway", "monitoring", "logging", "platform"]
+Component = Literal[
+    "api", "web", "database", "cache", "broker", "gateway", "monitoring", "logging", "platform"
+]
 
 NAME = "app.kubernetes.io/name"
 INSTANCE = "app.kubernetes.io/instance"

@@ -14,6 +14,7 @@ from infra.components.rabbitmq import RabbitMQ, RabbitMQArgs
 from infra.components.redis import Redis, RedisArgs
 from infra.components.secrets import SharedSecrets, SharedSecretsArgs
 from infra.components.service import FastApiService, FastApiServiceArgs
+from infra.components.webapp import WebApp, WebAppArgs
 from infra.spec import PlatformSpec
 
 
@@ -54,6 +55,10 @@ def build_platform(spec: PlatformSpec) -> None:
         )
         images[svc.name] = service.image
         upstreams.append(service.service)
+    for app in spec.web_apps:
+        web = WebApp(app.name, WebAppArgs(spec=spec, app=app), in_ns)
+        images[app.name] = web.image
+        upstreams.append(web.service)
     logging = Logging("logging", LoggingArgs(spec=spec), in_ns)
     Monitoring("monitoring", MonitoringArgs(spec=spec, loki_url=logging.loki_url), in_ns)
     gateway = Gateway("gateway", GatewayArgs(spec=spec, upstreams=upstreams), in_ns)

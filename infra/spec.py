@@ -407,6 +407,46 @@ class ServiceManifest(Strict):
         return self.name.replace("-", "_")
 
 
+class WebAppManifest(Strict):
+    """``frontend/service.yaml`` (``kind: web``): the web app, a tenant like the services.
+
+    The gateway routes ``/`` and every page to it (``/api/...`` stays with the services), serves
+    ``/_next/static/`` with long immutable caching and compression, and sends its HTML with a
+    nonce-based Content-Security-Policy (docs/adr/0011-web-app-on-the-platform.md).
+    """
+
+    kind: Literal["web"]
+    name: str
+    description: str = ""
+    port: Annotated[int, Field(ge=1024, le=65535)] = 3000
+    health: Annotated[str, Field(pattern=r"^(/[A-Za-z0-9._-]+)+$")] = Field(
+        "/healthz", description="path the probes call on the app itself (never through the gateway)"
+    )
+    metrics: Annotated[str, Field(pattern=r"^(/[A-Za-z0-9._-]+)+$")] | None = Field(
+        None, description="Prometheus metrics path the app exposes, scraped like a service's /metrics"
+    )
+    api_base_url_env: Annotated[str, Field(pattern=ENV_NAME.pattern)] = Field(
+        "API_BASE_URL",
+        description="variable the platform sets to the gateway's in-cluster API address "
+        "(server-side rendering calls /api/... there)",
+    )
+    resources: Resources = Resources(
+        requests=ComputeQuantities(cpu="100m", memory="192Mi"),
+        limits=ComputeQuantities(cpu="500m", memory="384Mi"),
+    )
+    env: dict[str, str] = Field({}, description="extra non-secret environment variables (same rules)")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_name(value)
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, env: dict[str, str]) -> dict[str, str]:
+        return _check_env(env)
+
+
 # ---------------------------------------------------------------- stack config
 
 
@@ -723,6 +763,27 @@ class ServiceSpec(Strict):
         return sandbox is not None and self.env.get(sandbox.variable, sandbox.value) == sandbox.value
 
 
+class WebAppSpec(Strict):
+    """The web app as deployed in one stack: its manifest merged with the stack's overrides
+    (``platform:services.<name>``: replicas, autoscale, resources, env)."""
+
+    manifest: WebAppManifest
+    overrides: ServiceOverrides
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def resources(self) -> Resources:
+        return self.overrides.resources or self.manifest.resources
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**self.manifest.env, **self.overrides.env}
+
+
 class PlatformSpec(BaseModel):
     """Everything a stack deploys. Build it with :func:`load_spec`."""
 
@@ -732,6 +793,7 @@ class PlatformSpec(BaseModel):
     project: str = "platform"
     config: StackConfig
     services: tuple[ServiceSpec, ...]
+    web_apps: tuple[WebAppSpec, ...] = ()
 
     def service(self, name: str) -> ServiceSpec:
         """The service called *name*; KeyError if absent."""
@@ -739,6 +801,11 @@ class PlatformSpec(BaseModel):
             if svc.name == name:
                 return svc
         raise KeyError(name)
+
+    @property
+    def web(self) -> WebAppSpec | None:
+        """The web app (``frontend/service.yaml``), which the gateway routes ``/`` to, if any."""
+        return self.web_apps[0] if self.web_apps else None
 
     @property
     def token_issuer(self) -> ServiceSpec | None:
@@ -870,6 +937,21 @@ def load_manifest(file: Path) -> ServiceManifest:
     return manifest
 
 
+#: Folders (relative to the repository root) whose ``service.yaml`` is a web app (``kind: web``).
+WEB_APP_DIRS = ("frontend",)
+
+
+def load_web_manifest(file: Path) -> WebAppManifest:
+    """Load and validate a web app's ``service.yaml``."""
+    data = read_yaml(file)
+    if not isinstance(data, dict):
+        raise SpecError(f"{_rel(file)}: expected a mapping", hint="see docs/spec.md", file=file)
+    try:
+        return WebAppManifest.model_validate(data)
+    except ValidationError as exc:
+        raise _validation_error(file, exc) from exc
+
+
 def stack_file(root: Path, stack: str) -> Path:
     """Path of a stack's config file."""
     return root / "stacks" / f"Pulumi.{stack}.yaml"
@@ -936,7 +1018,16 @@ def load_spec(stack: str, root: Path = REPO_ROOT, config: dict[str, Any] | None 
         )
         for m in manifests
     )
-    spec = PlatformSpec(stack=stack, config=stack_config, services=services)
+    web_apps = tuple(
+        WebAppSpec(
+            manifest=(m := load_web_manifest(root / folder / "service.yaml")),
+            overrides=stack_config.services.get(m.name, ServiceOverrides()),
+            path=root / folder,
+        )
+        for folder in WEB_APP_DIRS
+        if (root / folder / "service.yaml").is_file()
+    )
+    spec = PlatformSpec(stack=stack, config=stack_config, services=services, web_apps=web_apps)
     cross_check(spec, file, root)
     return spec
 
@@ -974,7 +1065,17 @@ def _routes_overlap(a: str, b: str) -> bool:
 
 def cross_check(spec: PlatformSpec, stack_path: Path, root: Path) -> None:
     """Checks that span several files: routes, events, databases, stack entries."""
-    by_name = {svc.name: svc for svc in spec.services}
+    by_name: dict[str, Any] = {svc.name: svc for svc in spec.services}
+    for app in spec.web_apps:
+        if app.name in by_name:
+            file = app.path / "service.yaml"
+            raise SpecError(
+                f"{_rel(file)}: name: '{app.name}' is already the name of a service",
+                hint="give the web app a name no service uses, e.g. web",
+                file=file,
+                field="name",
+            )
+        by_name[app.name] = app
     for name in spec.config.services:
         if name not in by_name:
             known = ", ".join(sorted(by_name)) or "none"

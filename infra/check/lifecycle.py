@@ -256,11 +256,30 @@ class _Lifecycle:
 
     # ------------------------------------------------------------ LC-IMAGE
     def images(self, root: Path) -> None:
-        from infra.components.image import dockerignore_text
+        from infra.components.image import dockerignore_text, web_dockerignore_text
 
         for image in (r for r in self.snapshot.resources.values() if r.type == rules.DOCKER_IMAGE):
-            dockerfile = str(((image.inputs or {}).get("build") or {}).get("dockerfile", ""))
+            build = (image.inputs or {}).get("build") or {}
+            dockerfile = str(build.get("dockerfile", ""))
             if not dockerfile:
+                continue
+            context = str(build.get("context", "."))
+            if context != ".":
+                # The web app: its own folder is the context, cut by its .dockerignore.
+                ignore = root / context / ".dockerignore"
+                text = ignore.read_text(encoding="utf-8") if ignore.is_file() else None
+                if text == web_dockerignore_text():
+                    self.section.passed += 1
+                else:
+                    self.section.fail(
+                        "File",
+                        f"{context}/.dockerignore",
+                        "",
+                        ("is missing" if text is None else "differs from the generated one")
+                        + ": node_modules and .next would reach the build context (and its hash); "
+                        "write infra.components.image.web_dockerignore_text() there",
+                        "LC-IMAGE",
+                    )
                 continue
             service = Path(dockerfile).parent.name
             ignore = root / f"{dockerfile}.dockerignore"

@@ -126,6 +126,8 @@ class Gateway(pulumi.ComponentResource):
         mounts = [{"name": "config", "mount_path": CONF_DIR, "read_only": True}, *writable_mounts]
         volumes = [{"name": "config", "config_map": {"name": "gateway-config"}}, *writable]
         ports = [{"name": "http", "container_port": addrs.http_port, "protocol": "TCP"}]
+        if addrs.internal_port is not None:
+            ports.append({"name": "internal", "container_port": addrs.internal_port, "protocol": "TCP"})
         sources = [self.config]
         if cfg.tls.enabled:
             mounts.append({"name": "tls", "mount_path": TLS_DIR, "read_only": True})
@@ -134,7 +136,7 @@ class Gateway(pulumi.ComponentResource):
             )
             ports.append({"name": "https", "container_port": addrs.https_port, "protocol": "TCP"})
             sources.append(self._tls_source())
-        self._container_ports = [p["container_port"] for p in ports]
+        self._container_ports = [p["container_port"] for p in ports if p["name"] != "internal"]
         container = kube.container(
             "nginx",
             images.image("gateway"),
@@ -185,6 +187,9 @@ class Gateway(pulumi.ComponentResource):
         service_ports = [{"name": "http", "port": 80, "target_port": "http", "protocol": "TCP"}]
         if cfg.tls.enabled:
             service_ports.append({"name": "https", "port": 443, "target_port": "https", "protocol": "TCP"})
+        if self._addrs.internal_port is not None:
+            internal = {"name": "internal", "port": self._addrs.internal_port, "target_port": "internal"}
+            service_ports.append({**internal, "protocol": "TCP"})
         self.service = k8s.core.v1.Service(
             f"{self._name}-service",
             metadata=meta,
@@ -268,23 +273,32 @@ class Gateway(pulumi.ComponentResource):
 
     # ------------------------------------------------------------------ policy
     def _policy(self) -> None:
-        """In: only the Ingress controller's namespace. Out: each service on its port."""
+        """In: only the Ingress controller's namespace (and the web app's pods on the internal API
+        listener). Out: each service and the web app on its port."""
         spec = self._spec
+        ingress = [
+            {
+                "from": [kube.namespace_peer(spec.config.gateway.ingress_namespace)],
+                "ports": kube.ports(*self._container_ports),
+            }
+        ]
+        if self._addrs.internal_port is not None:
+            ingress.append(
+                {
+                    "from": [kube.peer(app.name, spec) for app in spec.web_apps],
+                    "ports": kube.ports(self._addrs.internal_port),
+                }
+            )
         self.policy = kube.network_policy(
             f"{self._name}-netpol",
             "gateway",
             spec,
             self._labels,
             {"match_labels": self._selector},
-            ingress=[
-                {
-                    "from": [kube.namespace_peer(spec.config.gateway.ingress_namespace)],
-                    "ports": kube.ports(*self._container_ports),
-                }
-            ],
+            ingress=ingress,
             egress=[
-                {"to": [kube.peer(svc.name, spec)], "ports": kube.ports(svc.manifest.port)}
-                for svc in spec.services
+                {"to": [kube.peer(app.name, spec)], "ports": kube.ports(app.manifest.port)}
+                for app in (*spec.services, *spec.web_apps)
             ],
             opts=kube.child(self),
         )

@@ -17,7 +17,7 @@ from pathlib import Path
 import pulumi
 import pulumi_docker as docker
 
-from infra.spec import PlatformSpec, ServiceSpec
+from infra.spec import PlatformSpec, ServiceSpec, WebAppSpec
 
 #: Folders and suffixes that never reach an image (caches, local environments, build metadata).
 IGNORED_PARTS = frozenset(
@@ -119,3 +119,63 @@ def pinned_reference(image: docker.Image) -> pulumi.Output[str]:
     """The registry digest (``repo@sha256:...``) once pushed; the content-hash tag when none exists
     (offline renders, where nothing is pushed)."""
     return pulumi.Output.all(image.image_name, image.repo_digest).apply(lambda pair: pair[1] or pair[0])
+
+
+#: What never reaches the web app's build context (its folder): local installs and builds, test
+#: output, local env files, what ``next build`` generates (``next-env.d.ts``; git ignores it too, so a
+#: build in the working tree never changes the tag). ``frontend/.dockerignore`` is exactly
+#: :func:`web_dockerignore_text`.
+WEB_IGNORED = ("node_modules", ".next", "out", "coverage", "test-results", "playwright-report")
+WEB_IGNORED_FILES = ("*.log", ".env*", "*.tsbuildinfo", "next-env.d.ts")
+
+
+def web_dockerignore_text() -> str:
+    """The web app's ``.dockerignore`` (its context is its own folder); `platform check` compares."""
+    lines = [
+        "# Generated from infra/components/image.py (web_dockerignore_text); `platform check` compares.",
+        "# Local installs and builds never reach the image's context: npm ci and next build run inside.",
+        *WEB_IGNORED,
+        *WEB_IGNORED_FILES,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def web_image_files(app: WebAppSpec) -> list[Path]:
+    """Every file of the web app's build context (its folder minus what ``.dockerignore`` drops)."""
+    import fnmatch
+
+    return sorted(
+        path
+        for path in app.path.rglob("*")
+        if path.is_file()
+        and not any(part in WEB_IGNORED for part in path.relative_to(app.path).parts)
+        and not any(fnmatch.fnmatch(path.name, pattern) for pattern in WEB_IGNORED_FILES)
+    )
+
+
+def web_image_name(spec: PlatformSpec, app: WebAppSpec, length: int = 12) -> str:
+    """``<registry>/<app>:<content tag>`` over the app folder's files (as the Docker context sees them)."""
+    digest = hashlib.sha256()
+    for path in web_image_files(app):
+        digest.update(path.relative_to(app.path).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return f"{spec.config.registry}/{app.name}:{digest.hexdigest()[:length]}"
+
+
+def web_image(
+    resource_name: str, spec: PlatformSpec, app: WebAppSpec, opts: pulumi.ResourceOptions
+) -> docker.Image:
+    """The web app's image: ``frontend/Dockerfile`` (multi-stage: ``npm ci``, ``next build``, then the
+    standalone server alone) with the app's folder as context (``frontend/.dockerignore`` leaves
+    ``node_modules`` and ``.next`` out)."""
+    root = app.path.parent
+    context = app.path.relative_to(root).as_posix()
+    return docker.Image(
+        resource_name,
+        image_name=web_image_name(spec, app),
+        build={"context": context, "dockerfile": f"{context}/Dockerfile", "platform": PLATFORM},
+        skip_push=False,
+        opts=opts,
+    )

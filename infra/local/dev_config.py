@@ -46,9 +46,16 @@ def service_port_key(name: str) -> str:
     return f"service:{name}"
 
 
-def port_keys(spec: PlatformSpec) -> list[str]:
-    """Every port the local platform needs."""
-    return [*PLATFORM_PORTS, *(service_port_key(s.name) for s in spec.services)]
+#: The gateway's internal API listener (the web app's ``API_BASE_URL``), when the web app runs.
+INTERNAL_PORT_KEY = "gateway_internal"
+
+
+def port_keys(spec: PlatformSpec, *, web: bool = False) -> list[str]:
+    """Every port the local platform needs (with *web*, the web app's and the internal listener's)."""
+    keys = [*PLATFORM_PORTS, *(service_port_key(s.name) for s in spec.services)]
+    if web and spec.web is not None:
+        keys += [INTERNAL_PORT_KEY, service_port_key(spec.web.name)]
+    return keys
 
 
 def secret_names(spec: PlatformSpec) -> list[str]:
@@ -174,26 +181,50 @@ class Layout:
         return self.logs / f"{name}.log"
 
 
-def gateway_addresses(spec: PlatformSpec, layout: Layout, ports: Mapping[str, int]) -> GatewayAddresses:
-    """The local gateway: :meth:`GatewayAddresses.for_local` with logs in the logs folder."""
+def gateway_addresses(
+    spec: PlatformSpec, layout: Layout, ports: Mapping[str, int], *, web_dev: bool = False
+) -> GatewayAddresses:
+    """The local gateway: :meth:`GatewayAddresses.for_local` with logs in the logs folder; the web
+    app is routed (and the internal API listener opened) when *ports* has its port."""
+    apps = [*spec.services, *spec.web_apps]
     addrs = GatewayAddresses.for_local(
         spec,
         layout.gateway,
         GatewayPorts(http=ports["gateway_http"], https=ports["gateway_https"]),
-        {s.name: ports[service_port_key(s.name)] for s in spec.services},
+        {a.name: ports[service_port_key(a.name)] for a in apps if service_port_key(a.name) in ports},
         host=HOST,
         user="root" if os.geteuid() == 0 else None,
         tls_cert=layout.tls / "tls.crt",
         tls_key=layout.tls / "tls.key",
+        internal_port=ports.get(INTERNAL_PORT_KEY),
+        web_dev=web_dev,
     )
     return dataclasses.replace(
         addrs, access_log=str(layout.log("gateway-access")), error_log=str(layout.log("gateway"))
     )
 
 
-def nginx_conf(spec: PlatformSpec, layout: Layout, ports: Mapping[str, int]) -> str:
+def nginx_conf(spec: PlatformSpec, layout: Layout, ports: Mapping[str, int], *, web_dev: bool = False) -> str:
     """The gateway's nginx.conf for this machine."""
-    return render_nginx_conf(spec, gateway_addresses(spec, layout, ports))
+    return render_nginx_conf(spec, gateway_addresses(spec, layout, ports, web_dev=web_dev))
+
+
+def web_env(spec: PlatformSpec, ports: Mapping[str, int], *, dev: bool = False) -> dict[str, str]:
+    """The web app's environment on this machine: loopback, the internal API listener."""
+    from infra.environment import web_environment
+
+    assert spec.web is not None
+    env = web_environment(
+        spec,
+        spec.web,
+        environment="local",
+        api_base_url=f"http://{HOST}:{ports[INTERNAL_PORT_KEY]}",
+        host=HOST,
+    )
+    env["PORT"] = str(ports[service_port_key(spec.web.name)])
+    if dev:
+        env["NODE_ENV"] = "development"
+    return env
 
 
 def scrape_targets(spec: PlatformSpec, ports: Mapping[str, int]) -> ScrapeTargets:
@@ -201,7 +232,11 @@ def scrape_targets(spec: PlatformSpec, ports: Mapping[str, int]) -> ScrapeTarget
     rabbit = f"{HOST}:{ports['rabbitmq_prometheus']}"
     return ScrapeTargets.for_local(
         spec,
-        {s.name: ports[service_port_key(s.name)] for s in spec.services},
+        {
+            a.name: ports[service_port_key(a.name)]
+            for a in (*spec.services, *spec.web_apps)
+            if service_port_key(a.name) in ports
+        },
         {
             "rabbitmq": rabbit,
             "rabbitmq-queues": rabbit,

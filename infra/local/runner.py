@@ -59,6 +59,7 @@ from infra.local.state import (
 from infra.local.tls import ensure_tls
 from infra.local.uvicorn_service import UvicornService
 from infra.render.rabbitmq import disk_free_limit_bytes
+from infra.local.web_app import NextServer, web_argv
 from infra.spec import REPO_ROOT, PlatformSpec, ServiceSpec, load_spec
 
 DEFAULT_STATE_DIR = REPO_ROOT / ".platform" / "dev"
@@ -186,6 +187,8 @@ class DevRunner:
         self._t0 = time.monotonic()
         self.state: DevState | None = None
         self._carry: dict[str, tuple[int, float]] = {}
+        #: The web app's command line once looked up (None inside: it cannot run here).
+        self._web_found: tuple[list[str] | None] | None = None
 
     @property
     def spec(self) -> PlatformSpec:
@@ -202,6 +205,8 @@ class DevRunner:
     def expected(self, spec: PlatformSpec) -> list[str]:
         """Every component a complete platform runs."""
         names = [*BACKENDS, "epmd", "prometheus", "alertmanager", "gateway", *(s.name for s in spec.services)]
+        if spec.web is not None and self._web_argv(spec) is not None:
+            names.append(spec.web.name)
         return [*names, "supervisor"] if self.options.supervise else names
 
     def up(self) -> UpResult:
@@ -220,7 +225,8 @@ class DevRunner:
             self._t0 = time.monotonic()
             spec = self.spec
             remembered = {**read_ports(self.state_dir), **(previous.ports if previous else {})}
-            ports = resolve_ports(cfg.port_keys(spec), self.options.ports, remembered)
+            keys = cfg.port_keys(spec, web=self._web_argv(spec) is not None)
+            ports = resolve_ports(keys, self.options.ports, remembered)
             for directory in (self.layout.logs, self.layout.data, self.layout.gateway):
                 directory.mkdir(parents=True, exist_ok=True)
             self.state_dir.chmod(0o755)  # the postgres OS user must traverse it when we run as root
@@ -340,6 +346,8 @@ class DevRunner:
         }
         for svc in spec.services:
             steps[svc.name] = lambda s=svc: self._service(spec, s, ports, secrets, migrate=migrate)
+        if spec.web is not None and self._web_argv(spec) is not None:
+            steps[spec.web.name] = lambda: self._web(spec, ports)
         self._parallel({n: step for n, step in steps.items() if n in names})
         if "supervisor" in names and self.options.supervise:
             self._supervisor()
@@ -667,9 +675,47 @@ class DevRunner:
         url = f"http://127.0.0.1:{port}/"
         self._http_component(server, TIER_MONITORING, url, f"http://127.0.0.1:{port}/-/ready", {"http": port})
 
+    def _web_argv(self, spec: PlatformSpec) -> list[str] | None:
+        """The web app's command line, or None (and a note, once) when it cannot run here yet."""
+        if spec.web is None:
+            return None
+        if self._web_found is not None:
+            return self._web_found[0]
+        argv = web_argv(self.root, spec.web.path, reload=self.options.reload)
+        self._web_found = (argv,)
+        if argv is None:
+            self._say(
+                spec.web.name,
+                "not started: no Node or no build (scripts/bootstrap.sh installs Node and builds "
+                "frontend/; `npm --prefix frontend ci && npm --prefix frontend run build`)",
+            )
+        return argv
+
+    def _web(self, spec: PlatformSpec, ports: dict[str, int]) -> None:
+        """The web app (production server, or ``next dev`` with --reload), health-checked."""
+        app = spec.web
+        argv = self._web_argv(spec)
+        assert app is not None
+        assert argv is not None
+        port = ports[cfg.service_port_key(app.name)]
+        # next dev compiles pages on first request: allow it longer.
+        timeout = max(self.options.service_timeout, 120.0 if self.options.reload else 0.0)
+        server = NextServer(
+            app.name, argv, self.layout.data / "web", port, app.manifest.health,
+            cfg.web_env(spec, ports, dev=self.options.reload), log_path=self.layout.log(app.name),
+            cwd=app.path, start_timeout=timeout,
+        )  # fmt: skip
+        self._start(app.name, server, TIER_SERVICE)
+        url = f"http://127.0.0.1:{port}/"
+        health = f"http://127.0.0.1:{port}{app.manifest.health}"
+        self._record(self._component(app.name, "web", server, TIER_SERVICE, ports={"http": port},
+                                     health=health, url=url))  # fmt: skip
+        self._say(app.name, f"ready on {url} (through the gateway: /)")
+
     def _gateway(self, spec: PlatformSpec, ports: dict[str, int]) -> None:
-        addrs = cfg.gateway_addresses(spec, self.layout, ports)
-        conf = cfg.nginx_conf(spec, self.layout, ports)
+        web_dev = self.options.reload
+        addrs = cfg.gateway_addresses(spec, self.layout, ports, web_dev=web_dev)
+        conf = cfg.nginx_conf(spec, self.layout, ports, web_dev=web_dev)
         server = NginxServer(self.layout.gateway, addrs, conf, log_path=self.layout.log("gateway"))
         self._start("gateway", server, TIER_GATEWAY)
         https, http = ports["gateway_https"], ports["gateway_http"]
@@ -857,7 +903,10 @@ def urls_table(state: DevState) -> list[tuple[str, str]]:
         ("alertmanager", f"http://127.0.0.1:{ports['alertmanager']}/"),
     ]
     for component in state.components:
-        if component.tier == TIER_SERVICE and component.url:
+        if component.kind == "web" and component.url:
+            rows.insert(0, ("web app", f"https://localhost:{ports['gateway_https']}/"))
+            rows.append((f"{component.name} (direct)", component.url))
+        elif component.tier == TIER_SERVICE and component.url:
             rows.append((component.name, f"{component.url}docs"))
     rows += [
         ("postgres", f"postgresql://127.0.0.1:{ports['postgres']}"),

@@ -32,7 +32,7 @@ from infra.environment import (
 from infra.render.prometheus import ScrapeTargets, render_prometheus_config
 from infra.render.rabbitmq import render_definitions
 from infra.render.redis import EXPORTER_USER, redis_users, render_redis_acl, render_redis_conf
-from infra.spec import PlatformSpec, ServiceSpec
+from infra.spec import PlatformSpec, ServiceSpec, WebAppSpec
 
 SITE_PACKAGES = "/usr/local/lib/python3.11/site-packages"
 GENERATED = "compose"
@@ -282,6 +282,43 @@ def _services(spec: PlatformSpec) -> dict[str, Any]:
     return out
 
 
+#: The gateway's internal API listener on the compose network (the web app's ``API_BASE_URL``).
+INTERNAL_API_PORT = 8081
+
+
+def _web_apps(spec: PlatformSpec) -> dict[str, Any]:
+    """The web app: its production image (``frontend/Dockerfile``), read-only, non-root, health-checked
+    on its own health route; the gateway waits for it."""
+    from infra.environment import WEB_CACHE_DIR, web_environment
+
+    out: dict[str, Any] = {}
+    for app in spec.web_apps:
+        port, health = app.manifest.port, app.manifest.health
+        env = web_environment(
+            spec, app, environment="local", api_base_url=f"http://gateway:{INTERNAL_API_PORT}"
+        )
+        probe = (
+            f"fetch('http://127.0.0.1:{port}{health}')"
+            ".then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
+        )
+        out[app.name] = {
+            "image": f"{app.name}:dev",
+            "build": {"context": app.path.name, "dockerfile": "Dockerfile"},
+            "environment": env,
+            "read_only": True,
+            "user": "10001:10001",
+            "tmpfs": ["/tmp", WEB_CACHE_DIR],
+            "healthcheck": {"test": ["CMD", "node", "-e", probe], **HEALTH},
+            "restart": "unless-stopped",
+        }
+    return out
+
+
+def _gateway_depends(spec: PlatformSpec) -> dict[str, dict[str, str]]:
+    apps: list[ServiceSpec | WebAppSpec] = [*spec.services, *spec.web_apps]
+    return {a.name: {"condition": "service_healthy"} for a in sorted(apps, key=lambda a: a.name)}
+
+
 def render_compose(spec: PlatformSpec) -> dict[str, Any]:
     """The compose document as a dict."""
     cfg = spec.config
@@ -345,6 +382,7 @@ def render_compose(spec: PlatformSpec) -> dict[str, Any]:
             "restart": "no",
         },
         **_services(spec),
+        **_web_apps(spec),
         "gateway": {
             "image": "nginx:1.22",
             "ports": ["8080:8080", "8443:8443"],
@@ -353,9 +391,7 @@ def render_compose(spec: PlatformSpec) -> dict[str, Any]:
                 f"./{GENERATED}/nginx.conf:/etc/nginx/nginx.conf:ro",
                 "./.platform/compose-tls:/etc/nginx/tls:ro",
             ],
-            "depends_on": {
-                s.name: {"condition": "service_healthy"} for s in sorted(spec.services, key=lambda s: s.name)
-            },
+            "depends_on": _gateway_depends(spec),
             "healthcheck": {"test": ["CMD", "curl", "-fsS", "http://127.0.0.1:8080/healthz"], **HEALTH},
         },
         "prometheus": {
@@ -382,7 +418,7 @@ def generated_files(spec: PlatformSpec) -> dict[str, str]:
 
     k8s = GatewayAddresses.for_kubernetes(spec)
     addrs = GatewayAddresses(
-        upstreams={s.name: f"{s.name}:{s.manifest.port}" for s in spec.services},
+        upstreams={s.name: f"{s.name}:{s.manifest.port}" for s in (*spec.services, *spec.web_apps)},
         http_port=8080,
         https_port=8443,
         tls_cert=k8s.tls_cert,
@@ -393,6 +429,7 @@ def generated_files(spec: PlatformSpec) -> dict[str, str]:
         access_log=k8s.access_log,
         error_log=k8s.error_log,
         public_https_port=8443,
+        internal_port=INTERNAL_API_PORT if spec.web_apps else None,
     )
     dump = lambda data: yaml.safe_dump(data, sort_keys=False)  # noqa: E731
     return {

@@ -33,6 +33,18 @@ What the rendered ``nginx.conf`` does, in request order:
   :data:`HEADER_TIMEOUT`, and timed-out connections are reset, not lingered; the worker connection
   budget (:data:`WORKER_CONNECTIONS`, with the file limit to match) is sized so a slow-header flood
   of a thousand connections from one client leaves room for everyone else.
+- The web app (``frontend/service.yaml``, ``kind: web``), when the spec has one: ``/`` and every page
+  go to it (unknown ``/api/...`` paths stay a JSON 404). Its HTML carries a Content-Security-Policy
+  without ``'unsafe-eval'``: scripts need the per-request nonce ``$request_id`` (128 random bits from
+  nginx, never the client's ``X-Request-ID``), sent to the app in the ``Content-Security-Policy`` and
+  ``X-Nonce`` request headers (Next.js puts the request CSP's nonce on its own scripts) and to the
+  browser in the response; the app's own CSP header is hidden. ``/_next/static/`` (content-hashed
+  file names) is served ``public, max-age=31536000, immutable``, gzip-compressed and kept in the
+  proxy cache. ``GatewayAddresses.web_dev`` (``platform dev up --reload``, ``next dev``) adds
+  ``'unsafe-eval'`` and WebSocket upgrades for hot reloading.
+- ``GatewayAddresses.internal_port``: a plain-HTTP listener for the web app's server-side calls
+  (``API_BASE_URL``): the same ``/api`` routes and limits, no redirect, no TLS (in-cluster traffic
+  that the NetworkPolicy admits only from the web app's pods).
 - Tokens never reach the access log: the logged ``uri`` has the value of every ``token``,
   ``access_token``, ``refresh_token``, ``id_token`` or ``jwt`` query parameter replaced by
   ``[redacted]`` (the services accept tokens only in headers; this covers old or careless clients).
@@ -68,6 +80,35 @@ TLS12_CIPHERS = ":".join(
     )
 )
 CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+#: The web app's pages: scripts and styles only from the app's origin or with the request's nonce
+#: ('strict-dynamic' lets nonced scripts load the chunks they import); never 'unsafe-eval', never
+#: 'unsafe-inline'. ``connect-src 'self'`` covers the same-origin WebSocket (CSP Level 3).
+WEB_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'nonce-$request_id' 'strict-dynamic'; "
+    "style-src 'self' 'nonce-$request_id'; img-src 'self' data: blob:; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+#: ``next dev`` evaluates modules (React Refresh) and injects style tags without a nonce: only for
+#: ``GatewayAddresses.web_dev``.
+WEB_DEV_CONTENT_SECURITY_POLICY = WEB_CONTENT_SECURITY_POLICY.replace(
+    "'strict-dynamic'", "'strict-dynamic' 'unsafe-eval'"
+).replace("style-src 'self' 'nonce-$request_id'", "style-src 'self' 'unsafe-inline'")
+#: Next.js serves its build output under this prefix with content-hashed names: cacheable forever.
+WEB_STATIC_PREFIX = "/_next/static/"
+WEB_STATIC_CACHE_CONTROL = "public, max-age=31536000, immutable"
+#: Content types gzip compresses (text/html always is): API JSON and the web app's assets.
+GZIP_TYPES = (
+    "application/json",
+    "application/problem+json",
+    "application/javascript",
+    "text/javascript",
+    "text/css",
+    "text/plain",
+    "image/svg+xml",
+    "application/manifest+json",
+    "text/x-component",
+)
 HSTS = "max-age=63072000; includeSubDomains"
 CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-Request-ID"
@@ -82,6 +123,8 @@ TOKEN_PARAMETERS = r"(?:access_|refresh_|id_)?token|jwt"
 #: more is logged without its query string.
 REDACTION_PASSES = 3
 CACHE_ZONE = "api_cache"
+#: Port of the internal API listener in the gateway pod (Service port name ``internal``).
+INTERNAL_PORT = 8081
 #: Request headers sent upstream on every route (Accept-Encoding cleared: the gateway compresses, and
 #: cached bodies stay uncompressed so any client can be served from the cache). ``X-Forwarded-For`` is
 #: exactly the client address (``$remote_addr``, after ``real_ip`` resolved trusted proxies), never the
@@ -151,6 +194,12 @@ class GatewayAddresses:
     worker_processes: str = "auto"
     cache_max_size: str = "256m"
     extra_writable: tuple[str, ...] = field(default=())
+    internal_port: int | None = None
+    """Plain-HTTP listener with the API routes only, for the web app's server-side calls."""
+    internal_trusted: tuple[str, ...] = ()
+    """Addresses whose ``X-Forwarded-For`` the internal listener trusts (the web app's server)."""
+    web_dev: bool = False
+    """The web app runs ``next dev``: its CSP adds ``'unsafe-eval'``, pages may upgrade to WebSocket."""
 
     @classmethod
     def for_kubernetes(cls, spec: PlatformSpec) -> GatewayAddresses:
@@ -164,7 +213,8 @@ class GatewayAddresses:
         ns = spec.config.namespace
         return cls(
             upstreams={
-                svc.name: f"{svc.name}.{ns}.svc.cluster.local:{svc.manifest.port}" for svc in spec.services
+                app.name: f"{app.name}.{ns}.svc.cluster.local:{app.manifest.port}"
+                for app in (*spec.services, *spec.web_apps)
             },
             http_port=8080,
             https_port=8443,
@@ -177,6 +227,7 @@ class GatewayAddresses:
             error_log="/dev/stderr",
             public_https_port=443,
             trusted_proxies=CLUSTER_PROXIES,
+            internal_port=INTERNAL_PORT if spec.web_apps else None,
         )
 
     @classmethod
@@ -191,19 +242,22 @@ class GatewayAddresses:
         user: str | None = None,
         tls_cert: Path | str | None = None,
         tls_key: Path | str | None = None,
+        internal_port: int | None = None,
+        web_dev: bool = False,
     ) -> GatewayAddresses:
         """Native processes on *host*; every file under *base_dir* (certs default to ``base_dir/tls``).
 
-        *service_ports* maps each service to its local port; services missing from it are not routed.
+        *service_ports* maps each service (and the web app) to its local port; those missing from it
+        are not routed. *internal_port* opens the web app's plain-HTTP API listener on *host*.
         Pass ``user="root"`` when the runner is root and *base_dir* is not readable by ``nobody``.
         """
         base = Path(base_dir)
         http, https = (ports.http, ports.https) if isinstance(ports, GatewayPorts) else ports
         return cls(
             upstreams={
-                svc.name: f"{host}:{service_ports[svc.name]}"
-                for svc in spec.services
-                if svc.name in service_ports
+                app.name: f"{host}:{service_ports[app.name]}"
+                for app in (*spec.services, *spec.web_apps)
+                if app.name in service_ports
             },
             http_port=http,
             https_port=https,
@@ -219,6 +273,9 @@ class GatewayAddresses:
             user=user,
             worker_processes="1",
             cache_max_size="64m",
+            internal_port=internal_port,
+            internal_trusted=(host,) if internal_port else (),
+            web_dev=web_dev,
         )
 
     @property
@@ -281,12 +338,12 @@ def _upstream_name(service: str) -> str:
     return "upstream_" + re.sub(r"[^a-z0-9]", "_", service)
 
 
-def _security_headers(b: _Block, *, hsts: bool) -> None:
+def _security_headers(b: _Block, *, hsts: bool, csp: str = f'"{CONTENT_SECURITY_POLICY}"') -> None:
     b.line("add_header X-Request-ID $req_id always;")
     b.line("add_header X-Content-Type-Options nosniff always;")
     b.line("add_header X-Frame-Options DENY always;")
     b.line("add_header Referrer-Policy no-referrer always;")
-    b.line(f'add_header Content-Security-Policy "{CONTENT_SECURITY_POLICY}" always;')
+    b.line(f"add_header Content-Security-Policy {csp} always;")
     if hsts:
         b.line(f'add_header Strict-Transport-Security "{HSTS}" always;')
 
@@ -395,7 +452,74 @@ def _route_body(b: _Block, svc: ServiceSpec, *, hsts: bool, burst: int) -> None:
     _cors_headers(b)
 
 
-def _routes(b: _Block, spec: PlatformSpec, addrs: GatewayAddresses, *, hsts: bool) -> None:
+#: The web app sees the host the browser used, port included (``$http_host``; HTTP/2's ``:authority``):
+#: its CSRF check compares it with the ``Origin`` of every write, which carries the port.
+WEB_HOST_HEADERS = {"Host": "$http_host", "X-Forwarded-Host": "$http_host"}
+
+
+def _web_proxy(b: _Block, name: str) -> None:
+    b.line(f"proxy_pass http://{_upstream_name(name)};")
+    for header, value in PROXY_HEADERS:
+        b.line(f"proxy_set_header {header} {WEB_HOST_HEADERS.get(header, value)};")
+
+
+def _web_routes(b: _Block, spec: PlatformSpec, addrs: GatewayAddresses, *, hsts: bool) -> None:
+    """The web app: its immutable build assets, then every other path (the pages)."""
+    web = spec.web
+    assert web is not None
+    burst = spec.config.gateway.rate_limit.burst
+    b.open(f"location ^~ {WEB_STATIC_PREFIX}")
+    # A page loads a dozen chunks at once: a wider burst, and a cache hit costs the app nothing.
+    b.line(f"limit_req zone={RATE_ZONE} burst={burst * 2} nodelay;")
+    _web_proxy(b, web.name)
+    b.line('proxy_set_header Connection "";')
+    if addrs.web_dev:
+        # ``next dev`` rebuilds chunks under the same names: neither cached nor immutable.
+        _security_headers(b, hsts=hsts)
+        b.close()
+        _web_pages(b, spec, addrs, hsts=hsts)
+        return
+    b.line(f"proxy_cache {CACHE_ZONE};")
+    b.line("proxy_cache_methods GET HEAD;")
+    b.line("proxy_cache_valid 200 7d;")
+    b.line('proxy_cache_key "web$request_method$request_uri";')
+    b.line("proxy_cache_lock on;")
+    b.line("proxy_cache_use_stale error timeout updating http_502 http_503 http_504;")
+    b.line("proxy_hide_header Cache-Control;")
+    b.line("proxy_hide_header Set-Cookie;")
+    b.line("proxy_ignore_headers Set-Cookie Cache-Control Expires;")
+    b.line(f'add_header Cache-Control "{WEB_STATIC_CACHE_CONTROL}" always;')
+    b.line("add_header X-Cache-Status $upstream_cache_status always;")
+    _security_headers(b, hsts=hsts)
+    b.close()
+    _web_pages(b, spec, addrs, hsts=hsts)
+
+
+def _web_pages(b: _Block, spec: PlatformSpec, addrs: GatewayAddresses, *, hsts: bool) -> None:
+    """Every path no service owns: the app's pages, route handlers and public files."""
+    web = spec.web
+    assert web is not None
+    burst = spec.config.gateway.rate_limit.burst
+    if web.manifest.metrics:
+        # Prometheus scrapes the pod directly; the public never sees the app's metrics.
+        b.open(f"location = {web.manifest.metrics}")
+        b.line("return 404;")
+        b.close()
+    b.open("location /")
+    b.line(f"limit_req zone={RATE_ZONE} burst={burst} nodelay;")
+    _web_proxy(b, web.name)
+    b.line("proxy_set_header Content-Security-Policy $web_csp;")
+    b.line("proxy_set_header X-Nonce $request_id;")
+    if addrs.web_dev:
+        b.line("proxy_set_header Upgrade $http_upgrade;")
+        b.line("proxy_set_header Connection $connection_upgrade;")
+    else:
+        b.line('proxy_set_header Connection "";')
+    _security_headers(b, hsts=hsts, csp="$web_csp")
+    b.close()
+
+
+def _routes(b: _Block, spec: PlatformSpec, addrs: GatewayAddresses, *, hsts: bool, web: bool = True) -> None:
     burst = spec.config.gateway.rate_limit.burst
     for svc in sorted(spec.services, key=lambda s: s.manifest.route):
         if svc.name not in addrs.upstreams:
@@ -405,6 +529,16 @@ def _routes(b: _Block, spec: PlatformSpec, addrs: GatewayAddresses, *, hsts: boo
             b.open(head)
             _route_body(b, svc, hsts=hsts, burst=burst)
             b.close()
+    if web and spec.web is not None and spec.web.name in addrs.upstreams:
+        # Unknown API paths stay the platform's JSON 404, never the app's HTML page.
+        b.open("location ^~ /api/")
+        b.line("return 404;")
+        b.close()
+        b.open("location = /api")
+        b.line("return 404;")
+        b.close()
+        _web_routes(b, spec, addrs, hsts=hsts)
+        return
     b.open("location /")
     b.line("return 404;")
     b.close()
@@ -502,6 +636,12 @@ def _http_context(b: _Block, spec: PlatformSpec, addrs: GatewayAddresses) -> Non
     b.line('"" 0;')
     b.line("default 1;")
     b.close()
+    if spec.web is not None:
+        policy = WEB_DEV_CONTENT_SECURITY_POLICY if addrs.web_dev else WEB_CONTENT_SECURITY_POLICY
+        b.line("# The web app's CSP: a fresh nonce per request ($request_id, never client-supplied).")
+        b.open("map $request_id $web_csp")
+        b.line(f'default "{policy}";')
+        b.close()
     b.open("map $http_upgrade $connection_upgrade")
     b.line("default upgrade;")
     b.line('"" "";')
@@ -516,7 +656,7 @@ def _http_context(b: _Block, spec: PlatformSpec, addrs: GatewayAddresses) -> Non
     b.line(f"client_max_body_size {gw.body_limit};")
     b.line("")
     b.line("gzip on;")
-    b.line("gzip_types application/json application/problem+json;")
+    b.line(f"gzip_types {' '.join(GZIP_TYPES)};")
     b.line("gzip_min_length 256;")
     b.line("gzip_proxied any;")
     b.line("gzip_vary on;")
@@ -598,6 +738,18 @@ def render_nginx_conf(spec: PlatformSpec, addrs: GatewayAddresses) -> str:
         b.line("ssl_session_tickets off;")
         _server_common(b, hsts=True)
         _routes(b, spec, addrs, hsts=True)
+        b.close()
+    if addrs.internal_port is not None:
+        b.line("")
+        b.line("# The web app's server-side API calls: the /api routes over plain HTTP, in-cluster only.")
+        b.open("server")
+        b.line(_listen(addrs, addrs.internal_port))
+        for cidr in addrs.internal_trusted:
+            b.line(f"set_real_ip_from {cidr};")
+        if addrs.internal_trusted:
+            b.line("real_ip_header X-Forwarded-For;")
+        _server_common(b, hsts=False)
+        _routes(b, spec, addrs, hsts=False, web=False)
         b.close()
     b.close()
     return b.text()

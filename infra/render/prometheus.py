@@ -79,6 +79,8 @@ class ScrapeTargets:
     #: Platform jobs discovered in another namespace than ``namespace`` (job -> namespace).
     job_namespaces: dict[str, str] = field(default_factory=dict)
     services: dict[str, str] = field(default_factory=dict)
+    #: Web apps that expose metrics (``metrics:`` in their manifest) -> ``host:port`` (static targets).
+    web_apps: dict[str, str] = field(default_factory=dict)
     platform: dict[str, tuple[str, ...]] = field(default_factory=dict)
     kube_state_metrics: str | None = None
 
@@ -110,6 +112,11 @@ class ScrapeTargets:
         return cls(
             services={
                 s.name: f"{host}:{service_ports[s.name]}" for s in spec.services if s.name in service_ports
+            },
+            web_apps={
+                a.name: f"{host}:{service_ports[a.name]}"
+                for a in spec.web_apps
+                if a.manifest.metrics and a.name in service_ports
             },
             platform={
                 job: (value,) if isinstance(value, str) else tuple(value)
@@ -152,6 +159,23 @@ def _kubernetes_jobs(spec: PlatformSpec, targets: ScrapeTargets) -> list[dict[st
             ],
         }
     ]
+    for app in spec.web_apps:
+        if app.manifest.metrics:
+            jobs.append(
+                {
+                    "job_name": f"web-{app.name}",
+                    "honor_labels": True,
+                    "metrics_path": app.manifest.metrics,
+                    "kubernetes_sd_configs": _sd(ns),
+                    "relabel_configs": [
+                        _keep("__meta_kubernetes_service_label_app_kubernetes_io_component", "web"),
+                        _keep(NAME_LABEL, app.name),
+                        _keep("__meta_kubernetes_endpoint_port_name", "http"),
+                        {"source_labels": [NAME_LABEL], "target_label": "service"},
+                        *_common_relabel(),
+                    ],
+                }
+            )
     for job, (name, port) in PLATFORM_JOBS.items():
         entry: dict[str, Any] = {
             "job_name": job,
@@ -197,6 +221,18 @@ def _local_jobs(spec: PlatformSpec, targets: ScrapeTargets) -> list[dict[str, An
             ],
         }
     ]
+    for app in spec.web_apps:
+        if app.manifest.metrics and app.name in targets.web_apps:
+            jobs.append(
+                {
+                    "job_name": f"web-{app.name}",
+                    "honor_labels": True,
+                    "metrics_path": app.manifest.metrics,
+                    "static_configs": [
+                        {"targets": [targets.web_apps[app.name]], "labels": {"service": app.name}}
+                    ],
+                }
+            )
     for job, hosts in targets.platform.items():
         entry: dict[str, Any] = {
             "job_name": job,

@@ -239,6 +239,10 @@ def validate_overlay(
                 continue
             (overlay / "services" / name).mkdir()
             (overlay / "services" / name / "service.yaml").symlink_to(file.resolve())
+        for folder in spec.WEB_APP_DIRS:
+            if (root / folder / "service.yaml").is_file():
+                (overlay / folder).mkdir()
+                (overlay / folder / "service.yaml").symlink_to((root / folder / "service.yaml").resolve())
         for name, data in (add or {}).items():
             (overlay / "services" / name).mkdir()
             (overlay / "services" / name / "service.yaml").write_bytes(data)

@@ -34,6 +34,7 @@ def list_services(root: Path) -> list[dict[str, Any]]:
         stacks = [s for s, (_, _, reg) in entries.items() if m.name in reg]
         rows[m.name] = {
             "name": m.name,
+            "kind": "service",
             "route": m.route,
             "port": m.port,
             "postgres": m.needs.postgres.database if m.needs.postgres else None,
@@ -45,11 +46,31 @@ def list_services(root: Path) -> list[dict[str, Any]]:
             "stacks": stacks,
             "status": "ok" if stacks else "not registered",
         }
+    for folder in spec.WEB_APP_DIRS:
+        file = root / folder / "service.yaml"
+        if not file.is_file():
+            continue
+        web = spec.load_web_manifest(file)
+        stacks = [s for s, (_, _, reg) in entries.items() if web.name in reg]
+        rows[web.name] = {
+            "name": web.name,
+            "kind": "web",
+            "route": "/",
+            "port": web.port,
+            "postgres": None,
+            "redis": False,
+            "publishes": [],
+            "consumes": [],
+            "template": f"web@{folder}",
+            "stacks": stacks,
+            "status": "ok" if stacks else "not registered",
+        }
     for stack, (_, _, reg) in entries.items():
         for name in reg:
             if name not in rows:
                 rows[name] = {
                     "name": name,
+                    "kind": "",
                     "route": "",
                     "port": None,
                     "postgres": None,

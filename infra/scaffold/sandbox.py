@@ -41,7 +41,24 @@ def copy_checkout(source: Path, dest: Path, *, with_code: bool = False, with_gen
             target.mkdir(parents=True)
             shutil.copy2(manifest, target / "service.yaml")
     (dest / "services").mkdir(exist_ok=True)
+    _copy_web_apps(source, dest, with_code=with_code)
     return dest
+
+
+def _copy_web_apps(source: Path, dest: Path, *, with_code: bool) -> None:
+    """The web app's manifest (the stacks size it), and with *with_code* its build files too."""
+    from infra.spec import WEB_APP_DIRS
+
+    ignore = shutil.ignore_patterns("node_modules", ".next", "test-results", "playwright-report")
+    for folder in WEB_APP_DIRS:
+        manifest = source / folder / "service.yaml"
+        if not manifest.is_file():
+            continue
+        if with_code:
+            shutil.copytree(source / folder, dest / folder, ignore=ignore)
+        else:
+            (dest / folder).mkdir(parents=True)
+            shutil.copy2(manifest, dest / folder / "service.yaml")
 
 
 def tree_digest(root: Path, *, exclude: tuple[str, ...] = ("__pycache__",)) -> str:

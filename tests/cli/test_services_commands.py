@@ -23,11 +23,17 @@ def test_list_json_matches_the_spec(repo: Path, capsys: pytest.CaptureFixture[st
     assert main(["services", "list", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     spec = load_spec("dev", repo)
-    assert set(rows) == {s.name for s in spec.services}
+    assert spec.web is not None
+    assert set(rows) == {s.name for s in spec.services} | {spec.web.name}
     for svc in spec.services:
+        assert rows[svc.name]["kind"] == "service"
         assert rows[svc.name]["route"] == svc.manifest.route
         assert rows[svc.name]["stacks"] == available_stacks(repo)
         assert rows[svc.name]["status"] == "ok"
+    web = rows[spec.web.name]
+    assert (web["kind"], web["route"], web["port"]) == ("web", "/", spec.web.manifest.port)
+    assert web["stacks"] == available_stacks(repo)
+    assert web["status"] == "ok"
 
 
 def test_list_table_has_a_row_per_service(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -28,6 +28,8 @@ def spec_copy(dest: Path) -> Path:
         target = dest / "services" / manifest.parent.name
         target.mkdir(parents=True)
         shutil.copy(manifest, target / "service.yaml")
+    (dest / "frontend").mkdir()
+    shutil.copy(REPO / "frontend" / "service.yaml", dest / "frontend" / "service.yaml")
     return dest
 
 

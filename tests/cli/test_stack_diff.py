@@ -201,6 +201,7 @@ def test_outside_git_is_exit_2(tmp_path: Path) -> None:
     shutil.copytree(REPO / "stacks", root / "stacks")
     shutil.copy(REPO / "Pulumi.yaml", root)
     shutil.copytree(REPO / "services", root / "services", ignore=IGNORE)
+    shutil.copytree(REPO / "frontend", root / "frontend", ignore=IGNORE)
     proc = platform(root, "diff", "--stack", "dev", "--base", "HEAD")
     assert proc.returncode == 2
     assert "is not inside a git repository" in proc.stderr

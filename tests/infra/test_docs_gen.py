@@ -37,7 +37,7 @@ def test_stale_page_is_detected(tmp_path: Path) -> None:
     for rel in PAGES:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text((REPO / rel).read_text())
-    for sub in ("stacks", "services"):
+    for sub in ("stacks", "services", "frontend"):
         (tmp_path / sub).symlink_to(REPO / sub)
     assert stale_pages(tmp_path) == []
     (tmp_path / "docs" / "gateway.md").write_text("# hand-edited\n")

@@ -131,7 +131,8 @@ def test_every_namespace_has_default_deny(rendered, stack):
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_name_not_derived_from_a_service_is_reserved(rendered, stack):
     """A service called like a platform object (or its component label) would collide with it."""
-    services = {svc.name for svc in load_spec(stack).services}
+    spec = load_spec(stack)
+    services = {app.name for app in (*spec.services, *spec.web_apps)}
     derived = services | {f"{svc}{suffix}" for svc in services for suffix in DERIVED_SUFFIXES}
     names = {
         value
@@ -156,7 +157,8 @@ def test_stack_outputs_name_the_gateway_namespace_and_images(rendered):
     outputs = rendered["prod"].outputs
     assert outputs["gateway_url"] == "https://market.example.com"
     assert outputs["namespace"] == "market-prod"
-    assert sorted(outputs["images"]) == sorted(s.name for s in load_spec("prod").services)
+    prod = load_spec("prod")
+    assert sorted(outputs["images"]) == sorted([s.name for s in prod.services] + [w.name for w in prod.web_apps])
 
 
 def test_dump_yaml_is_multi_document_and_json_round_trips(rendered):

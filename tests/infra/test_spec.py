@@ -30,6 +30,8 @@ def spec_copy(dest: Path) -> Path:
     for manifest in (REPO / "services").glob("*/service.yaml"):
         (dest / "services" / manifest.parent.name).mkdir(parents=True)
         shutil.copy(manifest, dest / "services" / manifest.parent.name / "service.yaml")
+    (dest / "frontend").mkdir()
+    shutil.copy(REPO / "frontend" / "service.yaml", dest / "frontend" / "service.yaml")
     return dest
 
 
@@ -260,3 +262,43 @@ def test_gateway_ingress_namespace_defaults_to_ingress_nginx_and_must_be_a_names
     assert load_spec("dev", REPO).config.gateway.ingress_namespace == "ingress-nginx"
     with pytest.raises(ValidationError, match="not a namespace name"):
         GatewayConfig.model_validate({"ingressNamespace": "Ingress_NGINX"})
+
+
+# ---------------------------------------------------------------- the web app (frontend/service.yaml)
+
+
+def test_web_app_loads_with_its_stack_sizing() -> None:
+    spec = load_spec("prod")
+    assert spec.web is not None
+    assert spec.web.manifest.kind == "web"
+    assert spec.web.overrides.autoscale is not None
+    assert spec.web.name not in {svc.name for svc in spec.services}
+
+
+def test_web_app_may_not_take_a_services_name(tmp_path: Path) -> None:
+    root = spec_copy(tmp_path)
+    path = root / "frontend" / "service.yaml"
+    path.write_text(path.read_text().replace("name: web", "name: auth-svc"))
+    with pytest.raises(SpecError) as info:
+        load_spec("dev", root)
+    assert info.value.file == path
+    assert info.value.field == "name"
+    assert "auth-svc" in str(info.value)
+
+
+def test_web_app_manifest_rejects_unknown_keys(tmp_path: Path) -> None:
+    root = spec_copy(tmp_path)
+    path = root / "frontend" / "service.yaml"
+    path.write_text(path.read_text() + "route: /shop\n")
+    with pytest.raises(SpecError) as info:
+        load_spec("dev", root)
+    assert info.value.field == "route"
+    assert info.value.hint
+
+
+def test_stack_entry_for_a_missing_web_app_is_an_error(tmp_path: Path) -> None:
+    root = spec_copy(tmp_path)
+    (root / "frontend" / "service.yaml").unlink()
+    with pytest.raises(SpecError) as info:
+        load_spec("dev", root)
+    assert info.value.field == "platform:services.web"

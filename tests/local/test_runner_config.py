@@ -29,7 +29,7 @@ def spec() -> PlatformSpec:
 
 @pytest.fixture(scope="module")
 def ports(spec: PlatformSpec) -> dict[str, int]:
-    return {key: 20000 + n for n, key in enumerate(cfg.port_keys(spec))}
+    return {key: 20000 + n for n, key in enumerate(cfg.port_keys(spec, web=True))}
 
 
 def _normalise_nginx(text: str) -> list[str]:
@@ -52,7 +52,7 @@ def test_gateway_config_differs_from_kubernetes_only_in_addresses(
     kubernetes = render_nginx_conf(spec, GatewayAddresses.for_kubernetes(spec))
     assert _normalise_nginx(local) == _normalise_nginx(kubernetes)
     assert local != kubernetes  # the addresses really differ
-    for svc in spec.services:
+    for svc in (*spec.services, *spec.web_apps):
         assert f"server 127.0.0.1:{ports[cfg.service_port_key(svc.name)]} " in local
 
 
@@ -116,3 +116,55 @@ def test_service_env_and_secret_files_are_the_kubernetes_ones(
         assert set(files) == {key for keys in secret_files(svc).values() for key in keys}
         if svc.manifest.needs.postgres:
             assert files["POSTGRES_USER"] == svc.manifest.needs.postgres.database
+
+
+# ---------------------------------------------------------------- the web app
+
+
+def test_web_app_gets_its_port_and_the_internal_listener_only_when_it_runs(spec: PlatformSpec) -> None:
+    assert spec.web is not None
+    web_keys = {cfg.INTERNAL_PORT_KEY, cfg.service_port_key(spec.web.name)}
+    assert web_keys <= set(cfg.port_keys(spec, web=True))
+    assert not web_keys & set(cfg.port_keys(spec))
+
+
+def test_gateway_routes_the_web_app_only_with_its_port(
+    spec: PlatformSpec, ports: dict[str, int], tmp_path: Path
+) -> None:
+    assert spec.web is not None
+    without = {k: v for k, v in ports.items() if k != cfg.service_port_key(spec.web.name)}
+    without.pop(cfg.INTERNAL_PORT_KEY)
+    addrs = cfg.gateway_addresses(spec, cfg.Layout(tmp_path), without)
+    assert spec.web.name not in addrs.upstreams
+    assert addrs.internal_port is None
+    routed = cfg.gateway_addresses(spec, cfg.Layout(tmp_path), ports)
+    assert routed.upstreams[spec.web.name] == f"127.0.0.1:{ports[cfg.service_port_key(spec.web.name)]}"
+    assert routed.internal_port == ports[cfg.INTERNAL_PORT_KEY]
+
+
+def test_web_env_points_server_side_calls_at_the_internal_listener(
+    spec: PlatformSpec, ports: dict[str, int]
+) -> None:
+    assert spec.web is not None
+    env = cfg.web_env(spec, ports)
+    assert env["API_BASE_URL"] == f"http://127.0.0.1:{ports[cfg.INTERNAL_PORT_KEY]}"
+    assert (env["HOSTNAME"], env["PORT"]) == ("127.0.0.1", str(ports[cfg.service_port_key("web")]))
+    assert (env["NODE_ENV"], env["LOG_FORMAT"]) == ("production", "json")
+    assert cfg.web_env(spec, ports, dev=True)["NODE_ENV"] == "development"
+
+
+def test_web_command_needs_a_build_or_next_dev(tmp_path: Path) -> None:
+    from infra.local.web_app import NEXT_CLI, STANDALONE_SERVER, web_argv
+
+    app = tmp_path / "frontend"
+    assert web_argv(tmp_path, app, reload=False) is None
+    assert web_argv(tmp_path, app, reload=True) is None
+    for path in (app / STANDALONE_SERVER, app / NEXT_CLI):
+        path.parent.mkdir(parents=True)
+        path.write_text("")
+    production = web_argv(tmp_path, app, reload=False)
+    assert production is not None
+    assert production[1:] == [str(app / STANDALONE_SERVER)]
+    dev = web_argv(tmp_path, app, reload=True)
+    assert dev is not None
+    assert dev[1:] == [str(app / NEXT_CLI), "dev", "--hostname", "127.0.0.1"]

@@ -239,3 +239,14 @@ async def get_payment(session: AsyncSession, payment_id: uuid.UUID, buyer_id: uu
     if payment is None or payment.buyer_id != buyer_id or payment.status == "pending":
         raise NotFound("payment not found")
     return payment
+
+
+async def list_payments(
+    session: AsyncSession, buyer_id: uuid.UUID, status: str | None, limit: int
+) -> list[Payment]:
+    """The buyer's committed payments, newest first (``ix_payments_buyer_id_created_at``)."""
+    query = select(Payment).where(Payment.buyer_id == buyer_id, Payment.status != "pending")
+    if status is not None:
+        query = query.where(Payment.status == status)
+    query = query.order_by(Payment.created_at.desc(), Payment.id.desc()).limit(limit)
+    return list(await session.scalars(query))

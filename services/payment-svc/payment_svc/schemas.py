@@ -107,6 +107,12 @@ class PaymentOut(BaseModel):
     created_at: datetime
 
 
+class PaymentPage(BaseModel):
+    """The caller's payments, newest first."""
+
+    items: list[PaymentOut]
+
+
 class ListingEvent(BaseModel):
     """The part of a listing.created / listing.updated payload payment-svc reads.
 

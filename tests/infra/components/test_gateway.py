@@ -80,11 +80,15 @@ def test_only_the_ingress_controller_namespace_may_reach_the_gateway(run_mocked)
         Gateway("gw", GatewayArgs(spec=spec.model_copy(update={"config": config})))
 
     manifests = run_mocked("prod", program).manifests
-    (rule,) = find(manifests, "NetworkPolicy", "gateway")["spec"]["ingress"]
+    # The public ports: the controller's namespace alone. The web app's pods reach only the internal
+    # API listener (tests/infra/components/test_webapp.py).
+    rule, internal = find(manifests, "NetworkPolicy", "gateway")["spec"]["ingress"]
     assert rule["from"] == [
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "edge-system"}}}
     ]
     assert sorted(p["port"] for p in rule["ports"]) == [8080, 8443]
+    assert [p["port"] for p in internal["ports"]] == [8081]
+    assert all("namespaceSelector" not in peer for peer in internal["from"])
 
 
 def test_network_policy_refuses_an_empty_peer_list_unless_anywhere(run_mocked) -> None:

@@ -19,6 +19,7 @@ IGNORE = shutil.ignore_patterns(
     "*.egg-info",
     "build",
     "node_modules",
+    ".next",
 )
 
 

@@ -98,6 +98,11 @@ def test_every_config_map_and_secret_a_pod_reads_has_its_checksum(stacks, stack)
                 for key in ("secret", "configMap"):
                     if key in source:
                         read.add(source[key]["name"])
+        for container in pod["spec"]["containers"]:  # variables (the web app reads only its ConfigMap)
+            for source in container.get("envFrom", []):
+                for key in ("configMapRef", "secretRef"):
+                    if key in source:
+                        read.add(source[key]["name"])
         read -= {"kube-root-ca.crt"}  # published by Kubernetes itself
         assert read, m["metadata"]["name"]
         missing = sorted(n for n in read if f"checksum/{n}" not in annotations)

@@ -27,7 +27,8 @@ def test_gateway_depends_on_every_service_it_proxies_to(stacks, stack) -> None:
     namespace = load_spec(stack).config.namespace
     conf = find(rendered.manifests, "ConfigMap", "gateway-config")["data"]["nginx.conf"]
     hosts = upstream_hosts(conf)
-    assert len(hosts) == len(load_spec(stack).services)
+    spec = load_spec(stack)
+    assert len(hosts) == len(spec.services) + len(spec.web_apps)
     gateway = registration(rendered, logical_name(rendered, "Deployment", "gateway"))
     for host in sorted(hosts):
         service, ns = host.split(".")[:2]

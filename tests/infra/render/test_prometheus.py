@@ -190,3 +190,33 @@ def test_alertmanager_routes_by_severity_and_inhibits_warnings(specs) -> None:
 def test_alertmanager_refuses_urls_with_credentials(specs, url: str) -> None:
     with pytest.raises(UsageError, match="credentials"):
         render_alertmanager_config(specs["dev"], webhook_url=url, credentials_file="/t")
+
+
+def _with_web_metrics(spec: PlatformSpec) -> PlatformSpec:
+    assert spec.web is not None
+    manifest = spec.web.manifest.model_copy(update={"metrics": "/metrics"})
+    web = spec.web.model_copy(update={"manifest": manifest})
+    return spec.model_copy(update={"web_apps": (web,)})
+
+
+def test_web_app_metrics_are_scraped_only_when_it_exposes_them(specs) -> None:
+    spec = specs["dev"]
+    plain = render_prometheus_config(spec, ScrapeTargets.for_kubernetes(spec), "alertmanager:9093")
+    assert not any(job["job_name"].startswith("web") for job in plain["scrape_configs"])
+    exposed = _with_web_metrics(spec)
+    config = render_prometheus_config(exposed, ScrapeTargets.for_kubernetes(exposed), "alertmanager:9093")
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "web-web"]
+    assert job["metrics_path"] == "/metrics"
+    keeps = {r["source_labels"][0]: r["regex"] for r in job["relabel_configs"] if r.get("action") == "keep"}
+    assert keeps["__meta_kubernetes_service_label_app_kubernetes_io_component"] == "web"
+    assert keeps["__meta_kubernetes_service_label_app_kubernetes_io_name"] == "web"
+
+
+def test_local_web_app_scrape_passes_promtool(specs, tmp_path: Path) -> None:
+    spec = _with_web_metrics(specs["dev"])
+    targets = ScrapeTargets.for_local(spec, {"web": 18500}, {})
+    config = render_prometheus_config(spec, targets, ["http://127.0.0.1:9093"], [])
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "web-web"]
+    assert job["static_configs"] == [{"targets": ["127.0.0.1:18500"], "labels": {"service": "web"}}]
+    result = run("promtool", "check", "config", str(dump(tmp_path / "prometheus.yml", config)))
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from servicekit.errors import BadRequest
 
 from payment_svc import payments
 from payment_svc.api.deps import ProcessorDep, SessionDep, SettingsDep, UserId
-from payment_svc.schemas import PaymentCreate, PaymentOut
+from payment_svc.schemas import PaymentCreate, PaymentOut, PaymentPage
 
 router = APIRouter(prefix="/api/payments", tags=["payments"])
 
@@ -75,6 +75,18 @@ async def create_payment(
     response.headers["Idempotent-Replayed"] = "true" if outcome.replayed else "false"
     response.headers["Location"] = f"{router.prefix}/{outcome.payment.id}"
     return PaymentOut.model_validate(outcome.payment)
+
+
+@router.get("", response_model=PaymentPage)
+async def list_payments(
+    session: SessionDep,
+    buyer_id: UserId,
+    status: Annotated[Literal["succeeded", "failed"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> PaymentPage:
+    """The caller's payments ("my purchases"), newest first; ``status`` narrows them."""
+    items = await payments.list_payments(session, buyer_id, status, limit)
+    return PaymentPage(items=[PaymentOut.model_validate(p) for p in items])
 
 
 @router.get("/{payment_id}", response_model=PaymentOut, responses={404: {"description": "not yours"}})

@@ -184,3 +184,15 @@ async def test_ready_with_every_backend(client) -> None:
     assert r.status_code == 200, r.text
     # No Redis: the service caches nothing (its manifest no longer asks for it).
     assert r.json()["checks"] == {"postgres": "ok", "rabbitmq": "ok"}
+
+
+async def test_buyer_lists_own_payments_newest_first(client, auth, seed_listing) -> None:
+    first, second, buyer = await seed_listing(uuid.uuid4()), await seed_listing(uuid.uuid4()), uuid.uuid4()
+    older = (await pay(client, auth(buyer), pay_body(first), str(uuid.uuid4()))).json()
+    newer = (await pay(client, auth(buyer), pay_body(second, DECLINE), str(uuid.uuid4()))).json()
+    await pay(client, auth(uuid.uuid4()), pay_body(second), str(uuid.uuid4()))  # someone else's
+    r = await client.get("/api/payments", headers=auth(buyer))
+    assert r.status_code == 200, r.text
+    assert r.json()["items"] == [newer, older]
+    succeeded = await client.get("/api/payments", params={"status": "succeeded"}, headers=auth(buyer))
+    assert succeeded.json()["items"] == [older]
