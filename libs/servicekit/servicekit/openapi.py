@@ -58,7 +58,7 @@ BACKEND_DEPENDENCIES: frozenset[Callable[..., Any]] = frozenset(
 _AUTH_DEPENDENCIES = frozenset({auth.get_current_user, auth.get_optional_user})
 #: The description of each status servicekit documents by itself.
 DESCRIPTIONS: dict[int, str] = {
-    400: "the request cannot be processed as sent (e.g. a body that is not UTF-8 JSON)",
+    400: "the request cannot be processed as sent (e.g. a body that cannot be decoded)",
     401: "missing, invalid or expired access token, or its session was revoked",
     403: "the caller is not allowed to do this",
     404: "not found",

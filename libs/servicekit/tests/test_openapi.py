@@ -108,6 +108,21 @@ def test_operations_touching_a_backend_declare_503_with_retry_after(document: di
     assert "503" not in operation(document, "post", "")["responses"]
 
 
+def test_operations_with_a_body_declare_400(document: dict[str, Any]) -> None:
+    assert "400" in operation(document, "post", "")["responses"]
+    assert "400" in operation(document, "patch", "/{thing_id}")["responses"]
+    assert "400" not in operation(document, "get", "/{thing_id}")["responses"]
+
+
+async def test_an_undecodable_body_is_400_as_documented() -> None:
+    async with app_client(build_app()) as client:
+        answer = await client.post(
+            "/api/demo/things", content=b"\x1c\x18\xffI", headers={"Content-Type": "application/json"}
+        )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "bad_request"
+
+
 def test_operation_ids_are_the_endpoint_names(document: dict[str, Any]) -> None:
     ids = sorted(op["operationId"] for path in document["paths"].values() for op in path.values())
     assert ids == ["create_thing", "delete_thing", "list_things", "read_thing", "update_thing"]
