@@ -1,4 +1,5 @@
-"""The four services running for real, shared by the contract tests of this folder."""
+"""The four services running for real, shared by the contract tests of this folder, with a user
+to call them as and a listing (another user's) that every service knows."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from servicekit.testing import delete_vhost, import_platform_vhost
 
-from tests.integration.conftest import BrokerAccess, Served, deployed, serving, stack_spec
+from tests.integration.conftest import BrokerAccess, Served, deployed, serving, stack_spec, wait_until
 
 SERVICES = ("auth-svc", "marketplace-svc", "payment-svc", "chat-svc")
 PASSWORD = "contract test password 42"
@@ -39,13 +41,44 @@ async def services(
         await delete_vhost(rabbitmq_server, isolated.vhost, users)
 
 
-@pytest.fixture(scope="module")
-async def access_token(services: dict[str, Served]) -> str:
-    """A registered, logged-in user's access token (from auth-svc itself)."""
-    auth = services["auth-svc"].url
-    body = {"email": f"contract-{uuid.uuid4().hex[:8]}@example.com", "password": PASSWORD}
-    async with httpx.AsyncClient(base_url=auth, timeout=30) as client:
-        assert (await client.post("/api/auth/register", json=body)).status_code == 201
+async def log_in(auth_url: str, who: str) -> str:
+    """Register a fresh user through auth-svc and log in: its access token."""
+    body = {"email": f"{who}-{uuid.uuid4().hex[:8]}@example.com", "password": PASSWORD}
+    async with httpx.AsyncClient(base_url=auth_url, timeout=30) as client:
+        registered = await client.post("/api/auth/register", json=body)
+        assert registered.status_code == 201, registered.text
         login = await client.post("/api/auth/login", json=body)
     assert login.status_code == 200, login.text
     return str(login.json()["access_token"])
+
+
+@pytest.fixture(scope="module")
+async def access_token(services: dict[str, Served]) -> str:
+    """The access token the fuzzer calls every service with."""
+    return await log_in(services["auth-svc"].url, "contract")
+
+
+@pytest.fixture(scope="module")
+async def seeded_listing(services: dict[str, Served]) -> str:
+    """A listing of another user, once payment-svc and chat-svc learned it from ``listing.created``:
+    the fuzzer sometimes uses its id, so operations get past 404 (403 not the owner, 409 price, ...)."""
+    seller = await log_in(services["auth-svc"].url, "seller")
+    async with httpx.AsyncClient(base_url=services["marketplace-svc"].url, timeout=30) as client:
+        created = await client.post(
+            "/api/marketplace/listings",
+            json={"title": "Brass lamp", "price_minor": 2500, "currency": "EUR"},
+            headers={"Authorization": f"Bearer {seller}"},
+        )
+    assert created.status_code == 201, created.text
+    listing_id = str(created.json()["id"])
+
+    async def known() -> bool:
+        for name in ("payment-svc", "chat-svc"):
+            async with services[name].session() as session:
+                query = sa.text("SELECT count(*) FROM listings WHERE id = :id")
+                if not await session.scalar(query, {"id": uuid.UUID(listing_id)}):
+                    return False
+        return True
+
+    await wait_until(known, 30, "payment-svc and chat-svc learn the listing")
+    return listing_id

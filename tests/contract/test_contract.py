@@ -46,12 +46,12 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
 
 
-def schemathesis_argv(name: str, url: str, token: str, report_dir: Path) -> list[str]:
+def schemathesis_argv(name: str, url: str, token: str, config: Path, report_dir: Path) -> list[str]:
     """The schemathesis run against one service's document (deterministic: no seed, no database)."""
     return [
         SCHEMATHESIS,
         "--config-file",
-        str(CONFIG),
+        str(config),
         "--no-color",
         "run",
         f"{url}/openapi.json",
@@ -75,24 +75,43 @@ def schemathesis_argv(name: str, url: str, token: str, report_dir: Path) -> list
     ]
 
 
-def run_schemathesis(name: str, url: str, token: str, workdir: Path) -> subprocess.CompletedProcess[str]:
+def run_schemathesis(
+    name: str, url: str, token: str, config: Path, workdir: Path
+) -> subprocess.CompletedProcess[str]:
     """Run schemathesis against *name* in *workdir*; its output is kept in ``schemathesis.log``."""
     workdir.mkdir()
-    argv = schemathesis_argv(name, url, token, workdir)
+    argv = schemathesis_argv(name, url, token, config, workdir)
     run = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False, cwd=workdir)
     (workdir / "schemathesis.log").write_text(run.stdout + run.stderr)
     return run
 
 
+def config_file(base: Path, listing_id: str) -> Path:
+    """The bounds of ``schemathesis.toml`` plus the seeded listing, used for half of the values of
+    every ``listing_id`` (path or body) the fuzzer generates."""
+    binding = '{ dictionary = "listings", probability = 0.5 }'
+    seeded = (
+        f'\n[dictionaries.listings]\nvalues = ["{listing_id}"]\n\n'
+        f'[parameters]\n"path.listing_id" = {binding}\n"body.listing_id" = {binding}\n'
+    )
+    path = base / "schemathesis.toml"
+    path.write_text(CONFIG.read_text() + seeded)
+    return path
+
+
 @pytest.fixture(scope="module")
 async def runs(
-    services: dict[str, Served], access_token: str, tmp_path_factory: pytest.TempPathFactory
+    services: dict[str, Served],
+    access_token: str,
+    seeded_listing: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, subprocess.CompletedProcess[str]]:
     """One schemathesis run per service, all at once (each mostly waits for its service)."""
     base = tmp_path_factory.mktemp("schemathesis")
+    config = config_file(base, seeded_listing)
     results = await asyncio.gather(
         *(
-            asyncio.to_thread(run_schemathesis, name, services[name].url, access_token, base / name)
+            asyncio.to_thread(run_schemathesis, name, services[name].url, access_token, config, base / name)
             for name in SERVICES
         )
     )
