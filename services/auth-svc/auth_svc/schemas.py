@@ -88,3 +88,20 @@ class TokenPair(BaseModel):
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="access token lifetime in seconds")
+
+
+class Jwk(BaseModel):
+    """One Ed25519 public key (RFC 8037), named by its RFC 7638 thumbprint."""
+
+    kty: Literal["OKP"]
+    crv: Literal["Ed25519"]
+    x: str = Field(description="the public key, base64url")
+    kid: str = Field(description="the key's RFC 7638 thumbprint; tokens name it in their header")
+    alg: Literal["EdDSA"]
+    use: Literal["sig"]
+
+
+class JwkSet(BaseModel):
+    """``GET /.well-known/jwks.json``: the keys tokens are verified with (RFC 7517)."""
+
+    keys: list[Jwk]

@@ -127,8 +127,8 @@ async def update_listing(
 ) -> Listing:
     """Change some fields (owner only, else 403); publishes ``listing.updated`` when anything changed.
 
-    The status moves only along :data:`~marketplace_svc.schemas.OWNER_TRANSITIONS` (a sold listing
-    stays sold: 409 ``invalid_status_transition``).
+    The status moves only from ``active`` to ``sold`` (``OWNER_TRANSITIONS``): a sold listing stays
+    sold (409 ``invalid_status_transition``).
     """
     listing = await _owned(session, listing_id, principal)
     moves = body.status is not None and body.status != listing.status
