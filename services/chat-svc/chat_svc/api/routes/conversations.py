@@ -26,6 +26,9 @@ NOT_YOURS = {
     404: {"description": "no such conversation"},
 }
 BAD_CURSOR = {400: {"description": "the cursor is not one this API returned (invalid_cursor)"}}
+LOCATION = {
+    "Location": {"description": "the conversation's URL", "required": True, "schema": {"type": "string"}}
+}
 
 
 @router.post(
@@ -33,7 +36,12 @@ BAD_CURSOR = {400: {"description": "the cursor is not one this API returned (inv
     status_code=201,
     response_model=ConversationOut,
     responses={
-        200: {"description": "the conversation was already open", "model": ConversationOut},
+        200: {
+            "description": "the conversation was already open",
+            "model": ConversationOut,
+            "headers": LOCATION,
+        },
+        201: {"description": "the conversation was opened", "headers": LOCATION},
         400: {"description": "the caller is the listing's seller (own_listing)"},
         404: {"description": "unknown listing (listing_not_found)"},
     },
