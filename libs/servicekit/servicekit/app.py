@@ -16,6 +16,7 @@ from servicekit.logging import configure_logging, flush_logs
 from servicekit.messaging.consumer import EventHandlers
 from servicekit.metrics import Metrics, metrics_endpoint
 from servicekit.middleware import RequestContextMiddleware
+from servicekit.openapi import install as install_openapi
 from servicekit.process_state import PROCESS
 from servicekit.routing import add_routes_in_order
 from servicekit.runtime import Runtime
@@ -94,7 +95,8 @@ def create_app(
     - *readiness_checks*: the service's own checks; they only degrade readiness unless named in
       *required_checks* (PostgreSQL, when used, is always required; Redis and RabbitMQ never are).
     - ``/healthz``, ``/readyz``, ``/metrics``; CORS from ``CORS_ORIGINS``; ``X-Request-ID``; access
-      log; every error as ``{"error": {"code", "message", "request_id", "details"?}}``.
+      log; every error as ``{"error": {"code", "message", "request_id", "details"?}}``; an OpenAPI
+      document that lists every status an operation can answer (see :mod:`servicekit.openapi`).
     - *routers*: each plain router's routes become app routes (matched once per request), matched
       before the platform's and the docs routes; none may shadow a platform route (see
       :mod:`servicekit.routing`). Other routers are included as they are. Endpoints decorated
@@ -160,6 +162,7 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     install_error_handlers(app)
+    install_openapi(app)
     cors = (
         {
             "allow_origins": settings.cors_origins,

@@ -190,8 +190,17 @@ def authenticate(app: Any, token: str) -> Principal:
     )
 
 
+#: The OpenAPI security scheme of access tokens (named in every service's document).
+BEARER_SCHEME_NAME = "bearerAuth"
+#: Marks :func:`require_role`'s checks, so the OpenAPI document lists their 403.
+ROLE_CHECK_MARK = "__servicekit_role_check__"
 #: OpenAPI's "Authorize" button; it never raises itself (we render our own 401).
-bearer_scheme = HTTPBearer(auto_error=False, description="access token from auth-svc")
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name=BEARER_SCHEME_NAME,
+    bearerFormat="JWT",
+    description="access token from auth-svc (POST /api/auth/login): `Authorization: Bearer <token>`",
+)
 
 
 async def get_current_user(
@@ -224,6 +233,7 @@ def require_role(role: str) -> Any:
             raise Forbidden(f"requires role '{role}'")
         return user
 
+    setattr(check, ROLE_CHECK_MARK, True)
     return Depends(check)
 
 

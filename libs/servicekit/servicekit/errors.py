@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from servicekit.logging import current_request_id
+from servicekit.routing import allowed_methods
 
 #: Error codes for plain HTTP statuses (e.g. a 404 from an unknown path or a 405).
 STATUS_CODES: dict[int, str] = {
@@ -205,11 +206,14 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "validation_error", "request validation failed", details)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = STATUS_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-    return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:  # every method the path has (the document's), not the first route's
+        headers["Allow"] = ", ".join(allowed_methods(request.app.router.routes, request.scope["path"]))
+    return error_response(exc.status_code, code, message, headers=headers)
 
 
 def unavailable_response(dependency: str) -> JSONResponse:

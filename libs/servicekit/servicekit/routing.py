@@ -21,7 +21,9 @@ cannot be flattened, or an app with FastAPI's native telemetry on. Nothing switc
 
 from __future__ import annotations
 
+import functools
 import inspect
+import re
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -31,11 +33,11 @@ from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.utils import get_typed_return_annotation, request_params_to_args
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute, APIWebSocketRoute
+from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
 from fastapi.utils import is_body_allowed_for_status_code
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute, Match, compile_path
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 EndpointT = TypeVar("EndpointT", bound=Callable[..., Any])
@@ -317,3 +319,22 @@ def _full_match(route: BaseRoute, path: str, method: str) -> bool:
     scope = {"type": "http", "method": method, "path": path, "root_path": "", "headers": []}
     match, _ = route.matches(scope)
     return match is Match.FULL
+
+
+@functools.lru_cache(maxsize=256)
+def _path_regex(path: str) -> re.Pattern[str]:
+    return compile_path(path)[0]
+
+
+def allowed_methods(routes: Sequence[BaseRoute], path: str) -> list[str]:
+    """The methods *routes* serve at *path*, sorted: the ``Allow`` of a 405 for it.
+
+    Starlette answers a 405 with the methods of the first route whose path matched, in set order;
+    a path served by several routes (``GET``, ``PATCH`` and ``DELETE`` of one resource) needs them all.
+    """
+    methods: set[str] = set()
+    for route in iter_route_contexts(routes):
+        route_path = route.path
+        if route_path and route.methods and _path_regex(route_path).match(path):
+            methods.update(route.methods)
+    return sorted(methods)

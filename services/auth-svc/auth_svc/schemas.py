@@ -31,10 +31,24 @@ def _password_policy(value: str) -> str:
     return value
 
 
-Email = Annotated[str, AfterValidator(_email)]
+#: The document states the address rule (the server trims and lowercases first, so it accepts more).
+Email = Annotated[
+    str,
+    AfterValidator(_email),
+    Field(json_schema_extra={"pattern": EMAIL.pattern, "maxLength": 320, "examples": ["ada@example.com"]}),
+]
 #: Login takes any password up to the maximum: the policy applies when a password is chosen.
 Password = Annotated[str, Field(min_length=1, max_length=PASSWORD_MAX)]
-NewPassword = Annotated[str, Field(max_length=PASSWORD_MAX), AfterValidator(_password_policy)]
+NewPassword = Annotated[
+    str,
+    Field(
+        max_length=PASSWORD_MAX,
+        json_schema_extra={"minLength": PASSWORD_MIN},
+        description=f"{PASSWORD_MIN}-{PASSWORD_MAX} characters with at least one letter and one digit, "
+        "not starting or ending with whitespace",
+    ),
+    AfterValidator(_password_policy),
+]
 
 
 class RegisterRequest(BaseModel):
@@ -74,3 +88,20 @@ class TokenPair(BaseModel):
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="access token lifetime in seconds")
+
+
+class Jwk(BaseModel):
+    """One Ed25519 public key (RFC 8037), named by its RFC 7638 thumbprint."""
+
+    kty: Literal["OKP"]
+    crv: Literal["Ed25519"]
+    x: str = Field(description="the public key, base64url")
+    kid: str = Field(description="the key's RFC 7638 thumbprint; tokens name it in their header")
+    alg: Literal["EdDSA"]
+    use: Literal["sig"]
+
+
+class JwkSet(BaseModel):
+    """``GET /.well-known/jwks.json``: the keys tokens are verified with (RFC 7517)."""
+
+    keys: list[Jwk]

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 Status = Literal["active", "sold"]
 #: Status changes an owner may make (anything else but "no change" is 409 invalid_status_transition):
@@ -36,15 +37,17 @@ class ListingCreate(BaseModel):
 
 
 class ListingUpdate(BaseModel):
-    """``PATCH /listings/{id}``: only the fields given change."""
+    """``PATCH /listings/{id}``: only the fields given change; give at least one, none of them null."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The schema says both (minProperties, no null type); None is only the "not given" default here,
+    # and a null that is given is refused by the validator below.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
-    title: Title | None = None
-    description: Description | None = None
-    price_minor: PriceMinor | None = None
-    currency: Currency | None = None
-    status: Status | None = None
+    title: Title | SkipJsonSchema[None] = None
+    description: Description | SkipJsonSchema[None] = None
+    price_minor: PriceMinor | SkipJsonSchema[None] = None
+    currency: Currency | SkipJsonSchema[None] = None
+    status: Status | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> ListingUpdate:
@@ -81,8 +84,12 @@ class SearchParams(BaseModel):
     q: Annotated[
         str | None, Field(max_length=200, pattern=NO_NUL, description="matches title or description")
     ] = None
-    min_price: Annotated[int | None, Field(ge=0, le=MAX_PRICE_MINOR)] = None
-    max_price: Annotated[int | None, Field(ge=0, le=MAX_PRICE_MINOR)] = None
+    min_price: Annotated[
+        int | None, Field(ge=0, le=MAX_PRICE_MINOR, description="lowest price_minor; not above max_price")
+    ] = None
+    max_price: Annotated[
+        int | None, Field(ge=0, le=MAX_PRICE_MINOR, description="highest price_minor; not below min_price")
+    ] = None
     status: Status | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     offset: Annotated[int, Field(ge=0, le=10_000)] = 0

@@ -7,18 +7,25 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from payment_svc.processor import Card, PaymentMethod, Token
 
 GENERIC_DECLINE = "card_declined"
 
 
+#: 12-19 digits, spaces and dashes anywhere (the validator drops them).
+CARD_NUMBER = r"^[ -]*(?:[0-9][ -]*){12,19}$"
+
+
 class CardIn(BaseModel):
-    """Card details. The number is used for the charge and dropped; only last4 is stored."""
+    """Card details. The number is used for the charge and dropped; only last4 is stored.
+
+    A card whose expiry month has passed is 422 (the schema cannot compare with today)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    number: Annotated[str, Field(min_length=12, max_length=23)]
+    number: Annotated[str, Field(min_length=12, max_length=23, pattern=CARD_NUMBER)]
     exp_month: Annotated[int, Field(ge=1, le=12)]
     exp_year: Annotated[int, Field(ge=2000, le=2100)]
     cvc: Annotated[str, Field(pattern=r"^[0-9]{3,4}$")]
@@ -48,17 +55,20 @@ Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 cod
 
 
 class PaymentCreate(BaseModel):
-    """Pay for a listing, at the price the buyer saw, with either a card or a provider token."""
+    """Pay for a listing, at the price the buyer saw, with either a card or a provider token
+    (exactly one of the two: the schema's ``oneOf``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"oneOf": [{"required": ["card"]}, {"required": ["token"]}]}
+    )
 
     listing_id: uuid.UUID
     amount_minor: AmountMinor = Field(
         description="the listing's price as the buyer saw it; another price now is 409 price_changed"
     )
     currency: Currency = Field(description="the currency of that price")
-    card: CardIn | None = None
-    token: Annotated[str | None, Field(min_length=1, max_length=255)] = None
+    card: CardIn | SkipJsonSchema[None] = None
+    token: Annotated[str, Field(min_length=1, max_length=255)] | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _exactly_one_method(self) -> PaymentCreate:

@@ -38,9 +38,21 @@ async def no_store(response: Response) -> None:
 
 
 router = APIRouter(tags=["tokens"], dependencies=[Depends(no_store)])
+#: A refresh token that does not verify, was rotated already (every session of its user is then
+#: revoked) or whose session ended.
+BAD_REFRESH = {
+    401: {"description": "invalid or expired refresh token, ended session, or a reused one (ending them all)"}
+}
 
 
-@router.post("/login", response_model=TokenPair)
+@router.post(
+    "/login",
+    response_model=TokenPair,
+    responses={
+        401: {"description": "wrong email or password (invalid_credentials)"},
+        429: {"description": "too many failed logins for this account or address"},
+    },
+)
 async def login(
     body: LoginRequest,
     session: SessionDep,
@@ -83,7 +95,7 @@ async def login(
     return token_pair(settings, str(user.id), session_id, refresh_id)
 
 
-@router.post("/refresh", response_model=TokenPair)
+@router.post("/refresh", response_model=TokenPair, responses=BAD_REFRESH)  # type: ignore[arg-type]
 async def refresh(
     body: RefreshRequest,
     session: SessionDep,
@@ -114,7 +126,7 @@ async def refresh(
     return token_pair(settings, info.user_id, info.session_id, refresh_id)
 
 
-@router.post("/logout", status_code=204, response_class=Response)
+@router.post("/logout", status_code=204, response_class=Response, responses=BAD_REFRESH)  # type: ignore[arg-type]
 async def logout(
     body: RefreshRequest,
     session: SessionDep,

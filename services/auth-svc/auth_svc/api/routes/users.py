@@ -20,7 +20,12 @@ from auth_svc.schemas import RegisterRequest, UserOut
 router = APIRouter(tags=["users"])
 
 
-@router.post("/register", status_code=201, response_model=UserOut)
+@router.post(
+    "/register",
+    status_code=201,
+    response_model=UserOut,
+    responses={409: {"description": "the email is already registered (email_taken)"}},
+)
 async def register(
     body: RegisterRequest,
     session: SessionDep,
@@ -52,7 +57,11 @@ async def register(
     return user
 
 
-@router.get("/me", response_model=UserOut)
+@router.get(
+    "/me",
+    response_model=UserOut,
+    responses={404: {"description": "the account was deleted (user_not_found)"}},
+)
 async def me(principal: CurrentUser, session: SessionDep) -> User:
     """The caller's account (from a valid access token)."""
     try:

@@ -21,14 +21,30 @@ from chat_svc.schemas import (
 )
 
 router = APIRouter(prefix="/api/chat/conversations", tags=["conversations"])
-NOT_YOURS = {403: {"description": "not a participant"}, 404: {"description": "no such conversation"}}
+NOT_YOURS = {
+    403: {"description": "the caller is not a participant (not_participant)"},
+    404: {"description": "no such conversation"},
+}
+BAD_CURSOR = {400: {"description": "the cursor is not one this API returned (invalid_cursor)"}}
+LOCATION = {
+    "Location": {"description": "the conversation's URL", "required": True, "schema": {"type": "string"}}
+}
 
 
 @router.post(
     "",
     status_code=201,
     response_model=ConversationOut,
-    responses={200: {"description": "already open"}, 404: {"description": "unknown listing"}},
+    responses={
+        200: {
+            "description": "the conversation was already open",
+            "model": ConversationOut,
+            "headers": LOCATION,
+        },
+        201: {"description": "the conversation was opened", "headers": LOCATION},
+        400: {"description": "the caller is the listing's seller (own_listing)"},
+        404: {"description": "unknown listing (listing_not_found)"},
+    },
 )
 async def open_conversation(
     body: ConversationCreate, response: Response, session: SessionDep, user_id: UserId
@@ -87,7 +103,11 @@ async def post_message(
     return out
 
 
-@router.get("/{conversation_id}/messages", response_model=MessagePage, responses=NOT_YOURS)  # type: ignore[arg-type]
+@router.get(
+    "/{conversation_id}/messages",
+    response_model=MessagePage,
+    responses=NOT_YOURS | BAD_CURSOR,  # type: ignore[arg-type]
+)
 async def list_messages(
     conversation_id: uuid.UUID,
     session: SessionDep,

@@ -28,6 +28,11 @@ from marketplace_svc.schemas import (
 #: The full prefix here rather than nesting under a ``ROUTE_PREFIX`` router: FastAPI matches every
 #: level of nesting again on each request.
 router = APIRouter(prefix=f"{ROUTE_PREFIX}/listings", tags=["listings"])
+#: Statuses the routes raise themselves (servicekit documents 401, 422 and 503 from the dependencies,
+#: and fills in the error body): the lean reads have no dependencies, so they declare their 503.
+UNAVAILABLE = {503: {"description": "the cache or the database is unavailable; retry later"}}
+NOT_FOUND = {404: {"description": "no such listing (listing_not_found)"}}
+NOT_OWNER = {403: {"description": "the caller does not own the listing (not_owner)"}}
 
 
 def _owner(principal: Principal) -> uuid.UUID:
@@ -60,10 +65,12 @@ async def create_listing(
     return listing
 
 
-@router.get("", response_model=ListingPage)
+@router.get("", response_model=ListingPage, responses=UNAVAILABLE)  # type: ignore[arg-type]
 @lean
 async def search_listings(params: Annotated[SearchParams, Query()], request: Request) -> Response:
-    """Search by text, price range and status; newest first, ``limit``/``offset`` with ``total``."""
+    """Search by text, price range and status; newest first, ``limit``/``offset`` with ``total``.
+
+    ``min_price`` above ``max_price`` is 422."""
     reads = reads_of(request)
 
     async def load() -> ListingPage:
@@ -75,7 +82,7 @@ async def search_listings(params: Annotated[SearchParams, Query()], request: Req
     return _json(await reads.cache.get_or_load_json(key, load, ttl=ttl))
 
 
-@router.get("/{listing_id}", response_model=ListingOut)
+@router.get("/{listing_id}", response_model=ListingOut, responses=NOT_FOUND | UNAVAILABLE)  # type: ignore[arg-type]
 @lean
 async def get_listing(listing_id: uuid.UUID, request: Request) -> Response:
     """One listing (cached; a miss for an unknown id is not cached)."""
@@ -101,7 +108,15 @@ async def _owned(session: SessionDep, listing_id: uuid.UUID, principal: Principa
     return listing
 
 
-@router.patch("/{listing_id}", response_model=ListingOut)
+@router.patch(
+    "/{listing_id}",
+    response_model=ListingOut,
+    responses={  # type: ignore[arg-type]
+        **NOT_OWNER,
+        **NOT_FOUND,
+        409: {"description": "a sold listing stays sold (invalid_status_transition)"},
+    },
+)
 async def update_listing(
     listing_id: uuid.UUID,
     body: ListingUpdate,
@@ -112,8 +127,8 @@ async def update_listing(
 ) -> Listing:
     """Change some fields (owner only, else 403); publishes ``listing.updated`` when anything changed.
 
-    The status moves only along :data:`~marketplace_svc.schemas.OWNER_TRANSITIONS` (a sold listing
-    stays sold: 409 ``invalid_status_transition``).
+    The status moves only from ``active`` to ``sold`` (``OWNER_TRANSITIONS``): a sold listing stays
+    sold (409 ``invalid_status_transition``).
     """
     listing = await _owned(session, listing_id, principal)
     moves = body.status is not None and body.status != listing.status
@@ -130,7 +145,12 @@ async def update_listing(
     return listing
 
 
-@router.delete("/{listing_id}", status_code=204, response_class=Response)
+@router.delete(
+    "/{listing_id}",
+    status_code=204,
+    response_class=Response,
+    responses=NOT_OWNER | NOT_FOUND,  # type: ignore[arg-type]
+)
 async def delete_listing(
     listing_id: uuid.UUID, principal: CurrentUser, session: SessionDep, cache: CacheDep, runtime: RuntimeDep
 ) -> Response:

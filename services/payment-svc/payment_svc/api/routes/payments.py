@@ -23,9 +23,23 @@ IdempotencyKey = Annotated[
         description="required; a client-chosen unique key (e.g. a UUID) per payment intent",
     ),
 ]
+#: Headers of every answer carrying a payment (the first one, or a replay of it).
+PAYMENT_HEADERS = {
+    "Location": {"description": "the payment's URL", "required": True, "schema": {"type": "string"}},
+    "Idempotent-Replayed": {
+        "description": "true when this is the stored answer to an earlier request with the same key",
+        "required": True,
+        "schema": {"type": "string", "enum": ["true", "false"]},
+    },
+}
 ERRORS = {
+    201: {"description": "the payment succeeded", "headers": PAYMENT_HEADERS},
     400: {"description": "Idempotency-Key header missing"},
-    402: {"description": "the card was declined (body is the failed payment)", "model": PaymentOut},
+    402: {
+        "description": "the card was declined (body is the failed payment)",
+        "model": PaymentOut,
+        "headers": PAYMENT_HEADERS,
+    },
     403: {"description": "you cannot buy your own listing"},
     404: {"description": "listing not found"},
     409: {"description": "listing already sold, or its price is not the confirmed one (price_changed)"},
