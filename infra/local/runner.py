@@ -58,8 +58,8 @@ from infra.local.state import (
 )
 from infra.local.tls import ensure_tls
 from infra.local.uvicorn_service import UvicornService
-from infra.render.rabbitmq import disk_free_limit_bytes
 from infra.local.web_app import NextServer, web_argv
+from infra.render.rabbitmq import disk_free_limit_bytes
 from infra.spec import REPO_ROOT, PlatformSpec, ServiceSpec, load_spec
 
 DEFAULT_STATE_DIR = REPO_ROOT / ".platform" / "dev"

@@ -158,7 +158,9 @@ def test_stack_outputs_name_the_gateway_namespace_and_images(rendered):
     assert outputs["gateway_url"] == "https://market.example.com"
     assert outputs["namespace"] == "market-prod"
     prod = load_spec("prod")
-    assert sorted(outputs["images"]) == sorted([s.name for s in prod.services] + [w.name for w in prod.web_apps])
+    assert sorted(outputs["images"]) == sorted(
+        [s.name for s in prod.services] + [w.name for w in prod.web_apps]
+    )
 
 
 def test_dump_yaml_is_multi_document_and_json_round_trips(rendered):

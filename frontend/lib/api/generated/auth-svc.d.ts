@@ -16,7 +16,7 @@ export interface paths {
          * @description The JWK Set of ``JWT_PUBLIC_KEYS``: the signing key's public half and, during a rotation, the
          *     other key still in use.
          */
-        get: operations["jwks_api_auth__well_known_jwks_json_get"];
+        get: operations["jwks"];
         put?: never;
         post?: never;
         delete?: never;
@@ -40,7 +40,7 @@ export interface paths {
          *
          *     The attempt is counted before the password is checked (see :mod:`auth_svc.core.login_limit`).
          */
-        post: operations["login_api_auth_login_post"];
+        post: operations["login"];
         delete?: never;
         options?: never;
         head?: never;
@@ -61,7 +61,7 @@ export interface paths {
          * @description End the session of the refresh token: it can no longer refresh, and every service refuses
          *     its access tokens from now on.
          */
-        post: operations["logout_api_auth_logout_post"];
+        post: operations["logout"];
         delete?: never;
         options?: never;
         head?: never;
@@ -79,7 +79,7 @@ export interface paths {
          * Me
          * @description The caller's account (from a valid access token).
          */
-        get: operations["me_api_auth_me_get"];
+        get: operations["me"];
         put?: never;
         post?: never;
         delete?: never;
@@ -104,7 +104,7 @@ export interface paths {
          *     Presenting an already-rotated token again revokes every session of the user (401), and the
          *     revocation is announced to every service.
          */
-        post: operations["refresh_api_auth_refresh_post"];
+        post: operations["refresh"];
         delete?: never;
         options?: never;
         head?: never;
@@ -124,7 +124,7 @@ export interface paths {
          * Register
          * @description Create an account and publish ``user.registered`` (outbox, same transaction); 409 if taken.
          */
-        post: operations["register_api_auth_register_post"];
+        post: operations["register"];
         delete?: never;
         options?: never;
         head?: never;
@@ -135,17 +135,93 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** HTTPValidationError */
-        HTTPValidationError: {
-            /** Detail */
-            detail?: components["schemas"]["ValidationError"][];
+        /**
+         * ErrorInfo
+         * @description What went wrong.
+         */
+        ErrorInfo: {
+            /**
+             * Code
+             * @description machine-readable reason, e.g. `listing_not_found`, `validation_error`
+             */
+            code: string;
+            /**
+             * Details
+             * @description extra data; for `validation_error` a list of {loc, msg, type}
+             * @default null
+             */
+            details: unknown;
+            /**
+             * Message
+             * @description human-readable explanation
+             */
+            message: string;
+            /**
+             * Request Id
+             * @description the request's X-Request-ID, to quote when reporting a problem
+             */
+            request_id: string;
+        };
+        /**
+         * ErrorResponse
+         * @description Every error answer of every service: ``{"error": {"code", "message", "request_id", "details"?}}``.
+         */
+        ErrorResponse: {
+            error: components["schemas"]["ErrorInfo"];
+        };
+        /**
+         * Jwk
+         * @description One Ed25519 public key (RFC 8037), named by its RFC 7638 thumbprint.
+         */
+        Jwk: {
+            /**
+             * Alg
+             * @constant
+             */
+            alg: "EdDSA";
+            /**
+             * Crv
+             * @constant
+             */
+            crv: "Ed25519";
+            /**
+             * Kid
+             * @description the key's RFC 7638 thumbprint; tokens name it in their header
+             */
+            kid: string;
+            /**
+             * Kty
+             * @constant
+             */
+            kty: "OKP";
+            /**
+             * Use
+             * @constant
+             */
+            use: "sig";
+            /**
+             * X
+             * @description the public key, base64url
+             */
+            x: string;
+        };
+        /**
+         * JwkSet
+         * @description ``GET /.well-known/jwks.json``: the keys tokens are verified with (RFC 7517).
+         */
+        JwkSet: {
+            /** Keys */
+            keys: components["schemas"]["Jwk"][];
         };
         /**
          * LoginRequest
          * @description ``POST /login``: credentials.
          */
         LoginRequest: {
-            /** Email */
+            /**
+             * Email
+             * @example ada@example.com
+             */
             email: string;
             /** Password */
             password: string;
@@ -163,9 +239,15 @@ export interface components {
          * @description ``POST /register``: a new account.
          */
         RegisterRequest: {
-            /** Email */
+            /**
+             * Email
+             * @example ada@example.com
+             */
             email: string;
-            /** Password */
+            /**
+             * Password
+             * @description 12-128 characters with at least one letter and one digit, not starting or ending with whitespace
+             */
             password: string;
         };
         /**
@@ -207,19 +289,6 @@ export interface components {
              */
             id: string;
         };
-        /** ValidationError */
-        ValidationError: {
-            /** Context */
-            ctx?: Record<string, never>;
-            /** Input */
-            input?: unknown;
-            /** Location */
-            loc: (string | number)[];
-            /** Message */
-            msg: string;
-            /** Error Type */
-            type: string;
-        };
     };
     responses: never;
     parameters: never;
@@ -229,7 +298,7 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    jwks_api_auth__well_known_jwks_json_get: {
+    jwks: {
         parameters: {
             query?: never;
             header?: never;
@@ -244,12 +313,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["JwkSet"];
                 };
             };
         };
     };
-    login_api_auth_login_post: {
+    login: {
         parameters: {
             query?: never;
             header?: never;
@@ -271,18 +340,60 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPair"];
                 };
             };
-            /** @description Validation Error */
+            /** @description the request cannot be processed as sent (e.g. a body that cannot be decoded) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description wrong email or password (invalid_credentials) */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the request does not match the schema, or breaks a rule the operation describes */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description too many failed logins for this account or address */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description a dependency (database, cache, broker or processor) is unavailable; retry later */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying, when known */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
     };
-    logout_api_auth_logout_post: {
+    logout: {
         parameters: {
             query?: never;
             header?: never;
@@ -302,18 +413,49 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Validation Error */
+            /** @description the request cannot be processed as sent (e.g. a body that cannot be decoded) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description invalid or expired refresh token, ended session, or a reused one (ending them all) */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the request does not match the schema, or breaks a rule the operation describes */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description a dependency (database, cache, broker or processor) is unavailable; retry later */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying, when known */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
     };
-    me_api_auth_me_get: {
+    me: {
         parameters: {
             query?: never;
             header?: never;
@@ -331,9 +473,40 @@ export interface operations {
                     "application/json": components["schemas"]["UserOut"];
                 };
             };
+            /** @description missing, invalid or expired access token, or its session was revoked */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the account was deleted (user_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description a dependency (database, cache, broker or processor) is unavailable; retry later */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying, when known */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
-    refresh_api_auth_refresh_post: {
+    refresh: {
         parameters: {
             query?: never;
             header?: never;
@@ -355,18 +528,49 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPair"];
                 };
             };
-            /** @description Validation Error */
+            /** @description the request cannot be processed as sent (e.g. a body that cannot be decoded) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description invalid or expired refresh token, ended session, or a reused one (ending them all) */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the request does not match the schema, or breaks a rule the operation describes */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description a dependency (database, cache, broker or processor) is unavailable; retry later */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying, when known */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
     };
-    register_api_auth_register_post: {
+    register: {
         parameters: {
             query?: never;
             header?: never;
@@ -388,13 +592,42 @@ export interface operations {
                     "application/json": components["schemas"]["UserOut"];
                 };
             };
-            /** @description Validation Error */
+            /** @description the request cannot be processed as sent (e.g. a body that cannot be decoded) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the email is already registered (email_taken) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the request does not match the schema, or breaks a rule the operation describes */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description a dependency (database, cache, broker or processor) is unavailable; retry later */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying, when known */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };

@@ -15,13 +15,13 @@ export interface paths {
          * List Conversations
          * @description The caller's conversations, most recently active first.
          */
-        get: operations["list_conversations_api_chat_conversations_get"];
+        get: operations["list_conversations"];
         put?: never;
         /**
          * Open Conversation
          * @description Open the caller's conversation with the listing's seller (200 with the existing one if open).
          */
-        post: operations["open_conversation_api_chat_conversations_post"];
+        post: operations["open_conversation"];
         delete?: never;
         options?: never;
         head?: never;
@@ -39,7 +39,7 @@ export interface paths {
          * Read Conversation
          * @description One conversation the caller takes part in.
          */
-        get: operations["read_conversation_api_chat_conversations__conversation_id__get"];
+        get: operations["read_conversation"];
         put?: never;
         post?: never;
         delete?: never;
@@ -59,13 +59,13 @@ export interface paths {
          * List Messages
          * @description Messages newest first; pass ``next_cursor`` as ``cursor`` to get older ones.
          */
-        get: operations["list_messages_api_chat_conversations__conversation_id__messages_get"];
+        get: operations["list_messages"];
         put?: never;
         /**
          * Post Message
          * @description Post a message; it is pushed to both participants' open WebSockets on every replica.
          */
-        post: operations["post_message_api_chat_conversations__conversation_id__messages_post"];
+        post: operations["post_message"];
         delete?: never;
         options?: never;
         head?: never;
@@ -131,10 +131,39 @@ export interface components {
             /** Items */
             items: components["schemas"]["ConversationOut"][];
         };
-        /** HTTPValidationError */
-        HTTPValidationError: {
-            /** Detail */
-            detail?: components["schemas"]["ValidationError"][];
+        /**
+         * ErrorInfo
+         * @description What went wrong.
+         */
+        ErrorInfo: {
+            /**
+             * Code
+             * @description machine-readable reason, e.g. `listing_not_found`, `validation_error`
+             */
+            code: string;
+            /**
+             * Details
+             * @description extra data; for `validation_error` a list of {loc, msg, type}
+             * @default null
+             */
+            details: unknown;
+            /**
+             * Message
+             * @description human-readable explanation
+             */
+            message: string;
+            /**
+             * Request Id
+             * @description the request's X-Request-ID, to quote when reporting a problem
+             */
+            request_id: string;
+        };
+        /**
+         * ErrorResponse
+         * @description Every error answer of every service: ``{"error": {"code", "message", "request_id", "details"?}}``.
+         */
+        ErrorResponse: {
+            error: components["schemas"]["ErrorInfo"];
         };
         /**
          * MessageCreate
@@ -179,19 +208,6 @@ export interface components {
             /** Next Cursor */
             next_cursor: string | null;
         };
-        /** ValidationError */
-        ValidationError: {
-            /** Context */
-            ctx?: Record<string, never>;
-            /** Input */
-            input?: unknown;
-            /** Location */
-            loc: (string | number)[];
-            /** Message */
-            msg: string;
-            /** Error Type */
-            type: string;
-        };
     };
     responses: never;
     parameters: never;
@@ -201,7 +217,7 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    list_conversations_api_chat_conversations_get: {
+    list_conversations: {
         parameters: {
             query?: {
                 limit?: number;
@@ -221,18 +237,40 @@ export interface operations {
                     "application/json": components["schemas"]["ConversationPage"];
                 };
             };
-            /** @description Validation Error */
+            /** @description missing, invalid or expired access token, or its session was revoked */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the request does not match the schema, or breaks a rule the operation describes */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description a dependency (database, cache, broker or processor) is unavailable; retry later */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying, when known */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
     };
-    open_conversation_api_chat_conversations_post: {
+    open_conversation: {
         parameters: {
             query?: never;
             header?: never;
@@ -245,41 +283,80 @@ export interface operations {
             };
         };
         responses: {
-            /** @description already open */
+            /** @description the conversation was already open */
             200: {
                 headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Successful Response */
-            201: {
-                headers: {
+                    /** @description the conversation's URL */
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ConversationOut"];
                 };
             };
-            /** @description unknown listing */
+            /** @description the conversation was opened */
+            201: {
+                headers: {
+                    /** @description the conversation's URL */
+                    Location: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationOut"];
+                };
+            };
+            /** @description the caller is the listing's seller (own_listing) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description missing, invalid or expired access token, or its session was revoked */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unknown listing (listing_not_found) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
-            /** @description Validation Error */
+            /** @description the request does not match the schema, or breaks a rule the operation describes */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description a dependency (database, cache, broker or processor) is unavailable; retry later */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying, when known */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
     };
-    read_conversation_api_chat_conversations__conversation_id__get: {
+    read_conversation: {
         parameters: {
             query?: never;
             header?: never;
@@ -299,32 +376,58 @@ export interface operations {
                     "application/json": components["schemas"]["ConversationOut"];
                 };
             };
-            /** @description not a participant */
+            /** @description missing, invalid or expired access token, or its session was revoked */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the caller is not a participant (not_participant) */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description no such conversation */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
-            /** @description Validation Error */
+            /** @description the request does not match the schema, or breaks a rule the operation describes */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description a dependency (database, cache, broker or processor) is unavailable; retry later */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying, when known */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
     };
-    list_messages_api_chat_conversations__conversation_id__messages_get: {
+    list_messages: {
         parameters: {
             query?: {
                 cursor?: string | null;
@@ -347,32 +450,67 @@ export interface operations {
                     "application/json": components["schemas"]["MessagePage"];
                 };
             };
-            /** @description not a participant */
+            /** @description the cursor is not one this API returned (invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description missing, invalid or expired access token, or its session was revoked */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the caller is not a participant (not_participant) */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description no such conversation */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
-            /** @description Validation Error */
+            /** @description the request does not match the schema, or breaks a rule the operation describes */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description a dependency (database, cache, broker or processor) is unavailable; retry later */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying, when known */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
     };
-    post_message_api_chat_conversations__conversation_id__messages_post: {
+    post_message: {
         parameters: {
             query?: never;
             header?: never;
@@ -396,27 +534,62 @@ export interface operations {
                     "application/json": components["schemas"]["MessageOut"];
                 };
             };
-            /** @description not a participant */
+            /** @description the request cannot be processed as sent (e.g. a body that cannot be decoded) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description missing, invalid or expired access token, or its session was revoked */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the caller is not a participant (not_participant) */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description no such conversation */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
-            /** @description Validation Error */
+            /** @description the request does not match the schema, or breaks a rule the operation describes */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description a dependency (database, cache, broker or processor) is unavailable; retry later */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying, when known */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };

@@ -14,14 +14,16 @@ export interface paths {
         /**
          * Search Listings
          * @description Search by text, price range and status; newest first, ``limit``/``offset`` with ``total``.
+         *
+         *     ``min_price`` above ``max_price`` is 422.
          */
-        get: operations["search_listings_api_marketplace_listings_get"];
+        get: operations["search_listings"];
         put?: never;
         /**
          * Create Listing
          * @description Put a listing up for sale; the caller becomes its owner.
          */
-        post: operations["create_listing_api_marketplace_listings_post"];
+        post: operations["create_listing"];
         delete?: never;
         options?: never;
         head?: never;
@@ -39,34 +41,63 @@ export interface paths {
          * Get Listing
          * @description One listing (cached; a miss for an unknown id is not cached).
          */
-        get: operations["get_listing_api_marketplace_listings__listing_id__get"];
+        get: operations["get_listing"];
         put?: never;
         post?: never;
         /**
          * Delete Listing
          * @description Delete a listing (owner only, else 403); publishes ``listing.deleted``.
          */
-        delete: operations["delete_listing_api_marketplace_listings__listing_id__delete"];
+        delete: operations["delete_listing"];
         options?: never;
         head?: never;
         /**
          * Update Listing
          * @description Change some fields (owner only, else 403); publishes ``listing.updated`` when anything changed.
          *
-         *     The status moves only along :data:`~marketplace_svc.schemas.OWNER_TRANSITIONS` (a sold listing
-         *     stays sold: 409 ``invalid_status_transition``).
+         *     The status moves only from ``active`` to ``sold`` (``OWNER_TRANSITIONS``): a sold listing stays
+         *     sold (409 ``invalid_status_transition``).
          */
-        patch: operations["update_listing_api_marketplace_listings__listing_id__patch"];
+        patch: operations["update_listing"];
         trace?: never;
     };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** HTTPValidationError */
-        HTTPValidationError: {
-            /** Detail */
-            detail?: components["schemas"]["ValidationError"][];
+        /**
+         * ErrorInfo
+         * @description What went wrong.
+         */
+        ErrorInfo: {
+            /**
+             * Code
+             * @description machine-readable reason, e.g. `listing_not_found`, `validation_error`
+             */
+            code: string;
+            /**
+             * Details
+             * @description extra data; for `validation_error` a list of {loc, msg, type}
+             * @default null
+             */
+            details: unknown;
+            /**
+             * Message
+             * @description human-readable explanation
+             */
+            message: string;
+            /**
+             * Request Id
+             * @description the request's X-Request-ID, to quote when reporting a problem
+             */
+            request_id: string;
+        };
+        /**
+         * ErrorResponse
+         * @description Every error answer of every service: ``{"error": {"code", "message", "request_id", "details"?}}``.
+         */
+        ErrorResponse: {
+            error: components["schemas"]["ErrorInfo"];
         };
         /**
          * ListingCreate
@@ -145,32 +176,25 @@ export interface components {
         };
         /**
          * ListingUpdate
-         * @description ``PATCH /listings/{id}``: only the fields given change.
+         * @description ``PATCH /listings/{id}``: only the fields given change; give at least one, none of them null.
          */
         ListingUpdate: {
-            /** Currency */
-            currency?: string | null;
+            /**
+             * Currency
+             * @description ISO 4217 code, e.g. EUR
+             */
+            currency?: string;
             /** Description */
-            description?: string | null;
+            description?: string;
             /** Price Minor */
-            price_minor?: number | null;
-            /** Status */
-            status?: ("active" | "sold") | null;
+            price_minor?: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status?: "active" | "sold";
             /** Title */
-            title?: string | null;
-        };
-        /** ValidationError */
-        ValidationError: {
-            /** Context */
-            ctx?: Record<string, never>;
-            /** Input */
-            input?: unknown;
-            /** Location */
-            loc: (string | number)[];
-            /** Message */
-            msg: string;
-            /** Error Type */
-            type: string;
+            title?: string;
         };
     };
     responses: never;
@@ -181,12 +205,14 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    search_listings_api_marketplace_listings_get: {
+    search_listings: {
         parameters: {
             query?: {
                 /** @description matches title or description */
                 q?: string | null;
+                /** @description lowest price_minor; not above max_price */
                 min_price?: number | null;
+                /** @description highest price_minor; not below min_price */
                 max_price?: number | null;
                 status?: ("active" | "sold") | null;
                 limit?: number;
@@ -207,18 +233,29 @@ export interface operations {
                     "application/json": components["schemas"]["ListingPage"];
                 };
             };
-            /** @description Validation Error */
+            /** @description the request does not match the schema, or breaks a rule the operation describes */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the cache or the database is unavailable; retry later */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying, when known */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
     };
-    create_listing_api_marketplace_listings_post: {
+    create_listing: {
         parameters: {
             query?: never;
             header?: never;
@@ -240,18 +277,49 @@ export interface operations {
                     "application/json": components["schemas"]["ListingOut"];
                 };
             };
-            /** @description Validation Error */
+            /** @description the request cannot be processed as sent (e.g. a body that cannot be decoded) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description missing, invalid or expired access token, or its session was revoked */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the request does not match the schema, or breaks a rule the operation describes */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description a dependency (database, cache, broker or processor) is unavailable; retry later */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying, when known */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
     };
-    get_listing_api_marketplace_listings__listing_id__get: {
+    get_listing: {
         parameters: {
             query?: never;
             header?: never;
@@ -271,18 +339,38 @@ export interface operations {
                     "application/json": components["schemas"]["ListingOut"];
                 };
             };
-            /** @description Validation Error */
+            /** @description no such listing (listing_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the request does not match the schema, or breaks a rule the operation describes */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the cache or the database is unavailable; retry later */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying, when known */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
     };
-    delete_listing_api_marketplace_listings__listing_id__delete: {
+    delete_listing: {
         parameters: {
             query?: never;
             header?: never;
@@ -300,18 +388,58 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Validation Error */
+            /** @description missing, invalid or expired access token, or its session was revoked */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the caller does not own the listing (not_owner) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description no such listing (listing_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the request does not match the schema, or breaks a rule the operation describes */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description a dependency (database, cache, broker or processor) is unavailable; retry later */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying, when known */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
     };
-    update_listing_api_marketplace_listings__listing_id__patch: {
+    update_listing: {
         parameters: {
             query?: never;
             header?: never;
@@ -335,13 +463,71 @@ export interface operations {
                     "application/json": components["schemas"]["ListingOut"];
                 };
             };
-            /** @description Validation Error */
+            /** @description the request cannot be processed as sent (e.g. a body that cannot be decoded) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description missing, invalid or expired access token, or its session was revoked */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the caller does not own the listing (not_owner) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description no such listing (listing_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description a sold listing stays sold (invalid_status_transition) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the request does not match the schema, or breaks a rule the operation describes */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description a dependency (database, cache, broker or processor) is unavailable; retry later */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying, when known */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };

@@ -15,13 +15,13 @@ export interface paths {
          * List Payments
          * @description The caller's payments ("my purchases"), newest first; ``status`` narrows them.
          */
-        get: operations["list_payments_api_payments_get"];
+        get: operations["list_payments"];
         put?: never;
         /**
          * Create Payment
          * @description Pay for a listing. Repeating the same key and body returns the first result, never a new charge.
          */
-        post: operations["create_payment_api_payments_post"];
+        post: operations["create_payment"];
         delete?: never;
         options?: never;
         head?: never;
@@ -39,7 +39,7 @@ export interface paths {
          * Read Payment
          * @description One of the caller's payments (404 for anyone else's).
          */
-        get: operations["read_payment_api_payments__payment_id__get"];
+        get: operations["read_payment"];
         put?: never;
         post?: never;
         delete?: never;
@@ -55,6 +55,8 @@ export interface components {
         /**
          * CardIn
          * @description Card details. The number is used for the charge and dropped; only last4 is stored.
+         *
+         *     A card whose expiry month has passed is 422 (the schema cannot compare with today).
          */
         CardIn: {
             /** Cvc */
@@ -66,14 +68,44 @@ export interface components {
             /** Number */
             number: string;
         };
-        /** HTTPValidationError */
-        HTTPValidationError: {
-            /** Detail */
-            detail?: components["schemas"]["ValidationError"][];
+        /**
+         * ErrorInfo
+         * @description What went wrong.
+         */
+        ErrorInfo: {
+            /**
+             * Code
+             * @description machine-readable reason, e.g. `listing_not_found`, `validation_error`
+             */
+            code: string;
+            /**
+             * Details
+             * @description extra data; for `validation_error` a list of {loc, msg, type}
+             * @default null
+             */
+            details: unknown;
+            /**
+             * Message
+             * @description human-readable explanation
+             */
+            message: string;
+            /**
+             * Request Id
+             * @description the request's X-Request-ID, to quote when reporting a problem
+             */
+            request_id: string;
+        };
+        /**
+         * ErrorResponse
+         * @description Every error answer of every service: ``{"error": {"code", "message", "request_id", "details"?}}``.
+         */
+        ErrorResponse: {
+            error: components["schemas"]["ErrorInfo"];
         };
         /**
          * PaymentCreate
-         * @description Pay for a listing, at the price the buyer saw, with either a card or a provider token.
+         * @description Pay for a listing, at the price the buyer saw, with either a card or a provider token
+         *     (exactly one of the two: the schema's ``oneOf``).
          */
         PaymentCreate: {
             /**
@@ -81,7 +113,8 @@ export interface components {
              * @description the listing's price as the buyer saw it; another price now is 409 price_changed
              */
             amount_minor: number;
-            card?: components["schemas"]["CardIn"] | null;
+            /** Card */
+            card?: components["schemas"]["CardIn"];
             /**
              * Currency
              * @description the currency of that price
@@ -93,8 +126,8 @@ export interface components {
              */
             listing_id: string;
             /** Token */
-            token?: string | null;
-        };
+            token?: string;
+        } & (unknown | unknown);
         /**
          * PaymentOut
          * @description A payment as its buyer sees it.
@@ -142,19 +175,6 @@ export interface components {
             /** Items */
             items: components["schemas"]["PaymentOut"][];
         };
-        /** ValidationError */
-        ValidationError: {
-            /** Context */
-            ctx?: Record<string, never>;
-            /** Input */
-            input?: unknown;
-            /** Location */
-            loc: (string | number)[];
-            /** Message */
-            msg: string;
-            /** Error Type */
-            type: string;
-        };
     };
     responses: never;
     parameters: never;
@@ -164,7 +184,7 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    list_payments_api_payments_get: {
+    list_payments: {
         parameters: {
             query?: {
                 status?: ("succeeded" | "failed") | null;
@@ -185,18 +205,40 @@ export interface operations {
                     "application/json": components["schemas"]["PaymentPage"];
                 };
             };
-            /** @description Validation Error */
+            /** @description missing, invalid or expired access token, or its session was revoked */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the request does not match the schema, or breaks a rule the operation describes */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description a dependency (database, cache, broker or processor) is unavailable; retry later */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying, when known */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
     };
-    create_payment_api_payments_post: {
+    create_payment: {
         parameters: {
             query?: never;
             header?: {
@@ -212,9 +254,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description the payment succeeded */
             201: {
                 headers: {
+                    /** @description true when this is the stored answer to an earlier request with the same key */
+                    "Idempotent-Replayed": "true" | "false";
+                    /** @description the payment's URL */
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -226,11 +272,28 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description missing, invalid or expired access token, or its session was revoked */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description the card was declined (body is the failed payment) */
             402: {
                 headers: {
+                    /** @description true when this is the stored answer to an earlier request with the same key */
+                    "Idempotent-Replayed": "true" | "false";
+                    /** @description the payment's URL */
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -242,46 +305,62 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description listing not found */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description listing already sold, or its price is not the confirmed one (price_changed) */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description invalid body, or the key was used with a different body */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description too many payment attempts by this buyer or with this card (card testing) */
             429: {
                 headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description processor unavailable; retry with the same key */
             503: {
                 headers: {
+                    /** @description seconds to wait before retrying, when known */
+                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
         };
     };
-    read_payment_api_payments__payment_id__get: {
+    read_payment: {
         parameters: {
             query?: never;
             header?: never;
@@ -301,20 +380,44 @@ export interface operations {
                     "application/json": components["schemas"]["PaymentOut"];
                 };
             };
+            /** @description missing, invalid or expired access token, or its session was revoked */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description not yours */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
-            /** @description Validation Error */
+            /** @description the request does not match the schema, or breaks a rule the operation describes */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description a dependency (database, cache, broker or processor) is unavailable; retry later */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying, when known */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
