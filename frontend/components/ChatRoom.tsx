@@ -32,7 +32,7 @@ export function ChatRoom({
 
   useEffect(() => {
     const source = new EventSource(`/chat/${conversationId}/events`);
-    source.onopen = () => setLive(true);
+    source.addEventListener("ready", () => setLive(true));
     source.onerror = () => setLive(false);
     source.onmessage = (event) => {
       const message = JSON.parse(event.data as string) as Message;

@@ -135,8 +135,10 @@ def web(e2e_platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> Ite
         proc.wait(timeout=15)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one test module. Not longer: Playwright's sync API keeps an event loop running
+    while it is started, and the async tests that run later in the session need none to be."""
     from playwright.sync_api import sync_playwright
 
     args = ["--no-sandbox"] if os.geteuid() == 0 else []

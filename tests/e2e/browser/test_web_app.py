@@ -201,3 +201,20 @@ def test_pages_carry_a_nonce_csp_without_unsafe_eval_and_the_request_id(web: Web
     assert f'nonce="{nonce.group(1)}"' in r.text
     assert r.headers["x-request-id"] == "web-e2e-1"
     assert '"request_id":"web-e2e-1"' in web.log.read_text()
+
+
+def test_keyboard_alone_reaches_the_search(web: WebApp, pages: Pages) -> None:
+    page = pages.new()
+    page.goto(web.url("/"))
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    search = page.get_by_role("searchbox", name="Search")
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if search.evaluate("el => el === document.activeElement"):
+            break
+    expect(search).to_be_focused()
+    page.keyboard.type("lamp")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"[?&]q=lamp"))
+    assert pages.console_errors == []

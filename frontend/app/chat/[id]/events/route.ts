@@ -33,8 +33,16 @@ export async function GET(request: NextRequest, ctx: { params: Promise<{ id: str
         controller.close();
       };
       socket = new WebSocket(url, ["bearer", token]);
-      socket.onopen = () => controller.enqueue(encoder.encode(": connected\n\n"));
+      // Live only once chat-svc has registered the socket: it answers "ping" with "pong" from the
+      // connection it keeps, so the first pong means no message can be missed from here on.
+      let ready = false;
+      socket.onopen = () => socket?.send("ping");
       socket.onmessage = (event) => {
+        if (event.data === "pong") {
+          if (!ready && open) controller.enqueue(encoder.encode("event: ready\ndata: {}\n\n"));
+          ready = true;
+          return;
+        }
         try {
           const frame = JSON.parse(String(event.data)) as {
             type?: string;
