@@ -12,6 +12,7 @@ from infra.components.postgres import Postgres, PostgresArgs
 from infra.components.rabbitmq import RabbitMQ, RabbitMQArgs
 from infra.components.redis import Redis, RedisArgs
 from infra.offline import REDACTED
+from infra.spec import REPO_ROOT, config_from_stack_file, stack_file
 from tests.infra.components.conftest import find
 
 
@@ -24,9 +25,10 @@ def test_namespace_has_default_deny_for_ingress_and_egress(run_mocked):
 def test_namespace_quota_comes_from_the_stack(run_mocked):
     manifests = run_mocked("prod", lambda spec: Namespace("ns", NamespaceArgs(spec=spec))).manifests
     hard = find(manifests, "ResourceQuota", "platform-quota")["spec"]["hard"]
-    assert hard["limits.cpu"] == "80"
-    assert hard["requests.memory"] == "128Gi"
-    assert hard["pods"] == "300"
+    quota = config_from_stack_file(stack_file(REPO_ROOT, "prod"))["quota"]  # new-service raises it
+    assert hard["limits.cpu"] == hard["requests.cpu"] == str(quota["cpu"])
+    assert hard["limits.memory"] == hard["requests.memory"] == quota["memory"]
+    assert hard["pods"] == str(quota["pods"])
 
 
 def test_postgres_creates_a_db_secret_per_service_with_redacted_values(run_mocked):
