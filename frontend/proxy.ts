@@ -1,6 +1,7 @@
 import { NextResponse, type NextRequest } from "next/server";
 
 import { logJson } from "@/lib/log";
+import { clientAddress } from "@/lib/client-address";
 import { refreshOnce } from "@/lib/refresh";
 import {
   ACCESS_COOKIE,
@@ -78,7 +79,7 @@ export async function proxy(request: NextRequest): Promise<NextResponse> {
   if (!SAFE_METHODS.has(request.method) && !sameOrigin(request)) {
     log(403, { reason: "csrf" });
     return NextResponse.json(
-      { error: { code: "csrf", message: "cross-site request refused" }, request_id: id },
+      { error: { code: "csrf", message: "cross-site request refused", request_id: id } },
       { status: 403, headers: { "x-request-id": id } },
     );
   }
@@ -89,7 +90,7 @@ export async function proxy(request: NextRequest): Promise<NextResponse> {
   let dropped: string[] = [];
   const refresh = request.cookies.get(REFRESH_COOKIE)?.value;
   if (refresh && !request.cookies.get(ACCESS_COOKIE)) {
-    const result = await refreshOnce(refresh, id);
+    const result = await refreshOnce(refresh, id, clientAddress(request.headers));
     if (result === "refused") dropped = [ACCESS_COOKIE, REFRESH_COOKIE];
     else if (result !== "unavailable") refreshed = tokenCookies(result);
   }

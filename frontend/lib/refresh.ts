@@ -12,22 +12,34 @@ export type RefreshResult = TokenPair | "refused" | "unavailable";
 const recent = new Map<string, { at: number; result: Promise<RefreshResult> }>();
 const REMEMBER_MS = 30_000;
 
-export function refreshOnce(refreshToken: string, requestId: string): Promise<RefreshResult> {
+export function refreshOnce(
+  refreshToken: string,
+  requestId: string,
+  client?: string,
+): Promise<RefreshResult> {
   const now = Date.now();
   for (const [key, entry] of recent) if (now - entry.at > REMEMBER_MS) recent.delete(key);
   const known = recent.get(refreshToken);
   if (known) return known.result;
-  const result = callRefresh(refreshToken, requestId);
+  const result = callRefresh(refreshToken, requestId, client);
   recent.set(refreshToken, { at: now, result });
   return result;
 }
 
-async function callRefresh(refreshToken: string, requestId: string): Promise<RefreshResult> {
+async function callRefresh(
+  refreshToken: string,
+  requestId: string,
+  client?: string,
+): Promise<RefreshResult> {
   const base = (process.env.API_BASE_URL ?? "").replace(/\/+$/, "");
   try {
     const res = await fetch(`${base}/api/auth/refresh`, {
       method: "POST",
-      headers: { "content-type": "application/json", "x-request-id": requestId },
+      headers: {
+        "content-type": "application/json",
+        "x-request-id": requestId,
+        ...(client ? { "x-forwarded-for": client } : {}),
+      },
       body: JSON.stringify({ refresh_token: refreshToken }),
       cache: "no-store",
     });

@@ -3,6 +3,7 @@ import "server-only";
 import createClient, { type Client } from "openapi-fetch";
 import { cookies, headers } from "next/headers";
 
+import { clientAddress } from "@/lib/client-address";
 import { apiBaseUrl } from "@/lib/config";
 import { ACCESS_COOKIE } from "@/lib/tokens";
 
@@ -24,8 +25,8 @@ export interface ApiError {
 }
 
 /**
- * Typed clients for the services, through the gateway, carrying the request id and (when signed in)
- * the access token from the caller's cookie.
+ * Typed clients for the services, through the gateway, carrying the request id, the browser's address
+ * and (when signed in) the access token from the caller's cookie.
  */
 export async function api(options: { anonymous?: boolean } = {}): Promise<Api> {
   const incoming = await headers();
@@ -34,6 +35,8 @@ export async function api(options: { anonymous?: boolean } = {}): Promise<Api> {
   const requestId = incoming.get("x-request-id");
   if (requestId) sent["x-request-id"] = requestId;
   if (token) sent.authorization = `Bearer ${token}`;
+  const client = clientAddress(incoming);
+  if (client) sent["x-forwarded-for"] = client;
   const init = { baseUrl: apiBaseUrl(), headers: sent, cache: "no-store" as const };
   return {
     auth: createClient<AuthPaths>(init),

@@ -11,7 +11,7 @@ import httpx
 from playwright.sync_api import expect
 
 from ..conftest import PASSWORD, create_listing, new_account, poll
-from .conftest import Pages, WebApp
+from .conftest import Pages, WebApp, routed_web_app
 
 expect.set_options(timeout=15_000)  # a shared, loaded machine
 ACCESS_COOKIE = "__Host-mp_access"
@@ -201,6 +201,32 @@ def test_pages_carry_a_nonce_csp_without_unsafe_eval_and_the_request_id(web: Web
     assert f'nonce="{nonce.group(1)}"' in r.text
     assert r.headers["x-request-id"] == "web-e2e-1"
     assert '"request_id":"web-e2e-1"' in web.log.read_text()
+
+
+def test_the_apps_api_calls_carry_the_browsers_address(web: WebApp) -> None:
+    """Rate and login limits stay per browser: the app's server passes on the address the gateway saw,
+    so the gateway's internal listener does not count every user of the app as one client."""
+    rid = f"web-e2e-xff-{uuid.uuid4().hex[:8]}"
+    if routed_web_app(web.platform) is not None:
+        source = "127.0.0.77"  # browser -> gateway (X-Real-IP) -> app -> internal listener
+        transport = httpx.HTTPTransport(local_address=source, verify=web.verify)
+        with httpx.Client(transport=transport, timeout=15) as client:
+            r = client.get(web.url("/"), headers={"X-Request-ID": rid})
+    else:
+        source = "203.0.113.9"  # the app opened directly: what the gateway would have sent it
+        r = httpx.get(web.url("/"), headers={"X-Request-ID": rid, "X-Real-IP": source}, timeout=15)
+    assert r.status_code == 200
+    access_log = web.platform.log("gateway-access")
+    seen = poll(
+        lambda: [
+            line
+            for line in map(json.loads, access_log.read_text().splitlines())
+            if line["request_id"] == rid and line["uri"].startswith("/api/")
+        ],
+        timeout=10,
+        what="the browse page's API call in the gateway's access log",
+    )
+    assert {line["remote_addr"] for line in seen} == {source}
 
 
 def test_keyboard_alone_reaches_the_search(web: WebApp, pages: Pages) -> None:
