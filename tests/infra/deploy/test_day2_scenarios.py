@@ -226,7 +226,11 @@ def test_change_a_storage_size_is_refused(repo: Path) -> None:
         "    storage: 5Gi\n    retryDelaysMs",
     )
     p = diff_stack("dev", repo, "HEAD")
-    assert steps(p) == {"StatefulSet/rabbitmq": "replace (delete first)"}
+    # The broker's free-disk alarm is sized from its volume (a tenth), so its config follows the size.
+    assert steps(p) == {
+        "StatefulSet/rabbitmq": "replace (delete first)",
+        "ConfigMap/rabbitmq-config": "update",
+    }
     assert [h.kind for h in p.hazards] == ["data-store-replaced", "volume-claim-change"]
     markdown = format_markdown(p)
     assert markdown.index("⚠️ Hazards") < markdown.index("| Operation |")
