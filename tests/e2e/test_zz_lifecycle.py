@@ -22,7 +22,16 @@ def test_status_reports_every_component_healthy(platform: Platform) -> None:
     assert status.returncode == 0, status.stdout
     rows = json.loads(status.stdout)["components"]
     names = {r["name"] for r in rows}
-    expected = {"gateway", "postgres", "redis", "rabbitmq", "epmd", "prometheus", "alertmanager"}
+    expected = {
+        "gateway",
+        "postgres",
+        "redis",
+        "rabbitmq",
+        "epmd",
+        "prometheus",
+        "alertmanager",
+        "supervisor",
+    }
     assert expected | {s.name for s in platform.spec.services} == names
     assert all(r["healthy"] and r["running"] for r in rows)
 
