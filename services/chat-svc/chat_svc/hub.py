@@ -32,6 +32,10 @@ from starlette.websockets import WebSocket
 #: Seconds one blocking read on the pub/sub connection waits before looping.
 READ_TIMEOUT_S = 1.0
 MAX_BACKOFF_S = 5.0
+#: The reader pings its pub/sub connection this often and gives up on it after PONG_WAIT_S more
+#: seconds of silence: a Redis that hangs (not just one that closes the socket) is detected too.
+PING_EVERY_S = 2.0
+PONG_WAIT_S = 3.0
 #: Seconds start() waits for the first subscription (Redis may be down: the service starts anyway).
 START_WAIT_S = 2.0
 #: Close codes: the client must re-authenticate / is too slow and should reconnect later.
@@ -205,10 +209,20 @@ class Hub:
             try:
                 pubsub = await self._connect()
                 backoff = 0.2
+                loop = asyncio.get_running_loop()
+                heard = next_ping = loop.time()
                 while True:
                     message = await pubsub.get_message(timeout=READ_TIMEOUT_S)
-                    if message is not None and message.get("type") == "message":
-                        await self._dispatch(str(message["channel"]), str(message["data"]))
+                    now = loop.time()
+                    if message is not None:
+                        heard = now
+                        if message.get("type") == "message":
+                            await self._dispatch(str(message["channel"]), str(message["data"]))
+                    if now - heard > PING_EVERY_S + PONG_WAIT_S:  # a hung Redis sends nothing at all
+                        raise ConnectionError(f"no answer from Redis pub/sub for {now - heard:.1f}s")
+                    if now >= next_ping:
+                        await pubsub.ping()
+                        next_ping = now + PING_EVERY_S
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
