@@ -210,19 +210,22 @@ class Hub:
                 pubsub = await self._connect()
                 backoff = 0.2
                 loop = asyncio.get_running_loop()
-                heard = next_ping = loop.time()
+                next_ping, pinged = loop.time(), None
                 while True:
                     message = await pubsub.get_message(timeout=READ_TIMEOUT_S)
                     now = loop.time()
                     if message is not None:
-                        heard = now
+                        pinged = None  # anything heard proves the connection
                         if message.get("type") == "message":
                             await self._dispatch(str(message["channel"]), str(message["data"]))
-                    if now - heard > PING_EVERY_S + PONG_WAIT_S:  # a hung Redis sends nothing at all
-                        raise ConnectionError(f"no answer from Redis pub/sub for {now - heard:.1f}s")
+                        continue  # drain what is buffered before judging silence
+                    # A whole read timeout with nothing to read: a hung Redis sends nothing at all.
+                    if pinged is not None and now - pinged > PONG_WAIT_S:
+                        raise ConnectionError(f"no answer from Redis pub/sub for {now - pinged:.1f}s")
                     if now >= next_ping:
                         await pubsub.ping()
                         next_ping = now + PING_EVERY_S
+                        pinged = pinged or now
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
