@@ -6,6 +6,7 @@ One platform for the module. Order matters only for speed: the destructive down/
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import time
@@ -168,3 +169,4 @@ def test_an_interrupted_up_is_reported_and_down_stops_everything_it_spawned() ->
         down = run_cli("dev", "down", "--state-dir", str(state_dir), timeout=180)
     assert down.returncode == 0, down.stderr
     poll(lambda: not processes_mentioning(str(state_dir)), timeout=10, what="nothing left running")
+    shutil.rmtree(state_dir, ignore_errors=True)
