@@ -378,7 +378,7 @@ GATEWAY_ERRORS = (
     (505, 505, "http_version_not_supported", "HTTP version not supported"),
 )
 #: The gateway's abuse shedding (see the module docstring).
-PER_CLIENT_CONNECTIONS = 128
+PER_CLIENT_CONNECTIONS = 256
 HEADER_TIMEOUT = "10s"
 WORKER_CONNECTIONS = 4096
 CONN_ZONE = "per_client_conns"

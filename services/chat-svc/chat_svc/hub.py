@@ -32,6 +32,9 @@ from starlette.websockets import WebSocket
 #: Seconds one blocking read on the pub/sub connection waits before looping.
 READ_TIMEOUT_S = 1.0
 MAX_BACKOFF_S = 5.0
+#: The reader pings Redis this often (a failed ping counts as a broken subscription), so a Redis
+#: that hangs - not just one that closes the socket - is detected too.
+PING_EVERY_S = 2.0
 #: Seconds start() waits for the first subscription (Redis may be down: the service starts anyway).
 START_WAIT_S = 2.0
 #: Close codes: the client must re-authenticate / is too slow and should reconnect later.
@@ -205,10 +208,17 @@ class Hub:
             try:
                 pubsub = await self._connect()
                 backoff = 0.2
+                loop = asyncio.get_running_loop()
+                next_ping = loop.time() + PING_EVERY_S
                 while True:
                     message = await pubsub.get_message(timeout=READ_TIMEOUT_S)
                     if message is not None and message.get("type") == "message":
                         await self._dispatch(str(message["channel"]), str(message["data"]))
+                    if loop.time() >= next_ping:
+                        # A hung Redis sends nothing at all, so silence on the subscription proves
+                        # nothing: ask the server (the client's short socket timeout bounds it).
+                        await self.redis.ping()
+                        next_ping = loop.time() + PING_EVERY_S
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -402,40 +402,41 @@ def test_every_gateway_error_has_the_services_shape_and_a_request_id(
         assert error["code"] == code
 
 
-def test_a_slow_header_flood_from_one_client_does_not_lock_out_others(gateway: Gateway) -> None:
-    """1,100 TLS connections with half-sent headers from one address; another client is served."""
+def test_a_slow_handshake_flood_from_one_client_does_not_lock_out_others(gateway: Gateway) -> None:
+    """1,500 connections from one address that stop half way through the TLS ClientHello (nginx
+    cannot reclaim a connection mid-handshake, unlike one idly waiting for a request); another
+    client is still served, at once."""
     import asyncio
-    import ssl
 
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    flood = 1100
+    flood = 1500
+    # A TLS record header announcing a 512-byte handshake message, then only its first bytes.
+    partial_hello = bytes([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xFC, 0x03, 0x03])
 
     async def half_open(writers: list[asyncio.StreamWriter]) -> None:
         try:
             _, writer = await asyncio.wait_for(
-                asyncio.open_connection(
-                    "127.0.0.1", gateway.https, ssl=context, server_hostname="localhost",
-                    local_addr=("127.0.0.200", 0),
-                ),
-                10,
-            )  # fmt: skip
+                asyncio.open_connection("127.0.0.1", gateway.https, local_addr=("127.0.0.200", 0)), 10
+            )
         except (OSError, TimeoutError):
             return
-        writer.write(b"GET /api/payments/x HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+        writer.write(partial_hello)
         writers.append(writer)
 
-    async def scenario() -> tuple[int, float, int]:
+    async def scenario() -> tuple[int | None, float, int]:
         writers: list[asyncio.StreamWriter] = []
         for start in range(0, flood, 100):
             await asyncio.gather(*(half_open(writers) for _ in range(start, min(flood, start + 100))))
+        await asyncio.sleep(0.5)  # let nginx take them all in
         held = len(writers)
 
-        def other_client() -> tuple[int, float]:
+        def other_client() -> tuple[int | None, float]:
             began = time.monotonic()
-            with gateway.client(source="127.0.0.201") as c:
-                return c.get(gateway.url("/api/payments/during-flood")).status_code, time.monotonic() - began
+            try:
+                with gateway.client(source="127.0.0.201") as c:
+                    status = c.get(gateway.url("/api/payments/during-flood"), timeout=8).status_code
+            except httpx.HTTPError:
+                status = None
+            return status, time.monotonic() - began
 
         status, took = await asyncio.to_thread(other_client)
         for writer in writers:
@@ -443,6 +444,6 @@ def test_a_slow_header_flood_from_one_client_does_not_lock_out_others(gateway: G
         return status, took, held
 
     status, took, held = asyncio.run(scenario())
-    assert held >= 1000  # the flood really held its connections open
+    assert held == flood  # the flood really holds its connections open
     assert status == 200
     assert took < 5
