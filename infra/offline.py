@@ -378,6 +378,17 @@ def fast_runtime(freeze: bool = False) -> Iterator[None]:
                 _restore()
 
 
+def _ensure_current_loop() -> None:
+    """Give the thread a current event loop when it has none: Pulumi's SDK asks for one, and
+    ``asyncio.run`` (or Playwright's sync API) ends by leaving the thread without any."""
+    import asyncio
+
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def run_isolated(fn: Callable[[], Any]) -> Any:
     """Run *fn* in a fresh context (and a fresh thread with its own event loop, if one is running).
 
@@ -392,6 +403,7 @@ def run_isolated(fn: Callable[[], Any]) -> Any:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        _ensure_current_loop()
         return target()
     result: dict[str, Any] = {}
 

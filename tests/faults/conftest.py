@@ -7,6 +7,7 @@ stopping a component through the runner; every wait is a bounded poll.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -17,10 +18,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -187,3 +188,16 @@ def dev_platform() -> Iterator[DevPlatform]:
         yield platform
     finally:
         stop_platform(platform)
+
+
+T = TypeVar("T")
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run *coro* to completion on a private loop. Not ``asyncio.run``: it leaves the main thread
+    without a current event loop, which every later in-process Pulumi render in the session needs."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()

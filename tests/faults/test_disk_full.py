@@ -15,6 +15,8 @@ import pytest
 
 from infra.local.rabbitmq_server import RabbitMqServer
 
+from .conftest import run_async
+
 TMPFS_MB = 160
 LIMIT = 64 * 1024**2
 QUEUE = "faults.disk"
@@ -69,7 +71,7 @@ def test_a_full_disk_blocks_publishers_and_everything_resumes_when_space_returns
     server.start()
     try:
         url = server.url()
-        assert asyncio.run(_publish(url, 5, wait_s=10)) == 5
+        assert run_async(_publish(url, 5, wait_s=10)) == 5
 
         filler = small_disk / "filler.bin"
         _fill(filler, leave_bytes=LIMIT // 2)  # another writer takes the disk below the alarm
@@ -78,17 +80,17 @@ def test_a_full_disk_blocks_publishers_and_everything_resumes_when_space_returns
             alarms = server.ctl("eval", "rabbit_alarm:get_alarms().")
             if "disk" in alarms:
                 break
-            asyncio.run(asyncio.sleep(0.5))
+            run_async(asyncio.sleep(0.5))
         assert "disk" in alarms, alarms
-        assert asyncio.run(_publish(url, 1, wait_s=3)) == 0  # blocked, not failed or crashed
+        assert run_async(_publish(url, 1, wait_s=3)) == 0  # blocked, not failed or crashed
         assert server.is_running()
 
         filler.unlink()  # space returns: no restart, no command
         for _ in range(60):
             if "disk" not in server.ctl("eval", "rabbit_alarm:get_alarms()."):
                 break
-            asyncio.run(asyncio.sleep(0.5))
-        assert asyncio.run(_publish(url, 5, wait_s=10)) == 5
+            run_async(asyncio.sleep(0.5))
+        assert run_async(_publish(url, 5, wait_s=10)) == 5
         depth = server.ctl("list_queues", "name", "messages")
         assert f"{QUEUE}\t11" in depth or f"{QUEUE}\t10" in depth, depth
         assert server.is_running()

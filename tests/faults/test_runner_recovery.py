@@ -24,6 +24,7 @@ from .conftest import (
     poll,
     processes_mentioning,
     recorded_pids,
+    run_async,
     run_cli,
 )
 
@@ -115,12 +116,11 @@ async def _get_probe(url: str) -> bytes | None:
 
 
 def test_down_then_up_keeps_ports_and_queued_messages(dev_platform: DevPlatform) -> None:
-    import asyncio
 
     admin = dev_platform.secrets()["rabbitmq:admin"]
     url = f"amqp://admin:{admin}@127.0.0.1:{dev_platform.ports['rabbitmq']}/"
     body = f"probe-{time.time()}".encode()
-    asyncio.run(_publish_probe(url, body))
+    run_async(_publish_probe(url, body))
     ports = dict(dev_platform.ports)
     pids = recorded_pids(dev_platform.reload())
 
@@ -133,7 +133,7 @@ def test_down_then_up_keeps_ports_and_queued_messages(dev_platform: DevPlatform)
     dev_platform.state = json.loads(up.stdout)
 
     assert dev_platform.ports == ports  # every URL stays where it was
-    assert asyncio.run(_get_probe(url)) == body  # the persistent message survived
+    assert run_async(_get_probe(url)) == body  # the persistent message survived
     nodes = sorted(
         p.name for p in (dev_platform.state_dir / "data" / "rabbitmq" / "mnesia").iterdir() if p.is_dir()
     )

@@ -178,3 +178,15 @@ def test_write_manifests_writes_one_file_per_object(rendered, tmp_path):
 def test_unknown_stack_is_a_spec_error():
     with pytest.raises(SpecError, match="unknown stack 'qa'"):
         render("qa")
+
+
+def test_a_render_after_asyncio_run_needs_no_current_loop() -> None:
+    """``asyncio.run`` (or Playwright's sync API) leaves the main thread without a current loop;
+    Pulumi's SDK asks for one, so a later in-process render must bring its own."""
+    import asyncio
+
+    asyncio.run(asyncio.sleep(0))
+    try:
+        assert render("dev").manifests
+    finally:
+        asyncio.set_event_loop(asyncio.new_event_loop())
