@@ -148,6 +148,8 @@ def render_change(
     """
     if not any((root / rel).is_file() for rel in (COMPOSE_FILE, EVENTS_PAGE, *_doc_pages())):
         return {}  # a checkout without generated artifacts (a scratch copy): nothing to render
+    from infra.spec import WEB_APP_DIRS
+
     with tempfile.TemporaryDirectory(prefix="platform-regen-") as tmp:
         view = Path(tmp)
         (view / "stacks").mkdir()
@@ -164,4 +166,7 @@ def render_change(
                 (view / "services" / name).symlink_to(manifest.parent.resolve(), target_is_directory=True)
         for name, folder in (add or {}).items():
             (view / "services" / name).symlink_to(folder.resolve(), target_is_directory=True)
+        for folder in WEB_APP_DIRS:  # the web app is in the spec too (the stacks size it)
+            if (root / folder / "service.yaml").is_file():
+                (view / folder).symlink_to((root / folder).resolve(), target_is_directory=True)
         return changed(root, render_generated(view, root, events=events))
