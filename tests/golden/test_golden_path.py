@@ -38,7 +38,7 @@ def _git(root: Path, *args: str) -> str:
 def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = copy_worktree(REPO_ROOT, tmp_path_factory.mktemp("golden") / "repo")
     _git(root, "init", "-q")
-    (root / ".git" / "info" / "exclude").write_text(".tools\n.venv\n")  # symlinked / made below
+    (root / ".git" / "info" / "exclude").write_text(".tools\n.venv\nfrontend/node_modules\n")  # made below
     _git(root, "add", "-A")
     _git(root, "commit", "-q", "-m", "clone")
     services = sorted(p.parent for p in root.glob("services/*/pyproject.toml"))
@@ -47,6 +47,9 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tools = REPO_ROOT / ".tools"
     if tools.is_dir():
         (root / ".tools").symlink_to(tools.resolve(), target_is_directory=True)  # checkov
+    modules = REPO_ROOT / "frontend" / "node_modules"
+    if modules.is_dir() and (root / "frontend").is_dir():  # openapi-typescript (the client sync test)
+        (root / "frontend" / "node_modules").symlink_to(modules.resolve(), target_is_directory=True)
     return root
 
 
