@@ -29,7 +29,14 @@ OUT = Path("frontend/lib/api/generated")
 
 
 def services(root: Path = REPO_ROOT) -> list[str]:
-    """Every service with a manifest, by name."""
+    """The services the web app uses (its manifest's ``apis``), by name; every service with a
+    manifest when there is no web app."""
+    from infra.spec import WEB_APP_DIRS, load_web_manifest
+
+    for folder in WEB_APP_DIRS:
+        manifest = root / folder / "service.yaml"
+        if manifest.is_file():
+            return sorted(load_web_manifest(manifest).apis)
     return sorted(p.parent.name for p in (root / "services").glob("*/service.yaml"))
 
 

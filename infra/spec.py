@@ -435,6 +435,11 @@ class WebAppManifest(Strict):
         limits=ComputeQuantities(cpu="500m", memory="384Mi"),
     )
     env: dict[str, str] = Field({}, description="extra non-secret environment variables (same rules)")
+    apis: list[str] = Field(
+        [],
+        description="services whose typed client the app uses (python -m infra.api_client generates "
+        "one per name; a service scaffolded later gets none until it is added here)",
+    )
 
     @field_validator("name")
     @classmethod
@@ -1076,6 +1081,16 @@ def cross_check(spec: PlatformSpec, stack_path: Path, root: Path) -> None:
                 field="name",
             )
         by_name[app.name] = app
+        services = {svc.name for svc in spec.services}
+        for api in app.manifest.apis:
+            if api not in services:
+                file = app.path / "service.yaml"
+                raise SpecError(
+                    f"{_rel(file)}: apis: no service called '{api}'",
+                    hint=f"name services the app calls; known services: {', '.join(sorted(services))}",
+                    file=file,
+                    field="apis",
+                )
     for name in spec.config.services:
         if name not in by_name:
             known = ", ".join(sorted(by_name)) or "none"
