@@ -105,6 +105,11 @@ def test_add_a_service_with_postgres_redis_and_rabbitmq(repo: Path) -> None:
 
 def test_remove_a_service(repo: Path) -> None:
     proc = run(repo, "services", "remove", "chat-svc", "--delete")
+    assert proc.returncode == 2  # the web app's client still covers it
+    assert "frontend/service.yaml: apis: no service called 'chat-svc'" in proc.stderr
+    web = repo / "frontend" / "service.yaml"
+    web.write_text(web.read_text().replace("chat-svc, ", ""))  # the app stops calling it first
+    proc = run(repo, "services", "remove", "chat-svc", "--delete")
     assert proc.returncode == 0, proc.stderr
     p = diff_stack("dev", repo, "HEAD")
     ops = steps(p)
